@@ -1,0 +1,273 @@
+// C++ API implementation: Model = imported graph + per-input-shape compiled plans (cached, shared,
+// built under a lock); Session = an activation arena bound to one model.
+#include "effi/effi.hpp"
+
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "graph/passes/passes.h"
+#include "onnx/onnx_import.h"
+#include "runtime/plan.h"
+
+namespace effi {
+
+const char* Version() { return "0.1.0"; }
+
+namespace {
+
+ElementType ToPublic(DType t) {
+  switch (t) {
+    case DType::kF32: return ElementType::kFloat32;
+    case DType::kI64: return ElementType::kInt64;
+    case DType::kI32: return ElementType::kInt32;
+    case DType::kI8: return ElementType::kInt8;
+    case DType::kU8: return ElementType::kUInt8;
+    case DType::kBool: return ElementType::kBool;
+    default: return ElementType::kUndefined;
+  }
+}
+
+TensorInfo InfoOf(const Value& v) { return {v.name, ToPublic(v.dtype), v.shape}; }
+
+std::string OpKey(const Node& n) { return n.domain.empty() ? n.op : n.domain + "." + n.op; }
+
+}  // namespace
+
+const char* ElementTypeName(ElementType t) {
+  switch (t) {
+    case ElementType::kFloat32: return "float32";
+    case ElementType::kInt64: return "int64";
+    case ElementType::kInt32: return "int32";
+    case ElementType::kInt8: return "int8";
+    case ElementType::kUInt8: return "uint8";
+    case ElementType::kBool: return "bool";
+    default: return "undefined";
+  }
+}
+
+size_t ElementSize(ElementType t) {
+  switch (t) {
+    case ElementType::kFloat32:
+    case ElementType::kInt32: return 4;
+    case ElementType::kInt64: return 8;
+    case ElementType::kInt8:
+    case ElementType::kUInt8:
+    case ElementType::kBool: return 1;
+    default: return 0;
+  }
+}
+
+Tensor Tensor::Float(std::vector<int64_t> shape, const std::vector<float>& values) {
+  Tensor t;
+  t.type = ElementType::kFloat32;
+  t.shape = std::move(shape);
+  if (static_cast<int64_t>(values.size()) != t.elements())
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("tensor of shape {} needs {} values, got {}",
+                                                         ShapeStr(t.shape), t.elements(), values.size()));
+  t.bytes.resize(values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+Tensor Tensor::Zeros(ElementType type, std::vector<int64_t> shape) {
+  Tensor t;
+  t.type = type;
+  t.shape = std::move(shape);
+  t.bytes.assign(static_cast<size_t>(t.elements()) * ElementSize(type), 0);
+  return t;
+}
+
+int64_t Tensor::elements() const { return NumElements(shape, "tensor"); }
+
+// ---------------- Model ----------------
+struct Model::Impl {
+  Graph graph;  // as imported (shapes unbound)
+  passes::PassOptions pass_options;
+  std::vector<TensorInfo> inputs, outputs;
+  std::map<std::string, std::string> metadata;
+  mutable std::mutex mu;
+  mutable std::map<std::vector<Shape>, std::shared_ptr<const runtime::Plan>> plans;
+  mutable std::map<std::vector<Shape>, passes::PassReport> reports;
+
+  std::shared_ptr<const runtime::Plan> GetPlan(const std::map<std::string, Shape>& shapes) const {
+    std::vector<Shape> key;
+    for (int id : graph.inputs) {
+      auto it = shapes.find(graph.values[id].name);
+      key.push_back(it == shapes.end() ? Shape{} : it->second);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = plans.find(key);
+    if (it != plans.end()) return it->second;
+    passes::PassReport report;
+    auto plan = runtime::Compile(graph, shapes, pass_options, &report);
+    // Keep a few plans (one per batch size in practice); weights are shared with the import.
+    if (plans.size() >= 8) plans.erase(plans.begin());
+    plans[key] = plan;
+    reports[key] = report;
+    return plan;
+  }
+};
+
+Model::Model() : impl_(std::make_unique<Impl>()) {}
+Model::~Model() = default;
+
+struct ModelFactory {
+  static std::shared_ptr<Model> Make() { return std::shared_ptr<Model>(new Model()); }
+  static Model::Impl& Impl(Model& m) { return *m.impl_; }
+};
+
+namespace {
+std::shared_ptr<Model> Finish(Graph g, const ModelOptions& options) {
+  auto m = ModelFactory::Make();
+  Model::Impl& impl = ModelFactory::Impl(*m);
+  impl.pass_options = passes::PassOptions::Parse(options.passes);
+  impl.metadata = g.metadata;
+  for (int id : g.inputs) impl.inputs.push_back(InfoOf(g.values[id]));
+  impl.graph = std::move(g);
+  // Compile once at the declared shapes: validates every op and shape now, not at first Run.
+  std::map<std::string, Shape> shapes;
+  auto plan = impl.GetPlan(shapes);
+  for (int id : plan->graph().outputs) {
+    TensorInfo info = InfoOf(plan->graph().values[id]);
+    impl.outputs.push_back(info);
+  }
+  // Report dynamic dims of outputs as -1 where the corresponding input dim is dynamic (batch).
+  bool dyn_batch = false;
+  for (const TensorInfo& in : impl.inputs)
+    if (!in.shape.empty() && in.shape[0] < 0) dyn_batch = true;
+  if (dyn_batch)
+    for (TensorInfo& out : impl.outputs)
+      if (!out.shape.empty()) out.shape[0] = -1;
+  return m;
+}
+}  // namespace
+
+std::shared_ptr<Model> Model::Load(const std::string& path, const ModelOptions& options) {
+  return Finish(onnx_io::ImportFile(path), options);
+}
+
+std::shared_ptr<Model> Model::LoadFromMemory(const void* data, size_t size, const ModelOptions& options) {
+  return Finish(onnx_io::ImportMemory(data, size, "<memory>"), options);
+}
+
+const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
+const std::map<std::string, std::string>& Model::metadata() const { return impl_->metadata; }
+int64_t Model::opset() const { return impl_->graph.opset; }
+
+ModelStats Model::Stats(int64_t batch) const {
+  std::map<std::string, Shape> shapes;
+  for (const TensorInfo& in : impl_->inputs) {
+    Shape s = in.shape;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] < 0) s[i] = i == 0 ? batch : 1;
+    shapes[in.name] = s;
+  }
+  auto plan = impl_->GetPlan(shapes);
+  ModelStats st;
+  st.parameters = impl_->graph.initializer_elements;
+  st.ops_imported = impl_->graph.file_op_histogram;
+  const Graph& g = plan->graph();
+  for (const Node& n : g.nodes) {
+    st.ops_optimized[OpKey(n)]++;
+    auto shape = [&](int v) -> const Shape& { return g.values[v].shape; };
+    if (n.Is("Conv") || n.IsEffi("Conv")) {
+      const Shape& w = shape(n.inputs[1]);
+      int64_t per_out = NumElements(w) / w[0];  // Ci/g * kh * kw
+      st.macs += NumElements(shape(n.outputs[0])) * per_out;
+    } else if (n.Is("MatMul") || n.IsEffi("Linear")) {
+      const Shape& a = shape(n.inputs[0]);
+      st.macs += NumElements(shape(n.outputs[0])) * (a.empty() ? 1 : a.back());
+    } else if (n.Is("Gemm")) {
+      const Shape& a = shape(n.inputs[0]);
+      st.macs += NumElements(shape(n.outputs[0])) * (n.GetInt("transA", 0) ? a[0] : a[1]);
+    }
+  }
+  st.peak_activation_bytes = static_cast<int64_t>(plan->arena_bytes());
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (auto& [k, r] : impl_->reports)
+      if (impl_->plans.count(k) && impl_->plans[k] == plan) st.pass_rewrites = r.rewrites;
+  }
+  for (int id : g.inputs) st.bound_inputs.push_back(InfoOf(g.values[id]));
+  for (int id : g.outputs) st.bound_outputs.push_back(InfoOf(g.values[id]));
+  return st;
+}
+
+// ---------------- Session ----------------
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  SessionOptions options;
+  std::vector<uint8_t, std::allocator<uint8_t>> arena_storage;
+  std::vector<uint8_t> scratch_storage;
+};
+
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
+  if (!model) throw Error(ErrorCode::kInvalidArgument, "Session needs a model");
+  impl_->model = std::move(model);
+  impl_->options = options;
+}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor>>& inputs) {
+  const Model::Impl& mi = impl_->model->impl();
+  std::map<std::string, Shape> shapes;
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : inputs) {
+    if (by_name.count(name)) throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' given twice", name));
+    by_name[name] = &t;
+  }
+  for (const auto& [name, t] : by_name) {
+    const TensorInfo* info = nullptr;
+    for (const TensorInfo& i : mi.inputs)
+      if (i.name == name) info = &i;
+    if (!info) {
+      std::string names;
+      for (const TensorInfo& i : mi.inputs) names += (names.empty() ? "'" : ", '") + i.name + "'";
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("model has no input named '{}' (inputs: {})", name, names));
+    }
+    if (t->type != info->type)
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must be {}, got {}", name,
+                                                           ElementTypeName(info->type), ElementTypeName(t->type)));
+    bool ok = t->shape.size() == info->shape.size();
+    for (size_t i = 0; ok && i < t->shape.size(); ++i) ok = info->shape[i] < 0 || info->shape[i] == t->shape[i];
+    if (!ok)
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must have shape {}, got {}", name,
+                                                           ShapeStr(info->shape), ShapeStr(t->shape)));
+    if (t->bytes.size() != static_cast<size_t>(t->elements()) * ElementSize(t->type))
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}': {} bytes do not match shape {}", name,
+                                                           t->bytes.size(), ShapeStr(t->shape)));
+    shapes[name] = t->shape;
+  }
+  for (const TensorInfo& i : mi.inputs)
+    if (!by_name.count(i.name)) throw Error(ErrorCode::kInvalidArgument, fmt::format("missing input '{}'", i.name));
+
+  auto plan = mi.GetPlan(shapes);
+  const Graph& g = plan->graph();
+  if (impl_->arena_storage.size() < plan->arena_bytes() + 64) impl_->arena_storage.resize(plan->arena_bytes() + 64);
+  if (impl_->scratch_storage.size() < plan->scratch_bytes() + 64) impl_->scratch_storage.resize(plan->scratch_bytes() + 64);
+  auto align = [](uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); };
+  uint8_t* arena = align(impl_->arena_storage.data());
+  uint8_t* scratch = align(impl_->scratch_storage.data());
+  for (int id : g.inputs) {
+    const Tensor* t = by_name.at(g.values[id].name);
+    if (plan->offset(id) >= 0 && !t->bytes.empty()) std::memcpy(arena + plan->offset(id), t->bytes.data(), t->bytes.size());
+  }
+  ops::ExecContext ctx;
+  plan->Execute(ctx, arena, scratch);
+  std::vector<Tensor> outs;
+  for (int id : g.outputs) {
+    const Value& v = g.values[id];
+    Tensor t = Tensor::Zeros(ToPublic(v.dtype), v.shape);
+    const void* src = plan->ValuePtr(arena, id);
+    if (src && !t.bytes.empty()) std::memcpy(t.bytes.data(), src, t.bytes.size());
+    outs.push_back(std::move(t));
+  }
+  return outs;
+}
+
+}  // namespace effi

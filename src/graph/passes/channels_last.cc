@@ -1,0 +1,261 @@
+// Pass: effi's internal activation layout is channels-last (NHWC): the packed GEMM then treats a
+// 1x1 conv as a plain [N*H*W, C] x [C, O] product and per-channel work is contiguous. Each 4-D
+// Conv / AveragePool / GlobalAveragePool becomes its effi NHWC op between two Transposes; then the
+// NHWC->NCHW transposes are pushed down through elementwise ops (constants re-laid-out) until they
+// meet and cancel the next NCHW->NHWC one. Left over: one transpose at the model input and the
+// timm "Flat" (flatten(2).transpose(1,2)), which on NHWC data is a free reshape.
+#include <fmt/format.h>
+
+#include "graph/passes/pass_util.h"
+#include "graph/passes/passes.h"
+#include "ops/op.h"
+
+namespace effi::passes {
+namespace {
+
+const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
+const std::vector<int64_t> kToNchw{0, 3, 1, 2};
+
+bool IsTranspose(const Node* n, const std::vector<int64_t>& perm) {
+  return n && n->Is("Transpose") && n->GetInts("perm", {}) == perm;
+}
+
+bool IsElementwise(const Node& n) {
+  static const char* kOps[] = {"Add", "Sub", "Mul", "Div", "Pow", "Relu", "Erf", "Sqrt", "Neg", "Abs", "Exp",
+                               "Sigmoid", "Tanh", "Clip", "Max", "Min"};
+  if (n.IsEffi("Gelu")) return true;
+  if (!n.domain.empty()) return false;
+  for (const char* op : kOps)
+    if (n.op == op) return true;
+  return false;
+}
+
+// Step 1: rewrite each NCHW op to its NHWC version between transposes.
+int ConvertOps(Graph& g) {
+  int count = 0;
+  const size_t n0 = g.nodes.size();
+  for (size_t i = 0; i < n0; ++i) {
+    Node n = g.nodes[i];  // copy: AddNode may reallocate
+    if (n.dead) continue;
+    const bool conv = n.Is("Conv"), pool = n.Is("AveragePool"), gap = n.Is("GlobalAveragePool");
+    if (!conv && !pool && !gap) continue;
+    const Shape xs = g.values[n.inputs[0]].shape;
+    if (xs.size() != 4) continue;
+    std::map<std::string, AttrValue> attrs;
+    std::vector<int> inputs;
+    const Shape ys = g.values[n.outputs[0]].shape;
+    auto explicit_pads = [&](int64_t kh, int64_t kw, int64_t dh, int64_t dw) {
+      // Recover the pads the shape inference resolved (auto_pad / ceil_mode included).
+      auto s = n.GetInts("strides", {1, 1});
+      std::vector<int64_t> p = n.GetInts("pads", {0, 0, 0, 0});
+      const std::string ap = n.GetString("auto_pad", "NOTSET");
+      for (int d = 0; d < 2; ++d) {
+        const int64_t in = xs[2 + d], out = ys[2 + d], k = d ? kw : kh, dil = d ? dw : dh;
+        const int64_t need = std::max<int64_t>(0, (out - 1) * s[d] + dil * (k - 1) + 1 - in);
+        if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+          p[d] = ap == "SAME_UPPER" ? need / 2 : need - need / 2;
+          p[d + 2] = need - p[d];
+        } else if (ap == "VALID") {
+          p[d] = p[d + 2] = 0;
+        } else {
+          p[d + 2] = std::max(p[d + 2], need - p[d]);  // ceil_mode extends the end pad
+        }
+      }
+      return p;
+    };
+    if (conv) {
+      if (!IsConst(g, n.inputs[1]) || (n.HasInput(2) && !IsConst(g, n.inputs[2]))) continue;
+      const TensorData& w = *g.values[n.inputs[1]].constant;
+      const Shape& ws = w.shape();
+      auto dil = n.GetInts("dilations", {1, 1});
+      auto ohwi = MakeTensor(DType::kF32, {ws[0], ws[2], ws[3], ws[1]});
+      for (int64_t o = 0; o < ws[0]; ++o)
+        for (int64_t c = 0; c < ws[1]; ++c)
+          for (int64_t y = 0; y < ws[2]; ++y)
+            for (int64_t x = 0; x < ws[3]; ++x)
+              ohwi->mutable_as<float>()[((o * ws[2] + y) * ws[3] + x) * ws[1] + c] =
+                  w.as<float>()[((o * ws[1] + c) * ws[2] + y) * ws[3] + x];
+      attrs = {{"strides", n.GetInts("strides", {1, 1})},
+               {"dilations", dil},
+               {"pads", explicit_pads(ws[2], ws[3], dil[0], dil[1])},
+               {"group", n.GetInt("group", 1)}};
+      inputs = {-1, AddConst(g, g.values[n.inputs[1]].name + "_ohwi", ohwi)};
+      if (n.HasInput(2)) inputs.push_back(n.inputs[2]);
+    } else if (pool) {
+      if (n.Has("dilations") && n.GetInts("dilations", {}) != std::vector<int64_t>{1, 1}) continue;
+      auto k = n.GetInts("kernel_shape", {});
+      attrs = {{"kernel_shape", k},
+               {"strides", n.GetInts("strides", {1, 1})},
+               {"pads", explicit_pads(k[0], k[1], 1, 1)},
+               {"count_include_pad", n.GetInt("count_include_pad", 0)}};
+      // ceil_mode windows past the input+pads are never counted; widening the end pad would count
+      // them under count_include_pad=1, so leave those to the NCHW op.
+      if (n.GetInt("ceil_mode", 0) && n.GetInt("count_include_pad", 0)) continue;
+      inputs = {-1};
+    } else {
+      inputs = {-1};
+    }
+    const int t_in = AddNode1(g, n.name + "_to_nhwc", "", "Transpose", {n.inputs[0]}, {{"perm", kToNhwc}});
+    inputs[0] = t_in;
+    const int y = AddNode1(g, n.name + "_nhwc", kEffiDomain, conv ? "Conv" : pool ? "AvgPool" : "GlobalAvgPool", inputs,
+                           attrs);
+    g.nodes.back().name = n.name;
+    Node back;
+    back.name = n.name + "_to_nchw";
+    back.op = "Transpose";
+    back.inputs = {y};
+    back.outputs = {n.outputs[0]};
+    back.attrs = {{"perm", kToNchw}};
+    g.nodes[i].dead = true;
+    g.AddNode(std::move(back));
+    ++count;
+  }
+  return count;
+}
+
+// Re-lays out a constant for use under an NHWC elementwise op: right-align to 4-D, transpose.
+int ConstToNhwc(Graph& g, int v) {
+  const TensorData& t = *g.values[v].constant;
+  if (t.elements() == 1) return v;  // scalars broadcast the same either way
+  Shape s = t.shape();
+  if (s.size() > 4) return -1;
+  while (s.size() < 4) s.insert(s.begin(), 1);
+  Shape out{s[0], s[2], s[3], s[1]};
+  auto nt = MakeTensor(t.dtype(), out);
+  const size_t es = DTypeSize(t.dtype());
+  const char* src = static_cast<const char*>(t.data());
+  char* dst = static_cast<char*>(nt->mutable_data());
+  for (int64_t a = 0; a < s[0]; ++a)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t h = 0; h < s[2]; ++h)
+        for (int64_t w = 0; w < s[3]; ++w)
+          std::memcpy(dst + (((a * s[2] + h) * s[3] + w) * s[1] + c) * es, src + (((a * s[1] + c) * s[2] + h) * s[3] + w) * es, es);
+  return AddConst(g, g.values[v].name + "_nhwc", nt);
+}
+
+// Step 2: sink NHWC->NCHW transposes through elementwise ops. Returns rewrites made.
+int SinkTransposes(Graph& g) {
+  int count = 0;
+  GraphIndex idx(g);
+  const size_t n0 = g.nodes.size();
+  for (size_t i = 0; i < n0; ++i) {
+    if (g.nodes[i].dead || !IsElementwise(g.nodes[i])) continue;
+    const Node& e = g.nodes[i];
+    if (g.values[e.outputs[0]].shape.size() != 4) continue;
+    bool any = false, ok = true;
+    std::vector<int> new_inputs = e.inputs;
+    for (size_t k = 0; k < e.inputs.size() && ok; ++k) {
+      const int in = e.inputs[k];
+      if (in < 0) continue;
+      const Node* p = idx.Producer(in);
+      if (IsTranspose(p, kToNchw)) {
+        new_inputs[k] = p->inputs[0];
+        any = true;
+      } else if (IsConst(g, in)) {
+        // handled below
+      } else if (NumElements(g.values[in].shape) == 1) {
+        // runtime scalar: broadcasts identically
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok || !any) continue;
+    for (size_t k = 0; k < new_inputs.size(); ++k)
+      if (new_inputs[k] >= 0 && IsConst(g, new_inputs[k])) {
+        int c = ConstToNhwc(g, new_inputs[k]);
+        if (c < 0) ok = false;
+        new_inputs[k] = c;
+      }
+    if (!ok) continue;
+    const int old_out = g.nodes[i].outputs[0];
+    const int nhwc_out = g.AddValue(g.UniqueName(g.values[old_out].name + "_nhwc"));
+    g.nodes[i].inputs = new_inputs;
+    g.nodes[i].outputs = {nhwc_out};
+    Node back;
+    back.name = g.values[nhwc_out].name + "_to_nchw";
+    back.op = "Transpose";
+    back.inputs = {nhwc_out};
+    back.outputs = {old_out};
+    back.attrs = {{"perm", kToNchw}};
+    g.AddNode(std::move(back));
+    ++count;
+    idx.Refresh();
+  }
+  return count;
+}
+
+// Step 3: cancel Transpose pairs and turn size-1-only transposes and the Flat pattern into reshapes.
+int Simplify(Graph& g) {
+  int count = 0;
+  GraphIndex idx(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& t = g.nodes[i];
+    if (t.dead || !t.Is("Transpose")) continue;
+    const Node* p = idx.Producer(t.inputs[0]);
+    const auto perm = t.GetInts("perm", {});
+    // NCHW->NHWC of NHWC->NCHW: identity.
+    if (p && p->Is("Transpose") && perm == kToNhwc && p->GetInts("perm", {}) == kToNchw) {
+      const int src = p->inputs[0];
+      t.op = "Identity";
+      t.attrs.clear();
+      t.inputs = {src};
+      ++count;
+      continue;
+    }
+    // Flat: Transpose(0,2,1) of Reshape([N,C,HW]) of Transpose(0,3,1,2)(x NHWC) == Reshape(x, [N,HW,C]).
+    if (perm == std::vector<int64_t>{0, 2, 1} && p && p->Is("Reshape")) {
+      const Node* pt = idx.Producer(p->inputs[0]);
+      const Shape rs = g.values[p->outputs[0]].shape;
+      if (IsTranspose(pt, kToNchw) && rs.size() == 3) {
+        const Shape xs = g.values[pt->inputs[0]].shape;  // NHWC
+        if (rs[0] == xs[0] && rs[1] == xs[3] && rs[2] == xs[1] * xs[2]) {
+          const int shape = AddConst(g, "flat_shape", MakeInt64Tensor({xs[0], xs[1] * xs[2], xs[3]}, {3}));
+          t.op = "Reshape";
+          t.attrs.clear();
+          t.inputs = {pt->inputs[0], shape};
+          ++count;
+          continue;
+        }
+      }
+    }
+    // A transpose that only moves size-1 dims is a reshape.
+    const Shape xs = g.values[t.inputs[0]].shape;
+    std::vector<int64_t> order;
+    for (int64_t d : perm)
+      if (xs[d] != 1) order.push_back(d);
+    if (std::is_sorted(order.begin(), order.end()) && !perm.empty()) {
+      const Shape ys = g.values[t.outputs[0]].shape;
+      const int shape = AddConst(g, "t_shape", MakeInt64Tensor(std::vector<int64_t>(ys.begin(), ys.end()), {static_cast<int64_t>(ys.size())}));
+      t.op = "Reshape";
+      t.attrs.clear();
+      t.inputs = {t.inputs[0], shape};
+      ++count;
+    }
+  }
+  return count;
+}
+
+}  // namespace
+
+int ToChannelsLast(Graph& g) {
+  int count = ConvertOps(g);
+  if (count == 0) return 0;
+  g.TopoSort();
+  InferShapesAndFold(g);
+  // Sinking moves each transpose one op down per round; bounded by graph depth.
+  for (int round = 0; round < 10000; ++round) {
+    int sunk = SinkTransposes(g);
+    g.RemoveDeadNodes();
+    g.TopoSort();
+    InferShapesAndFold(g);
+    int simplified = Simplify(g);
+    g.RemoveDeadNodes();
+    g.TopoSort();
+    InferShapesAndFold(g);
+    if (sunk == 0 && simplified == 0) break;
+    count += sunk + simplified;
+  }
+  return count;
+}
+
+}  // namespace effi::passes

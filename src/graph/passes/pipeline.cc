@@ -1,0 +1,99 @@
+// The pass pipeline: fixed order, each optional pass followed by re-sorting and re-inference so
+// the next one sees a consistent graph. PassOptions parsing for the CLI's --passes flag.
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "graph/passes/passes.h"
+
+namespace effi::passes {
+namespace {
+
+struct Entry {
+  const char* name;
+  bool PassOptions::*flag;
+  int (*run)(Graph&);
+};
+
+// Order matters: BN and layer scales fold into ONNX Conv weights before the layout change; heads
+// merge after Linear fusion; epilogues fuse last, onto the NHWC/Linear ops.
+constexpr Entry kPasses[] = {
+    {"fold_batchnorm", &PassOptions::fold_batchnorm, FoldBatchNorm},
+    {"fuse_linear", &PassOptions::fuse_linear, FuseLinear},
+    {"fold_layer_scale", &PassOptions::fold_layer_scale, FoldLayerScale},
+    {"merge_heads", &PassOptions::merge_heads, MergeHeads},
+    {"fuse_layernorm", &PassOptions::fuse_layernorm, FuseLayerNorm},
+    {"fuse_gelu", &PassOptions::fuse_gelu, FuseGelu},
+    {"channels_last", &PassOptions::channels_last, ToChannelsLast},
+    {"fuse_epilogue", &PassOptions::fuse_epilogue, FuseEpilogue},
+};
+
+}  // namespace
+
+PassOptions PassOptions::None() {
+  PassOptions o;
+  for (const Entry& e : kPasses) o.*(e.flag) = false;
+  return o;
+}
+
+PassOptions PassOptions::Parse(const std::string& spec) {
+  PassOptions o;
+  std::stringstream ss(spec);
+  std::string item;
+  bool first = true;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    if (item == "all") {
+      o = PassOptions();
+    } else if (item == "none") {
+      o = None();
+    } else {
+      bool on = true;
+      std::string name = item;
+      if (name[0] == '-') {
+        on = false;
+        name = name.substr(1);
+      } else if (first) {
+        o = None();  // "fold_batchnorm,fuse_gelu" means exactly these
+      }
+      bool found = false;
+      for (const Entry& e : kPasses)
+        if (name == e.name) {
+          o.*(e.flag) = on;
+          found = true;
+        }
+      if (!found) {
+        std::string names;
+        for (const Entry& e : kPasses) names += std::string(names.empty() ? "" : ", ") + e.name;
+        throw Error(ErrorCode::kInvalidArgument, fmt::format("unknown pass '{}' (known: all, none, {})", name, names));
+      }
+    }
+    first = false;
+  }
+  return o;
+}
+
+std::string PassOptions::ToString() const {
+  std::string s;
+  for (const Entry& e : kPasses)
+    if (this->*(e.flag)) s += std::string(s.empty() ? "" : ",") + e.name;
+  return s.empty() ? "none" : s;
+}
+
+PassReport Optimize(Graph& g, const PassOptions& opts) {
+  PassReport report;
+  InferShapesAndFold(g);
+  for (const Entry& e : kPasses) {
+    if (!(opts.*(e.flag))) continue;
+    int n = e.run(g);
+    report.rewrites.push_back({e.name, n});
+    if (n > 0) {
+      g.RemoveDeadNodes();
+      g.TopoSort();
+      InferShapesAndFold(g);
+    }
+  }
+  return report;
+}
+
+}  // namespace effi::passes

@@ -1,0 +1,310 @@
+// ONNX protobuf import. Validates everything it reads (dims, byte counts, external-data ranges)
+// before allocating, so hostile files fail with one error line instead of a crash.
+#include "onnx/onnx_import.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+
+#include "onnx.pb.h"
+
+namespace effi::onnx_io {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void Bad(const std::string& msg) { throw Error(ErrorCode::kInvalidModel, msg); }
+
+DType FromOnnxType(int t, const std::string& what) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT: return DType::kF32;
+    case onnx::TensorProto::INT64: return DType::kI64;
+    case onnx::TensorProto::INT32: return DType::kI32;
+    case onnx::TensorProto::INT8: return DType::kI8;
+    case onnx::TensorProto::UINT8: return DType::kU8;
+    case onnx::TensorProto::BOOL: return DType::kBool;
+    case onnx::TensorProto::DOUBLE: return DType::kF32;  // converted on load (rare: some exports)
+    default:
+      throw Error(ErrorCode::kUnsupported,
+                  fmt::format("{}: element type {} ({}) is not supported", what,
+                              onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t)), t));
+  }
+}
+
+struct ImportContext {
+  std::string model_name;
+  std::string base_dir;  // empty: external data not allowed
+};
+
+// Reads [offset, offset+length) of an external data file inside base_dir.
+std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t, size_t expect_bytes) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : t.external_data()) {
+    try {
+      if (kv.key() == "location") location = kv.value();
+      else if (kv.key() == "offset") offset = std::stoll(kv.value());
+      else if (kv.key() == "length") length = std::stoll(kv.value());
+    } catch (const std::exception&) {
+      Bad(fmt::format("initializer '{}': bad external_data entry '{}'", t.name(), kv.key()));
+    }
+  }
+  if (ctx.base_dir.empty()) Bad(fmt::format("initializer '{}' uses external data, which needs a model file path", t.name()));
+  if (location.empty()) Bad(fmt::format("initializer '{}': external data without location", t.name()));
+  fs::path rel(location);
+  if (rel.is_absolute()) Bad(fmt::format("initializer '{}': external data location '{}' must be relative", t.name(), location));
+  for (const auto& part : rel)
+    if (part == "..") Bad(fmt::format("initializer '{}': external data location '{}' escapes the model folder", t.name(), location));
+  fs::path full = fs::path(ctx.base_dir) / rel;
+  std::error_code ec;
+  auto fsize = fs::file_size(full, ec);
+  if (ec) throw Error(ErrorCode::kIo, fmt::format("initializer '{}': cannot open external data file '{}'", t.name(), full.string()));
+  if (length < 0) length = static_cast<int64_t>(expect_bytes);
+  if (offset < 0 || static_cast<uint64_t>(length) != expect_bytes || static_cast<uint64_t>(offset) > fsize ||
+      static_cast<uint64_t>(length) > fsize - static_cast<uint64_t>(offset))
+    Bad(fmt::format("initializer '{}': external data range (offset {}, length {}) does not fit file '{}' ({} bytes, need {})",
+                    t.name(), offset, length, location, fsize, expect_bytes));
+  std::ifstream f(full, std::ios::binary);
+  std::string bytes(expect_bytes, '\0');
+  f.seekg(offset);
+  f.read(bytes.data(), static_cast<std::streamsize>(expect_bytes));
+  if (!f) throw Error(ErrorCode::kIo, fmt::format("initializer '{}': short read from '{}'", t.name(), full.string()));
+  return bytes;
+}
+
+template <typename Src, typename Dst>
+void CopyConvert(const Src* src, Dst* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
+}
+
+ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, const std::string& what) {
+  DType dt = FromOnnxType(t.data_type(), what);
+  Shape shape(t.dims().begin(), t.dims().end());
+  int64_t n = NumElements(shape, what.c_str());
+  auto out = MakeTensor(dt, shape);
+  const bool is_double = t.data_type() == onnx::TensorProto::DOUBLE;
+  const size_t src_elem = is_double ? 8 : DTypeSize(dt);
+  const size_t nbytes = static_cast<size_t>(n) * src_elem;
+
+  std::string external;
+  const std::string* raw = nullptr;
+  if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+    external = ReadExternal(ctx, t, nbytes);
+    raw = &external;
+  } else if (t.has_raw_data()) {
+    raw = &t.raw_data();
+  }
+  if (raw) {
+    if (raw->size() != nbytes)
+      Bad(fmt::format("{}: raw data has {} bytes, shape {} of {} needs {}", what, raw->size(), ShapeStr(shape),
+                      DTypeName(dt), nbytes));
+    if (is_double) {
+      std::vector<double> tmp(static_cast<size_t>(n));
+      std::memcpy(tmp.data(), raw->data(), nbytes);
+      CopyConvert(tmp.data(), out->mutable_as<float>(), n);
+    } else if (nbytes) {
+      std::memcpy(out->mutable_data(), raw->data(), nbytes);
+    }
+    return out;
+  }
+  auto check = [&](int64_t have) {
+    if (have != n) Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
+  };
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      check(t.float_data_size());
+      CopyConvert(t.float_data().data(), out->mutable_as<float>(), n);
+      break;
+    case onnx::TensorProto::DOUBLE:
+      check(t.double_data_size());
+      CopyConvert(t.double_data().data(), out->mutable_as<float>(), n);
+      break;
+    case onnx::TensorProto::INT64:
+      check(t.int64_data_size());
+      CopyConvert(t.int64_data().data(), out->mutable_as<int64_t>(), n);
+      break;
+    case onnx::TensorProto::INT32:
+      check(t.int32_data_size());
+      CopyConvert(t.int32_data().data(), out->mutable_as<int32_t>(), n);
+      break;
+    case onnx::TensorProto::INT8:
+      check(t.int32_data_size());
+      CopyConvert(t.int32_data().data(), out->mutable_as<int8_t>(), n);
+      break;
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::BOOL:
+      check(t.int32_data_size());
+      CopyConvert(t.int32_data().data(), out->mutable_as<uint8_t>(), n);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a, const std::string& where) {
+  switch (a.type()) {
+    case onnx::AttributeProto::INT: return a.i();
+    case onnx::AttributeProto::FLOAT: return a.f();
+    case onnx::AttributeProto::STRING: return a.s();
+    case onnx::AttributeProto::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case onnx::AttributeProto::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
+    case onnx::AttributeProto::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
+    case onnx::AttributeProto::TENSOR:
+      return ConvertTensor(ctx, a.t(), fmt::format("{} attribute '{}'", where, a.name()));
+    default:
+      // Old exporters leave type unset; infer from the populated field.
+      if (a.type() == onnx::AttributeProto::UNDEFINED) {
+        if (a.ints_size()) return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+        if (a.floats_size()) return std::vector<float>(a.floats().begin(), a.floats().end());
+        if (a.has_t()) return ConvertTensor(ctx, a.t(), where);
+        if (a.has_s()) return a.s();
+        if (a.has_f()) return a.f();
+        if (a.has_i()) return a.i();
+      }
+      throw Error(ErrorCode::kUnsupported,
+                  fmt::format("{}: attribute '{}' has unsupported type {}", where, a.name(), static_cast<int>(a.type())));
+  }
+}
+
+void ReadValueInfo(const onnx::ValueInfoProto& vi, Value& v) {
+  if (!vi.type().has_tensor_type())
+    throw Error(ErrorCode::kUnsupported, fmt::format("graph input/output '{}' is not a tensor", vi.name()));
+  const auto& tt = vi.type().tensor_type();
+  if (tt.elem_type() != 0) v.dtype = FromOnnxType(tt.elem_type(), fmt::format("graph input/output '{}'", vi.name()));
+  if (tt.has_shape()) {
+    v.shape.clear();
+    for (const auto& d : tt.shape().dim()) {
+      if (d.has_dim_value()) {
+        if (d.dim_value() < 0 || d.dim_value() > kMaxTensorElements)
+          Bad(fmt::format("graph input/output '{}' has invalid dimension {}", vi.name(), d.dim_value()));
+        v.shape.push_back(d.dim_value());
+      } else {
+        v.shape.push_back(-1);
+      }
+    }
+    v.has_shape = true;
+  }
+}
+
+Graph Convert(const onnx::ModelProto& m, const ImportContext& ctx) {
+  Graph g;
+  for (const auto& op : m.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
+  }
+  if (g.opset == 0) g.opset = m.opset_import_size() == 0 ? 1 : g.opset;
+  if (g.opset < 7 && m.opset_import_size() > 0)
+    throw Error(ErrorCode::kUnsupported, fmt::format("{}: default-domain opset {} is too old (need 7..21)", ctx.model_name, g.opset));
+  if (g.opset > 21)
+    throw Error(ErrorCode::kUnsupported, fmt::format("{}: opset {} is newer than supported (7..21)", ctx.model_name, g.opset));
+  for (const auto& p : m.metadata_props()) g.metadata[p.key()] = p.value();
+  if (!m.has_graph()) Bad(fmt::format("{}: no graph in model", ctx.model_name));
+  const onnx::GraphProto& gp = m.graph();
+
+  auto value_of = [&](const std::string& name) {
+    int id = g.FindValue(name);
+    return id >= 0 ? id : g.AddValue(name);
+  };
+
+  for (const auto& init : gp.initializer()) {
+    if (init.name().empty()) Bad(fmt::format("{}: initializer without a name", ctx.model_name));
+    if (g.FindValue(init.name()) >= 0) Bad(fmt::format("{}: initializer '{}' defined twice", ctx.model_name, init.name()));
+    int id = g.AddConstant(init.name(), ConvertTensor(ctx, init, fmt::format("initializer '{}'", init.name())));
+    g.initializer_elements += g.values[id].constant->elements();
+  }
+  for (const auto& vi : gp.input()) {
+    int existing = g.FindValue(vi.name());
+    if (existing >= 0 && g.values[existing].is_constant()) continue;  // initializer listed as input (IR < 4)
+    if (existing >= 0) Bad(fmt::format("{}: graph input '{}' listed twice", ctx.model_name, vi.name()));
+    int id = g.AddValue(vi.name());
+    ReadValueInfo(vi, g.values[id]);
+    if (g.values[id].dtype == DType::kUndefined)
+      Bad(fmt::format("{}: graph input '{}' has no element type", ctx.model_name, vi.name()));
+    g.inputs.push_back(id);
+  }
+  int node_index = 0;
+  for (const auto& np : gp.node()) {
+    Node n;
+    n.name = np.name().empty() ? fmt::format("{}_{}", np.op_type(), node_index) : np.name();
+    ++node_index;
+    n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    n.op = np.op_type();
+    g.file_op_histogram[(n.domain.empty() ? "" : n.domain + ".") + n.op]++;
+    const std::string where = n.Describe();
+    for (const auto& a : np.attribute()) {
+      if (a.name().empty()) Bad(fmt::format("{}: attribute without a name", where));
+      n.attrs[a.name()] = ConvertAttr(ctx, a, where);
+    }
+    if (n.domain.empty() && n.op == "Constant") {
+      // Constants become constant values right away (one fewer op for every later layer).
+      if (np.output_size() != 1) Bad(fmt::format("{}: Constant must have one output", where));
+      ConstTensor t;
+      if (n.Has("value")) t = n.GetTensor("value");
+      else if (n.Has("value_float")) t = MakeFloatTensor({n.GetFloat("value_float", 0)}, {});
+      else if (n.Has("value_floats")) { auto v = n.GetFloats("value_floats", {}); t = MakeFloatTensor(v, {static_cast<int64_t>(v.size())}); }
+      else if (n.Has("value_int")) t = MakeInt64Tensor({n.GetInt("value_int", 0)}, {});
+      else if (n.Has("value_ints")) { auto v = n.GetInts("value_ints", {}); t = MakeInt64Tensor(v, {static_cast<int64_t>(v.size())}); }
+      else throw Error(ErrorCode::kUnsupported, fmt::format("{}: only value/value_float(s)/value_int(s) Constants are supported", where));
+      const std::string& out = np.output(0);
+      if (g.FindValue(out) >= 0) Bad(fmt::format("{}: output '{}' is produced more than once", where, out));
+      g.AddConstant(out, t);
+      continue;
+    }
+    for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? -1 : value_of(in));
+    for (const auto& out : np.output()) {
+      if (out.empty()) {
+        n.outputs.push_back(-1);
+        continue;
+      }
+      int existing = g.FindValue(out);
+      if (existing >= 0 && (g.values[existing].is_constant() ||
+                            std::find(g.inputs.begin(), g.inputs.end(), existing) != g.inputs.end()))
+        Bad(fmt::format("{}: output '{}' overwrites a graph input or initializer", where, out));
+      n.outputs.push_back(value_of(out));
+    }
+    g.AddNode(std::move(n));
+  }
+  for (const auto& vi : gp.output()) {
+    int id = g.FindValue(vi.name());
+    if (id < 0) Bad(fmt::format("{}: graph output '{}' is never produced", ctx.model_name, vi.name()));
+    Value declared;
+    ReadValueInfo(vi, declared);
+    g.outputs.push_back(id);
+  }
+  if (g.outputs.empty()) Bad(fmt::format("{}: graph has no outputs", ctx.model_name));
+  g.TopoSort();
+  return g;
+}
+
+}  // namespace
+
+Graph ImportMemory(const void* data, size_t size, const std::string& name_for_errors, const std::string& base_dir) {
+  if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
+    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: larger than 2 GiB; use external data", name_for_errors));
+  onnx::ModelProto m;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(data), static_cast<int>(size));
+  in.SetRecursionLimit(64);
+  if (!m.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
+    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: not a valid ONNX model (protobuf parse failed)", name_for_errors));
+  ImportContext ctx{name_for_errors, base_dir};
+  return Convert(m, ctx);
+}
+
+Graph ImportFile(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model file '{}' not found", path));
+  if (fs::is_directory(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(ErrorCode::kIo, fmt::format("cannot open model file '{}'", path));
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", path));
+  std::string dir = fs::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  return ImportMemory(bytes.data(), bytes.size(), path, dir);
+}
+
+}  // namespace effi::onnx_io

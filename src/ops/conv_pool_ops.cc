@@ -1,0 +1,258 @@
+// Convolution and pooling: ONNX Conv/AveragePool/MaxPool/GlobalAveragePool (NCHW, 1-D or 2-D) and
+// effi's channels-last versions (effi.Conv with fused epilogue, effi.AvgPool, effi.GlobalAvgPool),
+// which the layout pass produces.
+#include <fmt/format.h>
+
+#include "kernels/ref/ref_kernels.h"
+#include "ops/op.h"
+
+namespace effi::ops {
+namespace {
+
+namespace ref = effi::kernels::ref;
+
+struct Geom2d {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
+  int64_t pt = 0, pl = 0, pb = 0, pr = 0;
+  int64_t ho = 1, wo = 1;
+};
+
+// Resolves kernel/stride/dilation/pads (incl. auto_pad and ceil_mode) for a 1-D or 2-D window op
+// whose spatial input is (h, w). `spatial` = 1 or 2.
+Geom2d ResolveGeometry(const Node& n, int spatial, int64_t h, int64_t w, std::vector<int64_t> kernel) {
+  Geom2d g;
+  auto strides = n.GetInts("strides", std::vector<int64_t>(spatial, 1));
+  auto dil = n.GetInts("dilations", std::vector<int64_t>(spatial, 1));
+  auto pads = n.GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  if (static_cast<int>(kernel.size()) != spatial || static_cast<int>(strides.size()) != spatial ||
+      static_cast<int>(dil.size()) != spatial || static_cast<int>(pads.size()) != 2 * spatial)
+    Fail(n, "kernel_shape/strides/dilations/pads do not match the input rank");
+  for (int i = 0; i < spatial; ++i) {
+    if (kernel[i] < 1 || strides[i] < 1 || dil[i] < 1 || kernel[i] > (1 << 20) || strides[i] > (1 << 20) ||
+        dil[i] > (1 << 20))
+      Fail(n, "kernel, strides and dilations must be positive");
+    if (pads[i] < 0 || pads[i + spatial] < 0 || pads[i] > (1 << 20) || pads[i + spatial] > (1 << 20))
+      Fail(n, "pads must be non-negative");
+  }
+  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
+  const bool ceil_mode = n.GetInt("ceil_mode", 0) != 0;
+  int64_t in[2] = {spatial == 2 ? h : 1, spatial == 2 ? w : h};
+  int64_t k[2], s[2], d[2], pb[2], pe[2], out[2];
+  for (int i = 0; i < 2; ++i) {
+    int j = spatial == 2 ? i : 0;
+    bool real = spatial == 2 || i == 1;
+    k[i] = real ? kernel[j] : 1;
+    s[i] = real ? strides[j] : 1;
+    d[i] = real ? dil[j] : 1;
+    pb[i] = real ? pads[j] : 0;
+    pe[i] = real ? pads[j + spatial] : 0;
+    const int64_t ext = d[i] * (k[i] - 1) + 1;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      out[i] = (in[i] + s[i] - 1) / s[i];
+      int64_t total = std::max<int64_t>(0, (out[i] - 1) * s[i] + ext - in[i]);
+      pb[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe[i] = total - pb[i];
+    } else if (auto_pad == "VALID") {
+      pb[i] = pe[i] = 0;
+      out[i] = in[i] >= ext ? (in[i] - ext) / s[i] + 1 : 0;
+    } else if (auto_pad == "NOTSET" || auto_pad.empty()) {
+      int64_t span = in[i] + pb[i] + pe[i] - ext;
+      if (span < 0) Fail(n, "kernel is larger than the padded input");
+      out[i] = (ceil_mode ? (span + s[i] - 1) / s[i] : span / s[i]) + 1;
+      // PyTorch/ONNX rule: the last window must start inside the input or the left padding.
+      if (ceil_mode && (out[i] - 1) * s[i] >= in[i] + pb[i]) --out[i];
+    } else {
+      Fail(n, fmt::format("unknown auto_pad '{}'", auto_pad));
+    }
+  }
+  g.kh = k[0], g.kw = k[1], g.sh = s[0], g.sw = s[1], g.dh = d[0], g.dw = d[1];
+  g.pt = pb[0], g.pl = pb[1], g.pb = pe[0], g.pr = pe[1];
+  g.ho = out[0], g.wo = out[1];
+  return g;
+}
+
+// ---------------- ONNX Conv (NCHW) ----------------
+struct ConvShape {
+  ref::Conv2dParams p;
+  int spatial;
+};
+
+ConvShape ConvGeometry(const Node& n, const Graph& gr) {
+  const Value& x = In(gr, n, 0);
+  const Value& w = In(gr, n, 1);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank != 3 && rank != 4) Unsupported(n, fmt::format("only 1-D and 2-D convolution is supported (input {})", ShapeStr(x.shape)));
+  if (w.shape.size() != x.shape.size()) Fail(n, fmt::format("weight rank {} does not match input rank {}", w.shape.size(), rank));
+  const int spatial = static_cast<int>(rank) - 2;
+  const int64_t group = n.GetInt("group", 1);
+  if (group < 1 || x.shape[1] % group != 0 || w.shape[0] % group != 0)
+    Fail(n, fmt::format("group {} does not divide channels {} / filters {}", group, x.shape[1], w.shape[0]));
+  if (w.shape[1] * group != x.shape[1])
+    Fail(n, fmt::format("weight {} expects {} input channels, input has {}", ShapeStr(w.shape), w.shape[1] * group, x.shape[1]));
+  std::vector<int64_t> kshape(w.shape.begin() + 2, w.shape.end());
+  if (n.Has("kernel_shape") && n.GetInts("kernel_shape", {}) != kshape) Fail(n, "kernel_shape does not match the weight");
+  Geom2d g = ResolveGeometry(n, spatial, x.shape[2], spatial == 2 ? x.shape[3] : 1, kshape);
+  ConvShape cs{};
+  cs.spatial = spatial;
+  cs.p = {x.shape[0], x.shape[1], spatial == 2 ? x.shape[2] : 1, spatial == 2 ? x.shape[3] : x.shape[2],
+          w.shape[0], g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, group};
+  if (n.HasInput(2)) {
+    const Value& b = In(gr, n, 2);
+    if (b.shape != Shape{w.shape[0]}) Fail(n, fmt::format("bias shape {} must be [{}]", ShapeStr(b.shape), w.shape[0]));
+  }
+  return cs;
+}
+
+void InferConv(const Node& n, Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) RequireFloat(g, n, i);
+  ConvShape cs = ConvGeometry(n, g);
+  Shape out = cs.spatial == 2 ? Shape{cs.p.n, cs.p.c_out, cs.p.h_out, cs.p.w_out} : Shape{cs.p.n, cs.p.c_out, cs.p.w_out};
+  SetOut(g, n, 0, DType::kF32, out);
+}
+
+std::unique_ptr<Kernel> CreateConv(const Node& n, const Graph& g) {
+  ref::Conv2dParams p = ConvGeometry(n, g).p;
+  return MakeKernel([p](const ExecContext&, const void* const* in, void* const* o, void*) {
+    ref::conv2d_nchw_f32(p, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]),
+                         static_cast<const float*>(in[2]), static_cast<float*>(o[0]));
+  });
+}
+
+// ---------------- effi.Conv (NHWC, OHWI weights, epilogue) ----------------
+// inputs: X [N,H,W,C], W [O,kh,kw,C/g], B [O]?, R [N,Ho,Wo,O]? ; attrs: strides, pads (t,l,b,r),
+// dilations, group, activation (0 none, 1 relu, 2 gelu).
+ref::Conv2dParams NhwcConvParams(const Node& n, const Graph& g) {
+  const Shape& x = In(g, n, 0).shape;
+  const Shape& w = In(g, n, 1).shape;
+  if (x.size() != 4 || w.size() != 4) Fail(n, "effi.Conv needs 4-D input and weight");
+  auto s = n.GetInts("strides", {1, 1});
+  auto d = n.GetInts("dilations", {1, 1});
+  auto pads = n.GetInts("pads", {0, 0, 0, 0});
+  const int64_t group = n.GetInt("group", 1);
+  if (s.size() != 2 || d.size() != 2 || pads.size() != 4 || group < 1 || w[3] * group != x[3] || w[0] % group)
+    Fail(n, "inconsistent effi.Conv attributes");
+  ref::Conv2dParams p{x[0], x[3], x[1], x[2], w[0], 0, 0, w[1], w[2], s[0], s[1], pads[0], pads[1], d[0], d[1], group};
+  p.h_out = (x[1] + pads[0] + pads[2] - d[0] * (w[1] - 1) - 1) / s[0] + 1;
+  p.w_out = (x[2] + pads[1] + pads[3] - d[1] * (w[2] - 1) - 1) / s[1] + 1;
+  if (p.h_out < 1 || p.w_out < 1) Fail(n, "kernel is larger than the padded input");
+  return p;
+}
+
+ref::Activation ActivationOf(const Node& n) {
+  int64_t a = n.GetInt("activation", 0);
+  if (a == 1) return ref::Activation::kRelu;
+  if (a == 2) return ref::Activation::kGelu;
+  if (a != 0) Fail(n, fmt::format("unknown activation {}", a));
+  return ref::Activation::kNone;
+}
+
+void InferNhwcConv(const Node& n, Graph& g) {
+  ref::Conv2dParams p = NhwcConvParams(n, g);
+  Shape out{p.n, p.h_out, p.w_out, p.c_out};
+  if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
+  SetOut(g, n, 0, DType::kF32, out);
+}
+
+std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
+  const ref::Conv2dParams p = NhwcConvParams(n, g);
+  const ref::Activation act = ActivationOf(n);
+  return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
+    float* y = static_cast<float*>(o[0]);
+    ref::conv2d_nhwc_f32(p, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), nullptr, y);
+    ref::epilogue_f32(p.n * p.h_out * p.w_out, p.c_out, static_cast<const float*>(in[2]), act,
+                      static_cast<const float*>(in[3]), y);
+  });
+}
+
+// ---------------- pooling ----------------
+ref::Pool2dParams PoolGeometry(const Node& n, const Graph& gr, bool nhwc) {
+  const Shape& x = In(gr, n, 0).shape;
+  if (nhwc) {
+    if (x.size() != 4) Fail(n, "needs a 4-D input");
+    auto k = n.GetInts("kernel_shape", {});
+    Geom2d g = ResolveGeometry(n, 2, x[1], x[2], k);
+    return {x[0], x[3], x[1], x[2], g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw,
+            n.GetInt("count_include_pad", 0) != 0};
+  }
+  if (x.size() != 3 && x.size() != 4) Unsupported(n, fmt::format("only 1-D and 2-D pooling is supported (input {})", ShapeStr(x)));
+  const int spatial = static_cast<int>(x.size()) - 2;
+  if (!n.Has("kernel_shape")) Fail(n, "kernel_shape is required");
+  Geom2d g = ResolveGeometry(n, spatial, x[2], spatial == 2 ? x[3] : 1, n.GetInts("kernel_shape", {}));
+  return {x[0], x[1], spatial == 2 ? x[2] : 1, spatial == 2 ? x[3] : x[2], g.ho, g.wo, g.kh, g.kw, g.sh, g.sw,
+          g.pt, g.pl, g.pb, g.pr, g.dh, g.dw, n.GetInt("count_include_pad", 0) != 0};
+}
+
+void InferPool(const Node& n, Graph& g) {
+  RequireFloat(g, n, 0);
+  const bool nhwc = n.domain == kEffiDomain;
+  if (n.GetInt("storage_order", 0) != 0) Unsupported(n, "storage_order=1 is not supported");
+  if (n.Is("MaxPool") && n.outputs.size() > 1 && n.outputs[1] >= 0) Unsupported(n, "the Indices output is not supported");
+  ref::Pool2dParams p = PoolGeometry(n, g, nhwc);
+  const Shape& x = In(g, n, 0).shape;
+  Shape out = nhwc ? Shape{p.n, p.h_out, p.w_out, p.c}
+                   : (x.size() == 4 ? Shape{p.n, p.c, p.h_out, p.w_out} : Shape{p.n, p.c, p.w_out});
+  SetOut(g, n, 0, DType::kF32, out);
+}
+
+std::unique_ptr<Kernel> CreatePool(const Node& n, const Graph& g) {
+  const bool nhwc = n.domain == kEffiDomain;
+  const bool max = n.Is("MaxPool");
+  const ref::Pool2dParams p = PoolGeometry(n, g, nhwc);
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    const float* x = static_cast<const float*>(in[0]);
+    float* y = static_cast<float*>(o[0]);
+    if (max) ref::maxpool2d_nchw_f32(p, x, y);
+    else if (nhwc) ref::avgpool2d_nhwc_f32(p, x, y);
+    else ref::avgpool2d_nchw_f32(p, x, y);
+  });
+}
+
+void InferGlobalPool(const Node& n, Graph& g) {
+  RequireFloat(g, n, 0);
+  const Shape& x = In(g, n, 0).shape;
+  if (x.size() < 3) Fail(n, "needs an input of rank >= 3");
+  Shape out = x;
+  if (n.domain == kEffiDomain) {
+    if (x.size() != 4) Fail(n, "needs a 4-D NHWC input");
+    out[1] = out[2] = 1;
+  } else {
+    for (size_t i = 2; i < out.size(); ++i) out[i] = 1;
+  }
+  SetOut(g, n, 0, DType::kF32, out);
+}
+
+std::unique_ptr<Kernel> CreateGlobalPool(const Node& n, const Graph& g) {
+  const Shape& x = In(g, n, 0).shape;
+  const bool nhwc = n.domain == kEffiDomain;
+  int64_t hw = 1;
+  if (nhwc) hw = x[1] * x[2];
+  else
+    for (size_t i = 2; i < x.size(); ++i) hw *= x[i];
+  const int64_t nb = x[0], c = nhwc ? x[3] : x[1];
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    if (nhwc) ref::global_avgpool_nhwc_f32(nb, hw, c, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
+    else ref::global_avgpool_nchw_f32(nb, c, hw, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
+  });
+}
+
+}  // namespace
+
+void RegisterConvPoolOps(std::vector<OpSchema>& r) {
+  r.push_back({"", "Conv", 2, 3, 1, 1, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, InferConv,
+               CreateConv});
+  r.push_back({kEffiDomain, "Conv", 2, 4, 1, 1, {"dilations", "group", "pads", "strides", "activation"}, InferNhwcConv,
+               CreateNhwcConv});
+  r.push_back({"", "AveragePool", 1, 1, 1, 1,
+               {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides", "dilations"}, InferPool,
+               CreatePool});
+  r.push_back({"", "MaxPool", 1, 1, 1, 2,
+               {"auto_pad", "ceil_mode", "kernel_shape", "pads", "strides", "dilations", "storage_order"}, InferPool,
+               CreatePool});
+  r.push_back({kEffiDomain, "AvgPool", 1, 1, 1, 1, {"count_include_pad", "kernel_shape", "pads", "strides"}, InferPool,
+               CreatePool});
+  r.push_back({"", "GlobalAveragePool", 1, 1, 1, 1, {}, InferGlobalPool, CreateGlobalPool});
+  r.push_back({kEffiDomain, "GlobalAvgPool", 1, 1, 1, 1, {}, InferGlobalPool, CreateGlobalPool});
+}
+
+}  // namespace effi::ops

@@ -1,0 +1,360 @@
+// Elementwise ops: ONNX unary/binary/variadic arithmetic with numpy broadcasting, comparisons,
+// Where, Cast, Clip, and effi.Gelu (the fused exact-GELU pattern).
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "kernels/ref/ref_kernels.h"
+#include "ops/op.h"
+
+namespace effi::ops {
+namespace {
+
+namespace ref = effi::kernels::ref;
+
+struct BroadcastGeom {
+  Shape out;
+  std::vector<int64_t> sa, sb;
+};
+
+BroadcastGeom Geometry(const Shape& a, const Shape& b, const Shape& out) {
+  BroadcastGeom geo{out, std::vector<int64_t>(out.size()), std::vector<int64_t>(out.size())};
+  ref::broadcast_strides(static_cast<int>(a.size()), a.data(), static_cast<int>(out.size()), out.data(), geo.sa.data());
+  ref::broadcast_strides(static_cast<int>(b.size()), b.data(), static_cast<int>(out.size()), out.data(), geo.sb.data());
+  return geo;
+}
+
+// Generic strided broadcast loop for the few ops the reference kernel family does not cover
+// (comparisons, Where). f(out_index, a_offset, b_offset).
+template <typename F>
+void ForEachBroadcast(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, F&& f) {
+  const int r = static_cast<int>(out.size());
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  std::vector<int64_t> idx(r, 0);
+  int64_t oa = 0, ob = 0;
+  for (int64_t i = 0; i < total; ++i) {
+    f(i, oa, ob);
+    for (int d = r - 1; d >= 0; --d) {
+      if (++idx[d] < out[d]) {
+        oa += sa[d];
+        ob += sb[d];
+        break;
+      }
+      oa -= sa[d] * (out[d] - 1);
+      ob -= sb[d] * (out[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+ref::BinaryOp BinaryFor(const std::string& op) {
+  if (op == "Add" || op == "Sum") return ref::BinaryOp::kAdd;
+  if (op == "Sub") return ref::BinaryOp::kSub;
+  if (op == "Mul") return ref::BinaryOp::kMul;
+  if (op == "Div") return ref::BinaryOp::kDiv;
+  if (op == "Pow") return ref::BinaryOp::kPow;
+  if (op == "Max") return ref::BinaryOp::kMax;
+  return ref::BinaryOp::kMin;
+}
+
+void InferBinary(const Node& n, Graph& g) {
+  const Value& a = In(g, n, 0);
+  Shape s = a.shape;
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    const Value& b = In(g, n, i);
+    if (b.dtype != a.dtype && !n.Is("Pow"))
+      Fail(n, fmt::format("input types differ ({} vs {})", DTypeName(a.dtype), DTypeName(b.dtype)));
+    s = BroadcastShapes(n, s, b.shape);
+  }
+  if (a.dtype != DType::kF32 && a.dtype != DType::kI64 && a.dtype != DType::kI32)
+    Unsupported(n, fmt::format("type {} is not supported", DTypeName(a.dtype)));
+  if (n.Is("Pow") && In(g, n, 1).dtype != a.dtype) Unsupported(n, "Pow with mixed input types is not supported");
+  SetOut(g, n, 0, a.dtype, s);
+}
+
+template <typename T>
+void RunBinaryChain(ref::BinaryOp op, const std::vector<Shape>& in_shapes, const Shape& out,
+                    const void* const* in, void* o, void* scratch) {
+  // Variadic (Sum/Max/Min/Mean) fold left-to-right: first into out, then in place.
+  T* y = static_cast<T*>(o);
+  Shape acc_shape = in_shapes[0];
+  const T* acc = static_cast<const T*>(in[0]);
+  if (in_shapes.size() == 1) {
+    std::memcpy(y, acc, sizeof(T) * static_cast<size_t>(NumElements(out)));
+    return;
+  }
+  for (size_t i = 1; i < in_shapes.size(); ++i) {
+    Shape step_out = out;
+    if (i + 1 < in_shapes.size()) {
+      // Intermediate result has the broadcast shape so far; right-align inside `out`.
+      Shape s = acc_shape;
+      size_t r = std::max(s.size(), in_shapes[i].size());
+      step_out.assign(r, 1);
+      for (size_t d = 0; d < r; ++d) {
+        int64_t da = d < r - s.size() ? 1 : s[d - (r - s.size())];
+        int64_t db = d < r - in_shapes[i].size() ? 1 : in_shapes[i][d - (r - in_shapes[i].size())];
+        step_out[d] = std::max(da, db);
+      }
+    }
+    BroadcastGeom geo = Geometry(acc_shape, in_shapes[i], step_out);
+    T* dst = i + 1 < in_shapes.size() ? static_cast<T*>(scratch) + (i % 2) * NumElements(out) : y;
+    ref::binary_broadcast<T>(op, static_cast<int>(step_out.size()), step_out.data(), acc, geo.sa.data(),
+                             static_cast<const T*>(in[i]), geo.sb.data(), dst);
+    acc = dst;
+    acc_shape = step_out;
+  }
+}
+
+std::unique_ptr<Kernel> CreateBinary(const Node& n, const Graph& g) {
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < n.inputs.size(); ++i) shapes.push_back(In(g, n, i).shape);
+  const Shape out = g.values[n.outputs[0]].shape;
+  const DType dt = In(g, n, 0).dtype;
+  const ref::BinaryOp op = BinaryFor(n.op);
+  const bool mean = n.Is("Mean");
+  const int64_t count = static_cast<int64_t>(shapes.size());
+  const size_t scratch = shapes.size() > 2 ? 2 * NumElements(out) * DTypeSize(dt) : 0;
+  return MakeKernel(
+      [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
+        if (dt == DType::kF32) {
+          RunBinaryChain<float>(op, shapes, out, in, o[0], s);
+          if (mean) {
+            float* y = static_cast<float*>(o[0]);
+            for (int64_t i = 0, e = NumElements(out); i < e; ++i) y[i] /= static_cast<float>(count);
+          }
+        } else if (dt == DType::kI64) {
+          RunBinaryChain<int64_t>(op, shapes, out, in, o[0], s);
+        } else {
+          RunBinaryChain<int32_t>(op, shapes, out, in, o[0], s);
+        }
+      },
+      scratch);
+}
+
+ref::UnaryOp UnaryFor(const Node& n) {
+  const std::string& op = n.op;
+  if (n.IsEffi("Gelu")) return ref::UnaryOp::kGelu;
+  if (op == "Relu") return ref::UnaryOp::kRelu;
+  if (op == "Neg") return ref::UnaryOp::kNeg;
+  if (op == "Abs") return ref::UnaryOp::kAbs;
+  if (op == "Sqrt") return ref::UnaryOp::kSqrt;
+  if (op == "Exp") return ref::UnaryOp::kExp;
+  if (op == "Log") return ref::UnaryOp::kLog;
+  if (op == "Erf") return ref::UnaryOp::kErf;
+  if (op == "Sigmoid") return ref::UnaryOp::kSigmoid;
+  if (op == "Tanh") return ref::UnaryOp::kTanh;
+  if (op == "Reciprocal") return ref::UnaryOp::kReciprocal;
+  if (op == "Floor") return ref::UnaryOp::kFloor;
+  if (op == "Ceil") return ref::UnaryOp::kCeil;
+  return ref::UnaryOp::kIdentity;
+}
+
+void InferUnary(const Node& n, Graph& g) {
+  const Value& x = In(g, n, 0);
+  const bool int_ok = n.Is("Neg") || n.Is("Abs") || n.Is("Relu");
+  if (x.dtype != DType::kF32 && !(int_ok && (x.dtype == DType::kI64 || x.dtype == DType::kI32)))
+    Unsupported(n, fmt::format("type {} is not supported", DTypeName(x.dtype)));
+  SetOut(g, n, 0, x.dtype, x.shape);
+}
+
+std::unique_ptr<Kernel> CreateUnary(const Node& n, const Graph& g) {
+  const int64_t count = NumElements(In(g, n, 0).shape);
+  const DType dt = In(g, n, 0).dtype;
+  const ref::UnaryOp op = UnaryFor(n);
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    if (dt == DType::kF32) {
+      ref::unary_f32(op, static_cast<const float*>(in[0]), static_cast<float*>(o[0]), count);
+      return;
+    }
+    auto apply = [&](auto* y, const auto* x) {
+      for (int64_t i = 0; i < count; ++i) {
+        auto v = x[i];
+        if (op == ref::UnaryOp::kNeg) v = -v;
+        else if (op == ref::UnaryOp::kAbs) v = v < 0 ? -v : v;
+        else if (op == ref::UnaryOp::kRelu) v = v < 0 ? 0 : v;
+        y[i] = v;
+      }
+    };
+    if (dt == DType::kI64) apply(static_cast<int64_t*>(o[0]), static_cast<const int64_t*>(in[0]));
+    else apply(static_cast<int32_t*>(o[0]), static_cast<const int32_t*>(in[0]));
+  });
+}
+
+// ---- Clip (min/max as attributes before opset 11, optional inputs after) ----
+void InferClip(const Node& n, Graph& g) {
+  RequireFloat(g, n, 0);
+  for (size_t i = 1; i < n.inputs.size(); ++i)
+    if (n.inputs[i] >= 0 && !In(g, n, i).is_constant()) Unsupported(n, "non-constant min/max");
+  SetOut(g, n, 0, DType::kF32, In(g, n, 0).shape);
+}
+
+std::unique_ptr<Kernel> CreateClip(const Node& n, const Graph& g) {
+  float lo = n.GetFloat("min", -INFINITY), hi = n.GetFloat("max", INFINITY);
+  if (n.HasInput(1)) lo = In(g, n, 1).constant->ToFloatVector().at(0);
+  if (n.HasInput(2)) hi = In(g, n, 2).constant->ToFloatVector().at(0);
+  const int64_t count = NumElements(In(g, n, 0).shape);
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    const float* x = static_cast<const float*>(in[0]);
+    float* y = static_cast<float*>(o[0]);
+    for (int64_t i = 0; i < count; ++i) y[i] = std::min(std::max(x[i], lo), hi);
+  });
+}
+
+// ---- comparisons -> bool ----
+void InferCompare(const Node& n, Graph& g) {
+  const Value& a = In(g, n, 0);
+  const Value& b = In(g, n, 1);
+  if (a.dtype != b.dtype) Fail(n, "input types differ");
+  if (a.dtype != DType::kF32 && a.dtype != DType::kI64 && a.dtype != DType::kI32)
+    Unsupported(n, fmt::format("type {} is not supported", DTypeName(a.dtype)));
+  SetOut(g, n, 0, DType::kBool, BroadcastShapes(n, a.shape, b.shape));
+}
+
+template <typename T>
+void Compare(const std::string& op, const BroadcastGeom& geo, const void* a, const void* b, void* y) {
+  const T* pa = static_cast<const T*>(a);
+  const T* pb = static_cast<const T*>(b);
+  uint8_t* py = static_cast<uint8_t*>(y);
+  const int kind = op == "Equal" ? 0 : op == "Less" ? 1 : op == "Greater" ? 2 : op == "LessOrEqual" ? 3 : 4;
+  ForEachBroadcast(geo.out, geo.sa, geo.sb, [&](int64_t i, int64_t ia, int64_t ib) {
+    T x = pa[ia], z = pb[ib];
+    bool r = kind == 0 ? x == z : kind == 1 ? x < z : kind == 2 ? x > z : kind == 3 ? x <= z : x >= z;
+    py[i] = r ? 1 : 0;
+  });
+}
+
+std::unique_ptr<Kernel> CreateCompare(const Node& n, const Graph& g) {
+  BroadcastGeom geo = Geometry(In(g, n, 0).shape, In(g, n, 1).shape, g.values[n.outputs[0]].shape);
+  const DType dt = In(g, n, 0).dtype;
+  const std::string op = n.op;
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    if (dt == DType::kF32) Compare<float>(op, geo, in[0], in[1], o[0]);
+    else if (dt == DType::kI64) Compare<int64_t>(op, geo, in[0], in[1], o[0]);
+    else Compare<int32_t>(op, geo, in[0], in[1], o[0]);
+  });
+}
+
+// ---- Not / And / Or on bool ----
+void InferNot(const Node& n, Graph& g) {
+  if (In(g, n, 0).dtype != DType::kBool) Unsupported(n, "Not needs a bool input");
+  SetOut(g, n, 0, DType::kBool, In(g, n, 0).shape);
+}
+
+// ---- Where ----
+void InferWhere(const Node& n, Graph& g) {
+  const Value& c = In(g, n, 0);
+  const Value& a = In(g, n, 1);
+  const Value& b = In(g, n, 2);
+  if (c.dtype != DType::kBool) Fail(n, "condition must be bool");
+  if (a.dtype != b.dtype) Fail(n, "X and Y types differ");
+  SetOut(g, n, 0, a.dtype, BroadcastShapes(n, BroadcastShapes(n, c.shape, a.shape), b.shape));
+}
+
+std::unique_ptr<Kernel> CreateWhere(const Node& n, const Graph& g) {
+  const Shape out = g.values[n.outputs[0]].shape;
+  BroadcastGeom ca = Geometry(In(g, n, 0).shape, In(g, n, 1).shape, out);
+  BroadcastGeom cb = Geometry(In(g, n, 2).shape, In(g, n, 2).shape, out);
+  const size_t es = DTypeSize(In(g, n, 1).dtype);
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    const uint8_t* c = static_cast<const uint8_t*>(in[0]);
+    const char* x = static_cast<const char*>(in[1]);
+    const char* y = static_cast<const char*>(in[2]);
+    char* dst = static_cast<char*>(o[0]);
+    // Walk cond/X with one geometry and Y with another (same output order).
+    std::vector<int64_t> yoff;
+    yoff.reserve(static_cast<size_t>(NumElements(out)));
+    ForEachBroadcast(out, cb.sa, cb.sb, [&](int64_t, int64_t iy, int64_t) { yoff.push_back(iy); });
+    ForEachBroadcast(out, ca.sa, ca.sb, [&](int64_t i, int64_t ic, int64_t ix) {
+      const char* src = c[ic] ? x + ix * es : y + yoff[i] * es;
+      std::memcpy(dst + i * es, src, es);
+    });
+  });
+}
+
+// ---- Cast ----
+DType CastTarget(const Node& n) {
+  int64_t to = n.GetInt("to", 0);
+  switch (to) {
+    case 1: return DType::kF32;
+    case 7: return DType::kI64;
+    case 6: return DType::kI32;
+    case 3: return DType::kI8;
+    case 2: return DType::kU8;
+    case 9: return DType::kBool;
+    default: Unsupported(n, fmt::format("cast to ONNX type {} is not supported", to));
+  }
+}
+
+void InferCast(const Node& n, Graph& g) {
+  if (In(g, n, 0).dtype == DType::kUndefined) Fail(n, "input type unknown");
+  SetOut(g, n, 0, CastTarget(n), In(g, n, 0).shape);
+}
+
+template <typename D>
+void CastTo(DType from, const void* x, D* y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    switch (from) {
+      case DType::kF32: {
+        float v = static_cast<const float*>(x)[i];
+        if constexpr (std::is_same_v<D, float>) y[i] = v;
+        else if constexpr (std::is_same_v<D, uint8_t>) y[i] = static_cast<D>(v != 0.0f);  // bool target handled by caller
+        else y[i] = std::isfinite(v) ? static_cast<D>(v) : D{0};
+        break;
+      }
+      case DType::kI64: y[i] = static_cast<D>(static_cast<const int64_t*>(x)[i]); break;
+      case DType::kI32: y[i] = static_cast<D>(static_cast<const int32_t*>(x)[i]); break;
+      case DType::kI8: y[i] = static_cast<D>(static_cast<const int8_t*>(x)[i]); break;
+      default: y[i] = static_cast<D>(static_cast<const uint8_t*>(x)[i]); break;
+    }
+  }
+}
+
+std::unique_ptr<Kernel> CreateCast(const Node& n, const Graph& g) {
+  const DType from = In(g, n, 0).dtype, to = CastTarget(n);
+  const int64_t count = NumElements(In(g, n, 0).shape);
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    switch (to) {
+      case DType::kF32: CastTo(from, in[0], static_cast<float*>(o[0]), count); break;
+      case DType::kI64: CastTo(from, in[0], static_cast<int64_t*>(o[0]), count); break;
+      case DType::kI32: CastTo(from, in[0], static_cast<int32_t*>(o[0]), count); break;
+      case DType::kI8: CastTo(from, in[0], static_cast<int8_t*>(o[0]), count); break;
+      case DType::kBool: {
+        uint8_t* y = static_cast<uint8_t*>(o[0]);
+        std::vector<float> tmp(static_cast<size_t>(count));
+        CastTo(from, in[0], tmp.data(), count);
+        for (int64_t i = 0; i < count; ++i) y[i] = tmp[i] != 0.0f;
+        break;
+      }
+      default: CastTo(from, in[0], static_cast<uint8_t*>(o[0]), count); break;
+    }
+  });
+}
+
+}  // namespace
+
+void RegisterElementwiseOps(std::vector<OpSchema>& r) {
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow"})
+    r.push_back({"", op, 2, 2, 1, 1, {}, InferBinary, CreateBinary});
+  for (const char* op : {"Max", "Min", "Sum", "Mean"})
+    r.push_back({"", op, 1, 64, 1, 1, {}, InferBinary, CreateBinary});
+  for (const char* op : {"Relu", "Neg", "Abs", "Sqrt", "Exp", "Log", "Erf", "Sigmoid", "Tanh", "Reciprocal",
+                         "Floor", "Ceil"})
+    r.push_back({"", op, 1, 1, 1, 1, {}, InferUnary, CreateUnary});
+  r.push_back({kEffiDomain, "Gelu", 1, 1, 1, 1, {}, InferUnary, CreateUnary});
+  r.push_back({"", "Clip", 1, 3, 1, 1, {"min", "max"}, InferClip, CreateClip});
+  for (const char* op : {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"})
+    r.push_back({"", op, 2, 2, 1, 1, {}, InferCompare, CreateCompare});
+  r.push_back({"", "Not", 1, 1, 1, 1, {}, InferNot, [](const Node& n, const Graph& g) {
+                 const int64_t count = NumElements(In(g, n, 0).shape);
+                 return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+                   for (int64_t i = 0; i < count; ++i)
+                     static_cast<uint8_t*>(o[0])[i] = !static_cast<const uint8_t*>(in[0])[i];
+                 });
+               }});
+  r.push_back({"", "Where", 3, 3, 1, 1, {}, InferWhere, CreateWhere});
+  r.push_back({"", "Cast", 1, 1, 1, 1, {"to", "saturate"}, InferCast, CreateCast});
+}
+
+}  // namespace effi::ops

@@ -1,0 +1,148 @@
+// Matrix products: ONNX MatMul (numpy batching and broadcasting), Gemm, and effi.Linear
+// (x[...,K] * W[K,N] + bias, activation, residual) that the fusion passes produce.
+#include <fmt/format.h>
+
+#include "kernels/ref/ref_kernels.h"
+#include "ops/op.h"
+
+namespace effi::ops {
+namespace {
+
+namespace ref = effi::kernels::ref;
+
+struct MatMulGeom {
+  int64_t m, n, k;
+  Shape out;
+  // Per output batch index: element offsets into A and B.
+  std::vector<int64_t> a_off, b_off;
+};
+
+MatMulGeom MatMulGeometry(const Node& n, const Shape& a0, const Shape& b0) {
+  if (a0.empty() || b0.empty()) Fail(n, "MatMul inputs must have rank >= 1");
+  Shape a = a0, b = b0;
+  const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), 1);
+  if (b_vec) b.push_back(1);
+  MatMulGeom g{};
+  g.m = a[a.size() - 2];
+  g.k = a.back();
+  g.n = b.back();
+  if (b[b.size() - 2] != g.k) Fail(n, fmt::format("inner dimensions differ: {} x {}", ShapeStr(a0), ShapeStr(b0)));
+  Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  Shape batch = BroadcastShapes(n, ab, bb);
+  std::vector<int64_t> sa(batch.size()), sb(batch.size());
+  ref::broadcast_strides(static_cast<int>(ab.size()), ab.data(), static_cast<int>(batch.size()), batch.data(), sa.data());
+  ref::broadcast_strides(static_cast<int>(bb.size()), bb.data(), static_cast<int>(batch.size()), batch.data(), sb.data());
+  int64_t nb = NumElements(batch);
+  std::vector<int64_t> idx(batch.size(), 0);
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < batch.size(); ++d) oa += idx[d] * sa[d], ob += idx[d] * sb[d];
+    g.a_off.push_back(oa * g.m * g.k);
+    g.b_off.push_back(ob * g.k * g.n);
+    for (size_t d = batch.size(); d-- > 0;) {
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  g.out = batch;
+  if (!a_vec) g.out.push_back(g.m);
+  if (!b_vec) g.out.push_back(g.n);
+  return g;
+}
+
+void InferMatMul(const Node& n, Graph& g) {
+  RequireFloat(g, n, 0);
+  RequireFloat(g, n, 1);
+  SetOut(g, n, 0, DType::kF32, MatMulGeometry(n, In(g, n, 0).shape, In(g, n, 1).shape).out);
+}
+
+std::unique_ptr<Kernel> CreateMatMul(const Node& n, const Graph& g) {
+  const MatMulGeom geo = MatMulGeometry(n, In(g, n, 0).shape, In(g, n, 1).shape);
+  return MakeKernel([geo](const ExecContext&, const void* const* in, void* const* o, void*) {
+    const float* a = static_cast<const float*>(in[0]);
+    const float* b = static_cast<const float*>(in[1]);
+    float* y = static_cast<float*>(o[0]);
+    for (size_t i = 0; i < geo.a_off.size(); ++i)
+      ref::gemm_f32(false, false, geo.m, geo.n, geo.k, 1.0f, a + geo.a_off[i], geo.k, b + geo.b_off[i], geo.n, 0.0f,
+                    y + static_cast<int64_t>(i) * geo.m * geo.n, geo.n);
+  });
+}
+
+// ---------------- Gemm ----------------
+void InferGemm(const Node& n, Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) RequireFloat(g, n, i);
+  const Shape& a = In(g, n, 0).shape;
+  const Shape& b = In(g, n, 1).shape;
+  if (a.size() != 2 || b.size() != 2) Fail(n, "Gemm inputs must be 2-D");
+  const bool ta = n.GetInt("transA", 0), tb = n.GetInt("transB", 0);
+  int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1];
+  int64_t kb = tb ? b[1] : b[0], nn = tb ? b[0] : b[1];
+  if (k != kb) Fail(n, fmt::format("inner dimensions differ: {} x {}", ShapeStr(a), ShapeStr(b)));
+  if (n.HasInput(2)) BroadcastShapes(n, In(g, n, 2).shape, {m, nn});
+  if (n.HasInput(2) && BroadcastShapes(n, In(g, n, 2).shape, {m, nn}) != Shape{m, nn})
+    Fail(n, "C does not broadcast to the output");
+  SetOut(g, n, 0, DType::kF32, {m, nn});
+}
+
+std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
+  const Shape& a = In(g, n, 0).shape;
+  const Shape& b = In(g, n, 1).shape;
+  const bool ta = n.GetInt("transA", 0), tb = n.GetInt("transB", 0);
+  const float alpha = n.GetFloat("alpha", 1.0f), beta = n.GetFloat("beta", 1.0f);
+  const int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1], nn = tb ? b[0] : b[1];
+  const bool has_c = n.HasInput(2);
+  Shape cs = has_c ? In(g, n, 2).shape : Shape{};
+  std::vector<int64_t> cst(2, 0);
+  Shape out{m, nn};
+  if (has_c) ref::broadcast_strides(static_cast<int>(cs.size()), cs.data(), 2, out.data(), cst.data());
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    float* y = static_cast<float*>(o[0]);
+    const float* c = static_cast<const float*>(in[2]);
+    if (has_c && beta != 0.0f) {
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < nn; ++j) y[i * nn + j] = c[i * cst[0] + j * cst[1]];
+    }
+    ref::gemm_f32(ta, tb, m, nn, k, alpha, static_cast<const float*>(in[0]), a[1], static_cast<const float*>(in[1]),
+                  b[1], has_c ? beta : 0.0f, y, nn);
+  });
+}
+
+// ---------------- effi.Linear ----------------
+// inputs: X [..., K], W [K, N] (constant), B [N]?, R [..., N]?; attr activation (0/1/2).
+void InferLinear(const Node& n, Graph& g) {
+  const Shape& x = In(g, n, 0).shape;
+  const Shape& w = In(g, n, 1).shape;
+  if (x.empty() || w.size() != 2 || x.back() != w[0]) Fail(n, fmt::format("cannot multiply {} by {}", ShapeStr(x), ShapeStr(w)));
+  Shape out = x;
+  out.back() = w[1];
+  if (n.HasInput(2) && In(g, n, 2).shape != Shape{w[1]}) Fail(n, "bias must be [N]");
+  if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
+  SetOut(g, n, 0, DType::kF32, out);
+}
+
+std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
+  const Shape& x = In(g, n, 0).shape;
+  const Shape& w = In(g, n, 1).shape;
+  const int64_t k = w[0], nn = w[1], m = NumElements(x) / std::max<int64_t>(k, 1);
+  int64_t act_i = n.GetInt("activation", 0);
+  if (act_i < 0 || act_i > 2) Fail(n, "unknown activation");
+  const ref::Activation act = static_cast<ref::Activation>(act_i);
+  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+    float* y = static_cast<float*>(o[0]);
+    ref::gemm_f32(false, false, m, nn, k, 1.0f, static_cast<const float*>(in[0]), k,
+                  static_cast<const float*>(in[1]), nn, 0.0f, y, nn);
+    ref::epilogue_f32(m, nn, static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), y);
+  });
+}
+
+}  // namespace
+
+void RegisterMatMulOps(std::vector<OpSchema>& r) {
+  r.push_back({"", "MatMul", 2, 2, 1, 1, {}, InferMatMul, CreateMatMul});
+  r.push_back({"", "Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, InferGemm, CreateGemm});
+  r.push_back({kEffiDomain, "Linear", 2, 4, 1, 1, {"activation"}, InferLinear, CreateLinear});
+}
+
+}  // namespace effi::ops

@@ -1,0 +1,86 @@
+// Op layer: for every op the IR can hold, its schema (arity, allowed attributes), static shape
+// inference, and a factory binding a node with known shapes to an executable Kernel that calls
+// src/kernels. The graph knows no kernels; kernels know no graph: this layer joins them.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace effi {
+class ThreadPool;
+}
+
+namespace effi::ops {
+
+struct ExecContext {
+  ThreadPool* pool = nullptr;  // null: run on the calling thread
+};
+
+// An executable node. Shapes are fixed when it is created; Run is const and touches only the
+// buffers it is given, so one Kernel serves any number of concurrent sessions.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual size_t ScratchBytes() const { return 0; }
+  // inputs[i] is null for an absent optional input. Output buffers never alias inputs unless the
+  // schema says so (alias ops do not run at all).
+  virtual void Run(const ExecContext& ctx, const void* const* inputs, void* const* outputs,
+                   void* scratch) const = 0;
+};
+
+using RunFn = std::function<void(const ExecContext&, const void* const*, void* const*, void*)>;
+// A kernel from a closure (most ops need no more).
+std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_bytes = 0);
+
+struct OpSchema {
+  std::string domain;  // "" = ONNX
+  std::string op;
+  int min_inputs = 1, max_inputs = 1;
+  int min_outputs = 1, max_outputs = 1;
+  std::vector<std::string> attrs;  // allowed attribute names; anything else is an error
+  // Sets dtype/shape of every output from the inputs (all input shapes are known). Throws
+  // kInvalidModel/kUnsupported naming the node.
+  std::function<void(const Node&, Graph&)> infer;
+  // Binds to a kernel. Constant inputs may be captured (and repacked) here.
+  std::function<std::unique_ptr<Kernel>(const Node&, const Graph&)> create;
+  // Output 0 is input 0's bytes reinterpreted (Reshape, Flatten, Squeeze, Unsqueeze, Identity):
+  // the planner aliases the buffers and no kernel runs.
+  bool alias = false;
+  // False for ops whose results must not be folded even with constant inputs (none yet).
+  bool foldable = true;
+};
+
+// Null when the op is unknown.
+const OpSchema* FindOp(const std::string& domain, const std::string& op);
+// Checks arity and attribute names against the schema; throws kUnsupported/kInvalidModel.
+const OpSchema& CheckNode(const Node& n);
+// All registered op types (for docs/tests).
+std::vector<const OpSchema*> AllOps();
+
+// ---- helpers shared by the op files ----
+const Value& In(const Graph& g, const Node& n, size_t i);
+Value& Out(Graph& g, const Node& n, size_t i);
+void SetOut(Graph& g, const Node& n, size_t i, DType dt, Shape shape);
+// Normalises a possibly negative axis for `rank`; throws naming the node if out of range.
+int64_t NormAxis(const Node& n, int64_t axis, int64_t rank);
+// Numpy broadcast of shapes; throws naming the node when incompatible.
+Shape BroadcastShapes(const Node& n, const Shape& a, const Shape& b);
+// Constant input i as int64 values (for shape-like inputs); throws if not constant.
+std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const char* what);
+[[noreturn]] void Fail(const Node& n, const std::string& msg);
+[[noreturn]] void Unsupported(const Node& n, const std::string& msg);
+void RequireFloat(const Graph& g, const Node& n, size_t i);
+
+// Registration entry points (one per op family file).
+void RegisterElementwiseOps(std::vector<OpSchema>& r);
+void RegisterConvPoolOps(std::vector<OpSchema>& r);
+void RegisterMatMulOps(std::vector<OpSchema>& r);
+void RegisterNormOps(std::vector<OpSchema>& r);
+void RegisterReduceOps(std::vector<OpSchema>& r);
+void RegisterShapeOps(std::vector<OpSchema>& r);
+
+}  // namespace effi::ops

@@ -1,0 +1,131 @@
+// Op registry: built once from the per-family registration functions (explicit calls, not static
+// initialisers, so nothing is dropped when linking the static library).
+#include <algorithm>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "ops/op.h"
+
+namespace effi::ops {
+namespace {
+
+class FnKernel final : public Kernel {
+ public:
+  FnKernel(RunFn fn, size_t scratch) : fn_(std::move(fn)), scratch_(scratch) {}
+  size_t ScratchBytes() const override { return scratch_; }
+  void Run(const ExecContext& ctx, const void* const* in, void* const* out, void* scratch) const override {
+    fn_(ctx, in, out, scratch);
+  }
+
+ private:
+  RunFn fn_;
+  size_t scratch_;
+};
+
+const std::vector<OpSchema>& Registry() {
+  static const std::vector<OpSchema> reg = [] {
+    std::vector<OpSchema> r;
+    RegisterElementwiseOps(r);
+    RegisterConvPoolOps(r);
+    RegisterMatMulOps(r);
+    RegisterNormOps(r);
+    RegisterReduceOps(r);
+    RegisterShapeOps(r);
+    return r;
+  }();
+  return reg;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_bytes) {
+  return std::make_unique<FnKernel>(std::move(fn), scratch_bytes);
+}
+
+const OpSchema* FindOp(const std::string& domain, const std::string& op) {
+  for (const OpSchema& s : Registry())
+    if (s.domain == domain && s.op == op) return &s;
+  return nullptr;
+}
+
+std::vector<const OpSchema*> AllOps() {
+  std::vector<const OpSchema*> v;
+  for (const OpSchema& s : Registry()) v.push_back(&s);
+  return v;
+}
+
+const OpSchema& CheckNode(const Node& n) {
+  const OpSchema* s = FindOp(n.domain, n.op);
+  if (!s)
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("unsupported op: node '{}' has op type '{}' in domain '{}'", n.name, n.op,
+                            n.domain.empty() ? "ai.onnx" : n.domain));
+  int ni = static_cast<int>(n.inputs.size()), no = static_cast<int>(n.outputs.size());
+  if (ni < s->min_inputs || ni > s->max_inputs)
+    Fail(n, fmt::format("has {} inputs, expected {}..{}", ni, s->min_inputs, s->max_inputs));
+  if (no < s->min_outputs || no > s->max_outputs)
+    Fail(n, fmt::format("has {} outputs, expected {}..{}", no, s->min_outputs, s->max_outputs));
+  for (int i = 0; i < s->min_inputs && i < ni; ++i)
+    if (n.inputs[i] < 0) Fail(n, fmt::format("required input {} is missing", i));
+  for (const auto& [key, v] : n.attrs) {
+    if (std::find(s->attrs.begin(), s->attrs.end(), key) == s->attrs.end())
+      throw Error(ErrorCode::kUnsupported, fmt::format("{}: unsupported attribute '{}'", n.Describe(), key));
+  }
+  return *s;
+}
+
+const Value& In(const Graph& g, const Node& n, size_t i) {
+  if (i >= n.inputs.size() || n.inputs[i] < 0) Fail(n, fmt::format("input {} is missing", i));
+  return g.values[n.inputs[i]];
+}
+
+Value& Out(Graph& g, const Node& n, size_t i) { return g.values[n.outputs[i]]; }
+
+void SetOut(Graph& g, const Node& n, size_t i, DType dt, Shape shape) {
+  if (i >= n.outputs.size() || n.outputs[i] < 0) return;
+  NumElements(shape, fmt::format("output {} of {}", i, n.Describe()).c_str());
+  Value& v = g.values[n.outputs[i]];
+  v.dtype = dt;
+  v.shape = std::move(shape);
+  v.has_shape = true;
+}
+
+int64_t NormAxis(const Node& n, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank) Fail(n, fmt::format("axis {} out of range for rank {}", axis, rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
+Shape BroadcastShapes(const Node& n, const Shape& a, const Shape& b) {
+  size_t r = std::max(a.size(), b.size());
+  Shape out(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da == db || db == 1) out[i] = da;
+    else if (da == 1) out[i] = db;
+    else Fail(n, fmt::format("cannot broadcast shapes {} and {}", ShapeStr(a), ShapeStr(b)));
+  }
+  return out;
+}
+
+std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const char* what) {
+  const Value& v = In(g, n, i);
+  if (!v.is_constant())
+    throw Error(ErrorCode::kUnsupported, fmt::format("{}: {} (input {}) must be a constant or computable from shapes", n.Describe(), what, i));
+  if (v.dtype != DType::kI64 && v.dtype != DType::kI32) Fail(n, fmt::format("{} must be int64", what));
+  return v.constant->ToInt64Vector();
+}
+
+void Fail(const Node& n, const std::string& msg) {
+  throw Error(ErrorCode::kInvalidModel, fmt::format("{}: {}", n.Describe(), msg));
+}
+void Unsupported(const Node& n, const std::string& msg) {
+  throw Error(ErrorCode::kUnsupported, fmt::format("{}: {}", n.Describe(), msg));
+}
+void RequireFloat(const Graph& g, const Node& n, size_t i) {
+  const Value& v = In(g, n, i);
+  if (v.dtype != DType::kF32) Unsupported(n, fmt::format("input {} has type {}, only float32 is supported", i, DTypeName(v.dtype)));
+}
+
+}  // namespace effi::ops

@@ -1,0 +1,130 @@
+// Planner and executor. Memory plan: lifetimes from the topological order, alias ops (Reshape,
+// Flatten, ...) share their input's buffer, then greedy best-offset placement by decreasing size
+// (the classic TFLite "greedy by size" scheme, within a few % of optimal on CNNs).
+#include "runtime/plan.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+namespace effi::runtime {
+namespace {
+
+constexpr size_t kAlign = 64;
+size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+std::shared_ptr<const Plan> Plan::Build(Graph g) {
+  auto plan = std::shared_ptr<Plan>(new Plan());
+  const size_t nv = g.values.size();
+  const int nn = static_cast<int>(g.nodes.size());
+  plan->offset_.assign(nv, -1);
+
+  // Alias roots: an alias op's output lives in its input's buffer.
+  std::vector<int> root(nv);
+  std::iota(root.begin(), root.end(), 0);
+  plan->kernels_.resize(nn);
+  for (int i = 0; i < nn; ++i) {
+    const Node& n = g.nodes[i];
+    const ops::OpSchema& s = ops::CheckNode(n);
+    if (s.alias && !g.values[n.inputs[0]].is_constant()) {
+      root[n.outputs[0]] = root[n.inputs[0]];
+    } else {
+      plan->kernels_[i] = s.create(n, g);
+      plan->scratch_bytes_ = std::max(plan->scratch_bytes_, AlignUp(plan->kernels_[i]->ScratchBytes()));
+    }
+  }
+  // Lifetimes of roots in step units: graph inputs live from -1; outputs to the end.
+  std::vector<int> first(nv, INT32_MAX), last(nv, -2);
+  for (int v : g.inputs) first[root[v]] = -1, last[root[v]] = std::max(last[root[v]], -1);
+  for (int i = 0; i < nn; ++i) {
+    const Node& n = g.nodes[i];
+    for (int in : n.inputs)
+      if (in >= 0 && !g.values[in].is_constant()) last[root[in]] = std::max(last[root[in]], i);
+    for (int o : n.outputs)
+      if (o >= 0) {
+        first[root[o]] = std::min(first[root[o]], i);
+        last[root[o]] = std::max(last[root[o]], i);
+      }
+  }
+  for (int o : g.outputs)
+    if (!g.values[o].is_constant()) last[root[o]] = nn;
+  // A root's size is the largest view of it (all views have the same bytes, but be safe).
+  std::vector<size_t> size(nv, 0);
+  for (size_t v = 0; v < nv; ++v) {
+    const Value& val = g.values[v];
+    if (val.is_constant() || !val.has_shape || first[root[v]] == INT32_MAX) continue;
+    size[root[v]] = std::max(size[root[v]], AlignUp(static_cast<size_t>(NumElements(val.shape)) * DTypeSize(val.dtype)));
+  }
+  std::vector<int> order;
+  for (size_t v = 0; v < nv; ++v)
+    if (root[v] == static_cast<int>(v) && first[v] != INT32_MAX && !g.values[v].is_constant()) order.push_back(static_cast<int>(v));
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return size[a] > size[b]; });
+  struct Placed {
+    size_t off, size;
+    int first, last;
+  };
+  std::vector<Placed> placed;
+  for (int v : order) {
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (const Placed& p : placed)
+      if (!(p.last < first[v] || last[v] < p.first)) busy.push_back({p.off, p.off + p.size});
+    std::sort(busy.begin(), busy.end());
+    size_t best = 0;
+    size_t cursor = 0;
+    bool found = false;
+    size_t best_gap = SIZE_MAX;
+    for (const auto& [b, e] : busy) {
+      if (b >= cursor && b - cursor >= size[v] && b - cursor < best_gap) {
+        best = cursor;
+        best_gap = b - cursor;
+        found = true;
+      }
+      cursor = std::max(cursor, e);
+    }
+    if (!found) best = cursor;
+    placed.push_back({best, size[v], first[v], last[v]});
+    plan->offset_[v] = static_cast<int64_t>(best);
+    plan->arena_bytes_ = std::max(plan->arena_bytes_, best + size[v]);
+  }
+  for (size_t v = 0; v < nv; ++v)
+    if (!g.values[v].is_constant() && plan->offset_[root[v]] >= 0) plan->offset_[v] = plan->offset_[root[v]];
+  plan->graph_ = std::move(g);
+  return plan;
+}
+
+const void* Plan::ValuePtr(const uint8_t* arena, int v) const {
+  const Value& val = graph_.values[v];
+  if (val.is_constant()) return val.constant->data();
+  return offset_[v] >= 0 ? arena + offset_[v] : nullptr;
+}
+
+void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch) const {
+  std::vector<const void*> in;
+  std::vector<void*> out;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    if (!kernels_[i]) continue;
+    const Node& n = graph_.nodes[i];
+    // Padded with nulls so kernels may probe optional inputs past the node's arity.
+    in.assign(std::max<size_t>(n.inputs.size(), 8), nullptr);
+    out.assign(std::max<size_t>(n.outputs.size(), 8), nullptr);
+    for (size_t j = 0; j < n.inputs.size(); ++j)
+      if (n.inputs[j] >= 0) in[j] = ValuePtr(arena, n.inputs[j]);
+    for (size_t j = 0; j < n.outputs.size(); ++j)
+      if (n.outputs[j] >= 0) out[j] = const_cast<void*>(ValuePtr(arena, n.outputs[j]));
+    kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
+  }
+}
+
+std::shared_ptr<const Plan> Compile(const Graph& imported, const std::map<std::string, Shape>& input_shapes,
+                                    const passes::PassOptions& opts, passes::PassReport* report) {
+  Graph g = imported;
+  passes::BindInputShapes(g, input_shapes);
+  passes::PassReport r = passes::Optimize(g, opts);
+  if (report) *report = r;
+  return Plan::Build(std::move(g));
+}
+
+}  // namespace effi::runtime

@@ -1,0 +1,45 @@
+// A compiled plan: the optimised graph for one set of input shapes, one kernel per node, and a
+// static memory plan that packs every activation into one arena (buffers reused once dead).
+// Immutable after Build, so any number of sessions may execute it concurrently.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "graph/passes/passes.h"
+#include "ops/op.h"
+
+namespace effi::runtime {
+
+class Plan {
+ public:
+  // Takes an optimised graph with all shapes known.
+  static std::shared_ptr<const Plan> Build(Graph g);
+
+  const Graph& graph() const { return graph_; }
+  size_t arena_bytes() const { return arena_bytes_; }
+  size_t scratch_bytes() const { return scratch_bytes_; }
+  // Arena offset of a non-constant value (-1 for constants / unused values).
+  int64_t offset(int value) const { return offset_[value]; }
+  // Pointer of value `v` given this session's arena.
+  const void* ValuePtr(const uint8_t* arena, int v) const;
+  // Runs every kernel; graph inputs must already be in the arena.
+  void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch) const;
+
+ private:
+  Graph graph_;
+  std::vector<std::unique_ptr<ops::Kernel>> kernels_;  // per node; null for alias ops
+  std::vector<int64_t> offset_;
+  size_t arena_bytes_ = 0;
+  size_t scratch_bytes_ = 0;
+};
+
+// import graph -> bind shapes -> passes -> plan.
+std::shared_ptr<const Plan> Compile(const Graph& imported, const std::map<std::string, Shape>& input_shapes,
+                                    const passes::PassOptions& opts, passes::PassReport* report = nullptr);
+
+}  // namespace effi::runtime
