@@ -10,6 +10,7 @@
 #include "graph/passes/passes.h"
 #include "onnx/onnx_import.h"
 #include "runtime/plan.h"
+#include "runtime/thread_pool.h"
 
 namespace effi {
 
@@ -202,12 +203,16 @@ struct Session::Impl {
   SessionOptions options;
   std::vector<uint8_t, std::allocator<uint8_t>> arena_storage;
   std::vector<uint8_t> scratch_storage;
+  std::unique_ptr<ThreadPool> pool;  // null for one thread
 };
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
   if (!model) throw Error(ErrorCode::kInvalidArgument, "Session needs a model");
   impl_->model = std::move(model);
   impl_->options = options;
+  if (options.threads < 1 || options.threads > 256)
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("threads must be 1..256, got {}", options.threads));
+  if (options.threads > 1) impl_->pool = std::make_unique<ThreadPool>(options.threads);
 }
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
@@ -249,7 +254,8 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
   auto plan = mi.GetPlan(shapes);
   const Graph& g = plan->graph();
   if (impl_->arena_storage.size() < plan->arena_bytes() + 64) impl_->arena_storage.resize(plan->arena_bytes() + 64);
-  if (impl_->scratch_storage.size() < plan->scratch_bytes() + 64) impl_->scratch_storage.resize(plan->scratch_bytes() + 64);
+  const size_t scratch_bytes = plan->scratch_bytes(impl_->pool ? impl_->pool->size() : 1);
+  if (impl_->scratch_storage.size() < scratch_bytes + 64) impl_->scratch_storage.resize(scratch_bytes + 64);
   auto align = [](uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); };
   uint8_t* arena = align(impl_->arena_storage.data());
   uint8_t* scratch = align(impl_->scratch_storage.data());
@@ -258,6 +264,7 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
     if (plan->offset(id) >= 0 && !t->bytes.empty()) std::memcpy(arena + plan->offset(id), t->bytes.data(), t->bytes.size());
   }
   ops::ExecContext ctx;
+  ctx.pool = impl_->pool.get();
   plan->Execute(ctx, arena, scratch);
   std::vector<Tensor> outs;
   for (int id : g.outputs) {

@@ -11,6 +11,7 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include "onnx.pb.h"
+#include "onnx/convert.h"
 
 namespace effi::onnx_io {
 namespace {
@@ -34,11 +35,6 @@ DType FromOnnxType(int t, const std::string& what) {
                               onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t)), t));
   }
 }
-
-struct ImportContext {
-  std::string model_name;
-  std::string base_dir;  // empty: external data not allowed
-};
 
 // Reads [offset, offset+length) of an external data file inside base_dir.
 std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t, size_t expect_bytes) {
@@ -80,6 +76,8 @@ template <typename Src, typename Dst>
 void CopyConvert(const Src* src, Dst* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
 }
+
+}  // namespace
 
 ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, const std::string& what) {
   DType dt = FromOnnxType(t.data_type(), what);
@@ -145,6 +143,8 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
   }
   return out;
 }
+
+namespace {
 
 AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a, const std::string& where) {
   switch (a.type()) {

@@ -3,6 +3,9 @@
 // which the layout pass produces.
 #include <fmt/format.h>
 
+#include <cstring>
+
+#include "kernels/gemm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -154,15 +157,76 @@ void InferNhwcConv(const Node& n, Graph& g) {
   SetOut(g, n, 0, DType::kF32, out);
 }
 
+// im2col for rows [m0, m1) of the NHWC output: row = (n, oy, ox), columns ordered (ky, kx, c) to
+// match OHWI weights. Out-of-image taps are zero.
+void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t m1, float* col) {
+  const int64_t kcols = p.kh * p.kw * p.c_in;
+  for (int64_t m = m0; m < m1; ++m) {
+    const int64_t ox = m % p.w_out, oy = (m / p.w_out) % p.h_out, b = m / (p.w_out * p.h_out);
+    float* row = col + (m - m0) * kcols;
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t iy = oy * p.stride_h - p.pad_top + ky * p.dil_h;
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const int64_t ix = ox * p.stride_w - p.pad_left + kx * p.dil_w;
+        float* dst = row + (ky * p.kw + kx) * p.c_in;
+        if (iy < 0 || iy >= p.h_in || ix < 0 || ix >= p.w_in) {
+          std::memset(dst, 0, sizeof(float) * static_cast<size_t>(p.c_in));
+        } else {
+          std::memcpy(dst, x + ((b * p.h_in + iy) * p.w_in + ix) * p.c_in, sizeof(float) * static_cast<size_t>(p.c_in));
+        }
+      }
+    }
+  }
+}
+
 std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
   const ref::Conv2dParams p = NhwcConvParams(n, g);
   const ref::Activation act = ActivationOf(n);
-  return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
-    float* y = static_cast<float*>(o[0]);
-    ref::conv2d_nhwc_f32(p, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), nullptr, y);
-    ref::epilogue_f32(p.n * p.h_out * p.w_out, p.c_out, static_cast<const float*>(in[2]), act,
-                      static_cast<const float*>(in[3]), y);
-  });
+  if (UseReferenceKernels() || p.groups != 1 || !In(g, n, 1).is_constant()) {
+    return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
+      float* y = static_cast<float*>(o[0]);
+      ref::conv2d_nhwc_f32(p, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), nullptr, y);
+      ref::epilogue_f32(p.n * p.h_out * p.w_out, p.c_out, static_cast<const float*>(in[2]), act,
+                        static_cast<const float*>(in[3]), y);
+    });
+  }
+  // OHWI weights are [O][K] with K = kh*kw*Cin: pack as B^T.
+  const int64_t kdim = p.kh * p.kw * p.c_in, m = p.n * p.h_out * p.w_out, cout = p.c_out;
+  auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), kdim, cout, kdim, true);
+  const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                         p.pad_left == 0 && p.h_out == p.h_in && p.w_out == p.w_in;
+  if (pointwise) {
+    // 1x1 conv on NHWC is a plain [N*H*W, Cin] x [Cin, Cout] GEMM: no copy at all.
+    return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+      const float* x = static_cast<const float*>(in[0]);
+      float* y = static_cast<float*>(o[0]);
+      kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), cout};
+      const int64_t rows = RowsPerTask(ctx, m, 8);
+      ParallelFor(ctx, (m + rows - 1) / rows, [&](int64_t t, int) {
+        kernels::GemmPacked(t * rows, std::min(m, (t + 1) * rows), x, kdim, *packed, y, cout, ep);
+      });
+    });
+  }
+  // General conv: im2col of a 96-row chunk per task into the thread's scratch, then GEMM. 96 rows
+  // are a multiple of both MR values (6, 8); the chunk (<= 96 x 2016 floats on L1) stays in L2.
+  constexpr int64_t kChunk = 96;
+  const size_t per_thread = static_cast<size_t>(kChunk * kdim) * sizeof(float);
+  return MakeKernel(
+      [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+        const float* x = static_cast<const float*>(in[0]);
+        float* y = static_cast<float*>(o[0]);
+        const float* res = static_cast<const float*>(in[3]);
+        kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, nullptr, cout};
+        ParallelFor(ctx, (m + kChunk - 1) / kChunk, [&](int64_t t, int thread) {
+          const int64_t m0 = t * kChunk, m1 = std::min(m, m0 + kChunk);
+          float* col = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) + per_thread * static_cast<size_t>(thread));
+          Im2colNhwc(p, x, m0, m1, col);
+          kernels::GemmEpilogue e = ep;
+          if (res) e.residual = res + m0 * cout, e.ldr = cout;
+          kernels::GemmPacked(0, m1 - m0, col, kdim, *packed, y + m0 * cout, cout, e);
+        });
+      },
+      0, per_thread);
 }
 
 // ---------------- pooling ----------------

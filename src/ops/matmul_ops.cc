@@ -2,6 +2,7 @@
 // (x[...,K] * W[K,N] + bias, activation, residual) that the fusion passes produce.
 #include <fmt/format.h>
 
+#include "kernels/gemm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -129,11 +130,24 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
   int64_t act_i = n.GetInt("activation", 0);
   if (act_i < 0 || act_i > 2) Fail(n, "unknown activation");
   const ref::Activation act = static_cast<ref::Activation>(act_i);
-  return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+  if (UseReferenceKernels() || !In(g, n, 1).is_constant()) {
+    return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+      float* y = static_cast<float*>(o[0]);
+      ref::gemm_f32(false, false, m, nn, k, 1.0f, static_cast<const float*>(in[0]), k,
+                    static_cast<const float*>(in[1]), nn, 0.0f, y, nn);
+      ref::epilogue_f32(m, nn, static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), y);
+    });
+  }
+  // Weights packed once per plan; shared read-only by every session.
+  auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), k, nn, nn);
+  return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+    const float* a = static_cast<const float*>(in[0]);
     float* y = static_cast<float*>(o[0]);
-    ref::gemm_f32(false, false, m, nn, k, 1.0f, static_cast<const float*>(in[0]), k,
-                  static_cast<const float*>(in[1]), nn, 0.0f, y, nn);
-    ref::epilogue_f32(m, nn, static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), y);
+    kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), nn};
+    const int64_t rows = RowsPerTask(ctx, m, 8);
+    ParallelFor(ctx, (m + rows - 1) / rows, [&](int64_t t, int) {
+      kernels::GemmPacked(t * rows, std::min(m, (t + 1) * rows), a, k, *packed, y, nn, ep);
+    });
   });
 }
 

@@ -18,14 +18,22 @@ namespace effi::ops {
 
 struct ExecContext {
   ThreadPool* pool = nullptr;  // null: run on the calling thread
+  int threads() const;
 };
+
+// Runs fn(task, thread_index) for task in [0, tasks) on the context's pool (or inline).
+void ParallelFor(const ExecContext& ctx, int64_t tasks, const std::function<void(int64_t, int)>& fn);
 
 // An executable node. Shapes are fixed when it is created; Run is const and touches only the
 // buffers it is given, so one Kernel serves any number of concurrent sessions.
 class Kernel {
  public:
   virtual ~Kernel() = default;
-  virtual size_t ScratchBytes() const { return 0; }
+  // Scratch = shared part + one slice per thread (thread t's slice starts at
+  // scratch + ScratchShared() + t * ScratchPerThread()).
+  virtual size_t ScratchShared() const { return 0; }
+  virtual size_t ScratchPerThread() const { return 0; }
+  size_t ScratchBytes(int threads) const { return ScratchShared() + ScratchPerThread() * static_cast<size_t>(threads); }
   // inputs[i] is null for an absent optional input. Output buffers never alias inputs unless the
   // schema says so (alias ops do not run at all).
   virtual void Run(const ExecContext& ctx, const void* const* inputs, void* const* outputs,
@@ -34,7 +42,7 @@ class Kernel {
 
 using RunFn = std::function<void(const ExecContext&, const void* const*, void* const*, void*)>;
 // A kernel from a closure (most ops need no more).
-std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_bytes = 0);
+std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared = 0, size_t scratch_per_thread = 0);
 
 struct OpSchema {
   std::string domain;  // "" = ONNX
@@ -60,6 +68,11 @@ const OpSchema* FindOp(const std::string& domain, const std::string& op);
 const OpSchema& CheckNode(const Node& n);
 // All registered op types (for docs/tests).
 std::vector<const OpSchema*> AllOps();
+
+// True when EFFI_KERNELS=ref: every op runs its plain reference kernel (debugging, A/B tests).
+bool UseReferenceKernels();
+// Splits rows [0, m) into tasks (multiples of `align` rows) for ctx's threads.
+int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align);
 
 // ---- helpers shared by the op files ----
 const Value& In(const Graph& g, const Node& n, size_t i);

@@ -1,19 +1,22 @@
 // Op registry: built once from the per-family registration functions (explicit calls, not static
 // initialisers, so nothing is dropped when linking the static library).
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 
 #include <fmt/format.h>
 
 #include "ops/op.h"
+#include "runtime/thread_pool.h"
 
 namespace effi::ops {
 namespace {
 
 class FnKernel final : public Kernel {
  public:
-  FnKernel(RunFn fn, size_t scratch) : fn_(std::move(fn)), scratch_(scratch) {}
-  size_t ScratchBytes() const override { return scratch_; }
+  FnKernel(RunFn fn, size_t shared, size_t per_thread) : fn_(std::move(fn)), scratch_(shared), per_thread_(per_thread) {}
+  size_t ScratchShared() const override { return scratch_; }
+  size_t ScratchPerThread() const override { return per_thread_; }
   void Run(const ExecContext& ctx, const void* const* in, void* const* out, void* scratch) const override {
     fn_(ctx, in, out, scratch);
   }
@@ -21,6 +24,7 @@ class FnKernel final : public Kernel {
  private:
   RunFn fn_;
   size_t scratch_;
+  size_t per_thread_;
 };
 
 const std::vector<OpSchema>& Registry() {
@@ -39,8 +43,35 @@ const std::vector<OpSchema>& Registry() {
 
 }  // namespace
 
-std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_bytes) {
-  return std::make_unique<FnKernel>(std::move(fn), scratch_bytes);
+std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared, size_t scratch_per_thread) {
+  return std::make_unique<FnKernel>(std::move(fn), (scratch_shared + 63) / 64 * 64, (scratch_per_thread + 63) / 64 * 64);
+}
+
+bool UseReferenceKernels() {
+  static const bool ref = [] {
+    const char* e = std::getenv("EFFI_KERNELS");
+    return e && std::string(e) == "ref";
+  }();
+  return ref;
+}
+
+int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align) {
+  const int t = ctx.threads();
+  if (t <= 1) return std::max<int64_t>(m, 1);
+  // ~4 tasks per thread balance uneven cores without making tiles too short.
+  int64_t rows = (m + 4 * t - 1) / (4 * t);
+  rows = std::max<int64_t>(rows, 2 * align);
+  return (rows + align - 1) / align * align;
+}
+
+int ExecContext::threads() const { return pool ? pool->size() : 1; }
+
+void ParallelFor(const ExecContext& ctx, int64_t tasks, const std::function<void(int64_t, int)>& fn) {
+  if (ctx.pool && tasks > 1) {
+    ctx.pool->ParallelFor(tasks, fn);
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) fn(t, 0);
+  }
 }
 
 const OpSchema* FindOp(const std::string& domain, const std::string& op) {

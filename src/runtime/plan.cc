@@ -33,7 +33,6 @@ std::shared_ptr<const Plan> Plan::Build(Graph g) {
       root[n.outputs[0]] = root[n.inputs[0]];
     } else {
       plan->kernels_[i] = s.create(n, g);
-      plan->scratch_bytes_ = std::max(plan->scratch_bytes_, AlignUp(plan->kernels_[i]->ScratchBytes()));
     }
   }
   // Lifetimes of roots in step units: graph inputs live from -1; outputs to the end.
@@ -93,6 +92,13 @@ std::shared_ptr<const Plan> Plan::Build(Graph g) {
     if (!g.values[v].is_constant() && plan->offset_[root[v]] >= 0) plan->offset_[v] = plan->offset_[root[v]];
   plan->graph_ = std::move(g);
   return plan;
+}
+
+size_t Plan::scratch_bytes(int threads) const {
+  size_t s = 0;
+  for (const auto& k : kernels_)
+    if (k) s = std::max(s, AlignUp(k->ScratchBytes(threads)));
+  return s;
 }
 
 const void* Plan::ValuePtr(const uint8_t* arena, int v) const {

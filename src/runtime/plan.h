@@ -22,7 +22,8 @@ class Plan {
 
   const Graph& graph() const { return graph_; }
   size_t arena_bytes() const { return arena_bytes_; }
-  size_t scratch_bytes() const { return scratch_bytes_; }
+  // Scratch needed by the hungriest kernel when run with `threads` threads.
+  size_t scratch_bytes(int threads) const;
   // Arena offset of a non-constant value (-1 for constants / unused values).
   int64_t offset(int value) const { return offset_[value]; }
   // Pointer of value `v` given this session's arena.
@@ -35,7 +36,6 @@ class Plan {
   std::vector<std::unique_ptr<ops::Kernel>> kernels_;  // per node; null for alias ops
   std::vector<int64_t> offset_;
   size_t arena_bytes_ = 0;
-  size_t scratch_bytes_ = 0;
 };
 
 // import graph -> bind shapes -> passes -> plan.

@@ -66,7 +66,7 @@ bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s) {
     std::memcpy(out_ptrs[0], in[0], outs[0]->bytes());
   } else {
     auto k = s.create(n, g);
-    std::vector<uint8_t> scratch(k->ScratchBytes() + 64);
+    std::vector<uint8_t> scratch(k->ScratchBytes(1) + 64);
     out_ptrs.resize(std::max<size_t>(out_ptrs.size(), 8), nullptr);
     ops::ExecContext ctx;
     k->Run(ctx, in.data(), out_ptrs.data(), scratch.data());

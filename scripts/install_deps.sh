@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every build/test dependency of effi from Debian packages (and ONNX Runtime for the
+# side-by-side benchmark/oracle scripts from npm). Idempotent; needs root (or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  libjpeg62-turbo-dev libpng-dev libyuv-dev libhwy-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist zlib1g-dev
+  nodejs npm
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "effi: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ONNX Runtime (npm onnxruntime-node ships its CPU library; no install scripts, no downloads).
+if [ "${EFFI_SKIP_NPM:-0}" != 1 ] && [ ! -d node_modules/onnxruntime-node ]; then
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || \
+    npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+fi

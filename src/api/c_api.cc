@@ -1,0 +1,217 @@
+// C API (include/effi/effi.h) over the C++ API: opaque handles own shared_ptr/Session objects and
+// every exception is caught at the boundary and turned into a status + thread-local message.
+#include "effi/effi.h"
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "effi/effi.hpp"
+
+struct effi_model {
+  std::shared_ptr<effi::Model> model;
+};
+
+struct effi_session {
+  explicit effi_session(effi::Session s) : session(std::move(s)) {}
+  std::shared_ptr<const effi::Model> model;
+  effi::Session session;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+effi_status Fail(effi_status status, std::string message) {
+  g_last_error = std::move(message);
+  if (g_last_error.empty()) g_last_error = "unknown error";
+  return status;
+}
+
+effi::Error InvalidArgument(const std::string& message) {
+  return effi::Error(effi::ErrorCode::kInvalidArgument, message);
+}
+
+// Runs `body`, mapping every exception to a status and message; clears the message on success.
+template <typename F>
+effi_status Guard(F&& body) {
+  try {
+    body();
+    g_last_error.clear();
+    return EFFI_OK;
+  } catch (const effi::Error& e) {
+    const int code = static_cast<int>(e.code());
+    return Fail(code >= EFFI_INVALID_ARGUMENT && code <= EFFI_INTERNAL ? static_cast<effi_status>(code)
+                                                                       : EFFI_INTERNAL,
+                e.what());
+  } catch (const std::bad_alloc&) {
+    return Fail(EFFI_INTERNAL, "out of memory");
+  } catch (const std::exception& e) {
+    return Fail(EFFI_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return Fail(EFFI_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+void CopyShape(const std::vector<int64_t>& shape, int64_t* dims, size_t* rank, const char* what) {
+  if (!rank) throw InvalidArgument(fmt::format("{}: rank pointer is NULL", what));
+  const size_t capacity = *rank;
+  *rank = shape.size();
+  if (!dims) return;
+  if (capacity < shape.size()) {
+    throw InvalidArgument(
+        fmt::format("{}: shape has rank {}, the buffer holds {}", what, shape.size(), capacity));
+  }
+  for (size_t i = 0; i < shape.size(); ++i) dims[i] = shape[i];
+}
+
+const effi::TensorInfo* InfoAt(const std::vector<effi::TensorInfo>& list, size_t i, const char* what) {
+  if (i >= list.size())
+    throw InvalidArgument(fmt::format("{} index {} out of range (model has {})", what, i, list.size()));
+  return &list[i];
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* effi_version(void) { return effi::Version(); }
+
+const char* effi_last_error(void) { return g_last_error.c_str(); }
+
+const char* effi_status_string(effi_status status) {
+  switch (status) {
+    case EFFI_OK: return "EFFI_OK";
+    case EFFI_INVALID_ARGUMENT: return "EFFI_INVALID_ARGUMENT";
+    case EFFI_INVALID_MODEL: return "EFFI_INVALID_MODEL";
+    case EFFI_UNSUPPORTED: return "EFFI_UNSUPPORTED";
+    case EFFI_IO_ERROR: return "EFFI_IO_ERROR";
+    case EFFI_INVALID_IMAGE: return "EFFI_INVALID_IMAGE";
+    case EFFI_INTERNAL: return "EFFI_INTERNAL";
+  }
+  return "EFFI_UNKNOWN_STATUS";
+}
+
+effi_status effi_model_load(const char* path, effi_model** out) {
+  if (out) *out = nullptr;
+  return Guard([&] {
+    if (!path) throw InvalidArgument("effi_model_load: path is NULL");
+    if (!out) throw InvalidArgument("effi_model_load: out is NULL");
+    auto handle = std::make_unique<effi_model>();
+    handle->model = effi::Model::Load(path);
+    *out = handle.release();
+  });
+}
+
+void effi_model_free(effi_model* model) { delete model; }
+
+size_t effi_model_num_inputs(const effi_model* model) {
+  return model ? model->model->inputs().size() : 0;
+}
+
+size_t effi_model_num_outputs(const effi_model* model) {
+  return model ? model->model->outputs().size() : 0;
+}
+
+const char* effi_model_input_name(const effi_model* model, size_t i) {
+  if (!model || i >= model->model->inputs().size()) return nullptr;
+  return model->model->inputs()[i].name.c_str();
+}
+
+const char* effi_model_output_name(const effi_model* model, size_t i) {
+  if (!model || i >= model->model->outputs().size()) return nullptr;
+  return model->model->outputs()[i].name.c_str();
+}
+
+effi_status effi_model_input_shape(const effi_model* model, size_t i, int64_t* dims, size_t* rank) {
+  return Guard([&] {
+    if (!model) throw InvalidArgument("effi_model_input_shape: model is NULL");
+    CopyShape(InfoAt(model->model->inputs(), i, "input")->shape, dims, rank, "effi_model_input_shape");
+  });
+}
+
+effi_status effi_model_output_shape(const effi_model* model, size_t i, int64_t* dims, size_t* rank) {
+  return Guard([&] {
+    if (!model) throw InvalidArgument("effi_model_output_shape: model is NULL");
+    CopyShape(InfoAt(model->model->outputs(), i, "output")->shape, dims, rank,
+              "effi_model_output_shape");
+  });
+}
+
+effi_status effi_session_create(const effi_model* model, int threads, effi_session** out) {
+  if (out) *out = nullptr;
+  return Guard([&] {
+    if (!model) throw InvalidArgument("effi_session_create: model is NULL");
+    if (!out) throw InvalidArgument("effi_session_create: out is NULL");
+    if (threads < 0) throw InvalidArgument(fmt::format("effi_session_create: threads = {}", threads));
+    effi::SessionOptions options;
+    options.threads = threads == 0 ? 1 : threads;
+    auto handle = std::make_unique<effi_session>(effi::Session(model->model, options));
+    handle->model = model->model;
+    *out = handle.release();
+  });
+}
+
+void effi_session_free(effi_session* session) { delete session; }
+
+effi_status effi_session_run_f32(effi_session* session, const char* input_name, const float* data,
+                                 const int64_t* shape, size_t rank, float* out, size_t out_capacity,
+                                 int64_t* out_shape, size_t* out_rank) {
+  return Guard([&] {
+    if (!session) throw InvalidArgument("effi_session_run_f32: session is NULL");
+    if (rank > EFFI_MAX_RANK)
+      throw InvalidArgument(fmt::format("effi_session_run_f32: rank {} > {}", rank, EFFI_MAX_RANK));
+    if (!shape && rank > 0) throw InvalidArgument("effi_session_run_f32: shape is NULL");
+    if (!out_rank) throw InvalidArgument("effi_session_run_f32: out_rank is NULL");
+    const effi::Model& model = *session->model;
+    if (model.inputs().size() != 1) {
+      throw effi::Error(effi::ErrorCode::kUnsupported,
+                        fmt::format("effi_session_run_f32 feeds one input; the model has {} (use the "
+                                    "C++ API)",
+                                    model.inputs().size()));
+    }
+    std::string name = input_name ? input_name : model.inputs()[0].name;
+    effi::Tensor input;
+    input.type = effi::ElementType::kFloat32;
+    input.shape.assign(shape, shape + rank);
+    const int64_t n = input.elements();  // throws on negative dims / overflow
+    if (n > 0 && !data) throw InvalidArgument("effi_session_run_f32: data is NULL");
+    input.bytes.resize(static_cast<size_t>(n) * sizeof(float));
+    if (n > 0) std::memcpy(input.bytes.data(), data, input.bytes.size());
+
+    std::vector<std::pair<std::string, effi::Tensor>> feeds;
+    feeds.emplace_back(std::move(name), std::move(input));
+    std::vector<effi::Tensor> outputs = session->session.Run(feeds);
+    if (outputs.empty()) throw effi::Error(effi::ErrorCode::kInternal, "the model produced no output");
+    const effi::Tensor& result = outputs[0];
+    if (result.type != effi::ElementType::kFloat32) {
+      throw effi::Error(effi::ErrorCode::kUnsupported,
+                        fmt::format("output 0 is {}, effi_session_run_f32 returns float32 only",
+                                    effi::ElementTypeName(result.type)));
+    }
+    if (result.shape.size() > EFFI_MAX_RANK)
+      throw effi::Error(effi::ErrorCode::kUnsupported, "output rank above EFFI_MAX_RANK");
+    const size_t shape_capacity = *out_rank;
+    *out_rank = result.shape.size();
+    if (!out_shape || shape_capacity < result.shape.size()) {
+      throw InvalidArgument(fmt::format("effi_session_run_f32: output has rank {}, out_shape holds {}",
+                                        result.shape.size(), out_shape ? shape_capacity : 0));
+    }
+    for (size_t i = 0; i < result.shape.size(); ++i) out_shape[i] = result.shape[i];
+    const size_t count = static_cast<size_t>(result.elements());
+    if (count > out_capacity) {
+      throw InvalidArgument(fmt::format(
+          "effi_session_run_f32: output has {} floats, out holds {}", count, out_capacity));
+    }
+    if (count > 0 && !out) throw InvalidArgument("effi_session_run_f32: out is NULL");
+    if (count > 0) std::memcpy(out, result.floats(), count * sizeof(float));
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,52 @@
+// Packed fp32 GEMM for 1x1 convolutions, linear layers and im2col'd 3x3 convolutions:
+// C[m,n] = act(A[m,:] . B[:,n] + bias[n]) + residual[m,n]. B (weights) is packed once at load
+// into column panels of NR (2 SIMD vectors); A is read in place (row-major activations).
+// The register tile is MR x NR (AVX-512: 8 x 32, AVX2: 6 x 16, NEON: 8 x 8), K is blocked so a B
+// panel slice stays in L1.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/ref/ref_kernels.h"
+
+namespace effi::kernels {
+
+struct AlignedFree {
+  void operator()(float* p) const;
+};
+using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
+AlignedFloats AllocFloats(size_t n);
+
+class PackedB {
+ public:
+  // Packs B[k][n] (row stride ldb), or B^T when trans_b (B given as [n][k]) for the active ISA.
+  PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b = false);
+  int64_t k() const { return k_; }
+  int64_t n() const { return n_; }
+  int64_t nr() const { return nr_; }
+  const float* data() const { return data_.get(); }
+
+ private:
+  int64_t k_, n_, nr_;
+  AlignedFloats data_;  // [ceil(n/nr)][k][nr], zero padded
+};
+
+struct GemmEpilogue {
+  const float* bias = nullptr;      // [n]
+  ref::Activation act = ref::Activation::kNone;
+  const float* residual = nullptr;  // [m][ldr]
+  int64_t ldr = 0;
+};
+
+// Rows [m_begin, m_end) of C. Threads split the M range; any split is valid.
+void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
+                int64_t ldc, const GemmEpilogue& ep);
+
+// Name of the compiled micro-kernel for the active ISA, e.g. "gemm_f32_8x32__AVX3".
+const char* GemmKernelName();
+
+// Vectorised epilogue on an [m][n] block (used by ops without a GEMM, e.g. depthwise conv).
+void EpilogueF32(int64_t rows, int64_t cols, const float* bias, ref::Activation act, const float* residual, float* y);
+
+}  // namespace effi::kernels

@@ -1,0 +1,255 @@
+// Highway implementation of the packed fp32 GEMM (one source for AVX2, AVX-512, NEON, scalar),
+// compiled once per target by foreach_target and dispatched at run time.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/hwy/gemm_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/gemm.h"
+#include "kernels/hwy/vec_math-inl.h"
+#include "kernels/isa.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace effi::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Register budget: MR rows x 2 vectors of accumulators + 2 B vectors + 1 broadcast. AVX2 and
+// SSE4 have 16 vector registers (6x2 = 12 accumulators); AVX-512 and NEON have 32 (8x2 = 16;
+// 12x2 measured no faster on L1's shapes and worse for M tails).
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+constexpr size_t kMR = 6;
+#elif HWY_TARGET == HWY_EMU128 || HWY_TARGET == HWY_SCALAR
+constexpr size_t kMR = 4;
+#else
+constexpr size_t kMR = 8;
+#endif
+// K block: a B slice of kKC x NR floats (AVX-512: 256 x 32 x 4 B = 32 KiB) stays in L1.
+constexpr size_t kKC = 256;
+
+size_t NR() { return 2 * hn::Lanes(DF()); }
+
+void PackB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, float* out) {
+  const int64_t nr = static_cast<int64_t>(NR());
+  for (int64_t j0 = 0; j0 < n; j0 += nr) {
+    float* panel = out + (j0 / nr) * k * nr;
+    const int64_t w = std::min(nr, n - j0);
+    for (int64_t kk = 0; kk < k; ++kk) {
+      float* row = panel + kk * nr;
+      for (int64_t j = 0; j < w; ++j) row[j] = trans_b ? b[(j0 + j) * ldb + kk] : b[kk * ldb + j0 + j];
+      for (int64_t j = w; j < nr; ++j) row[j] = 0.0f;
+    }
+  }
+}
+
+HWY_INLINE VF Activate(DF d, VF v, ref::Activation act) {
+  if (act == ref::Activation::kRelu) return hn::Max(v, hn::Zero(d));
+  if (act == ref::Activation::kGelu) return Gelu(d, v);
+  return v;
+}
+
+// One MR x NR tile (rows <= kMR, cols <= NR) over a K slice. first: start from zero, else
+// accumulate onto C. last: apply the epilogue.
+template <size_t kRows>
+HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda, const float* HWY_RESTRICT bp,
+                     float* HWY_RESTRICT c, size_t ldc, size_t cols, bool first, bool last, const float* bias,
+                     ref::Activation act, const float* residual, size_t ldr) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  VF acc0[kRows], acc1[kRows];
+  for (size_t r = 0; r < kRows; ++r) acc0[r] = acc1[r] = hn::Zero(d);
+  for (size_t k = 0; k < kc; ++k) {
+    const VF b0 = hn::LoadU(d, bp + k * 2 * L);
+    const VF b1 = hn::LoadU(d, bp + k * 2 * L + L);
+    for (size_t r = 0; r < kRows; ++r) {
+      const VF av = hn::Set(d, a[r * lda + k]);
+      acc0[r] = hn::MulAdd(av, b0, acc0[r]);
+      acc1[r] = hn::MulAdd(av, b1, acc1[r]);
+    }
+  }
+  const bool full = cols == 2 * L;
+  HWY_ALIGN float tmp[2 * HWY_LANES(float)];
+  for (size_t r = 0; r < kRows; ++r) {
+    float* crow = c + r * ldc;
+    VF v0 = acc0[r], v1 = acc1[r];
+    if (full) {
+      if (!first) {
+        v0 = hn::Add(v0, hn::LoadU(d, crow));
+        v1 = hn::Add(v1, hn::LoadU(d, crow + L));
+      }
+      if (last) {
+        if (bias) {
+          v0 = hn::Add(v0, hn::LoadU(d, bias));
+          v1 = hn::Add(v1, hn::LoadU(d, bias + L));
+        }
+        v0 = Activate(d, v0, act);
+        v1 = Activate(d, v1, act);
+        if (residual) {
+          v0 = hn::Add(v0, hn::LoadU(d, residual + r * ldr));
+          v1 = hn::Add(v1, hn::LoadU(d, residual + r * ldr + L));
+        }
+      }
+      hn::StoreU(v0, d, crow);
+      hn::StoreU(v1, d, crow + L);
+    } else {
+      // Column tail: go through a buffer so nothing past `cols` is read or written.
+      hn::Store(v0, d, tmp);
+      hn::Store(v1, d, tmp + L);
+      for (size_t j = 0; j < cols; ++j) {
+        float v = tmp[j] + (first ? 0.0f : crow[j]);
+        if (last) {
+          if (bias) v += bias[j];
+          tmp[j] = v;
+        } else {
+          crow[j] = v;
+        }
+      }
+      if (last) {
+        v0 = Activate(d, hn::Load(d, tmp), act);
+        v1 = Activate(d, hn::Load(d, tmp + L), act);
+        hn::Store(v0, d, tmp);
+        hn::Store(v1, d, tmp + L);
+        for (size_t j = 0; j < cols; ++j) crow[j] = tmp[j] + (residual ? residual[r * ldr + j] : 0.0f);
+      }
+    }
+  }
+}
+
+void Gemm(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k, int64_t n,
+          float* c, int64_t ldc, const float* bias, int act_i, const float* residual, int64_t ldr) {
+  const ref::Activation act = static_cast<ref::Activation>(act_i);
+  const size_t nr = NR();
+  // Loop order: K slices outermost (B slice reused across all rows of the range), then N panels,
+  // then MR row tiles; rows per call are bounded by the caller's M split (<= a few hundred), so the
+  // A slice (rows x kKC) stays in L2.
+  for (int64_t k0 = 0; k0 < k; k0 += kKC) {
+    const size_t kc = static_cast<size_t>(std::min<int64_t>(kKC, k - k0));
+    const bool first = k0 == 0, last = k0 + static_cast<int64_t>(kc) >= k;
+    for (int64_t j0 = 0; j0 < n; j0 += static_cast<int64_t>(nr)) {
+      const float* bp = packed + (j0 / static_cast<int64_t>(nr)) * k * static_cast<int64_t>(nr) + k0 * static_cast<int64_t>(nr);
+      const size_t cols = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(nr), n - j0));
+      const float* bj = bias ? bias + j0 : nullptr;
+      int64_t i = m_begin;
+      for (; i + static_cast<int64_t>(kMR) <= m_end; i += kMR) {
+        Tile<kMR>(kc, a + i * lda + k0, lda, bp, c + i * ldc + j0, ldc, cols, first, last, bj, act,
+                  residual ? residual + i * ldr + j0 : nullptr, ldr);
+      }
+      const int64_t rest = m_end - i;
+      const float* ai = a + i * lda + k0;
+      float* ci = c + i * ldc + j0;
+      const float* ri = residual ? residual + i * ldr + j0 : nullptr;
+      switch (rest) {
+#define EFFI_TAIL(R) \
+  case R: Tile<R>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr); break;
+        EFFI_TAIL(1)
+        EFFI_TAIL(2)
+        EFFI_TAIL(3)
+#if HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
+        EFFI_TAIL(4)
+        EFFI_TAIL(5)
+#endif
+#if HWY_TARGET != HWY_AVX2 && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3 && HWY_TARGET != HWY_EMU128 && \
+    HWY_TARGET != HWY_SCALAR
+        EFFI_TAIL(6)
+        EFFI_TAIL(7)
+#endif
+#undef EFFI_TAIL
+        default: break;
+      }
+    }
+  }
+}
+
+const char* KernelName() {
+#define EFFI_STR2(x) #x
+#define EFFI_STR(x) EFFI_STR2(x)
+  static const std::string name = std::string("gemm_f32_") + std::to_string(kMR) + "x" + std::to_string(NR()) + "__" +
+                                  hwy::TargetName(HWY_TARGET);
+  return name.c_str();
+}
+
+void Epilogue(int64_t rows, int64_t cols, const float* bias, int act_i, const float* residual, float* y) {
+  const DF d;
+  const ref::Activation act = static_cast<ref::Activation>(act_i);
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * cols;
+    const float* rr = residual ? residual + r * cols : nullptr;
+    int64_t j = 0;
+    for (; j + L <= cols; j += L) {
+      VF v = hn::LoadU(d, yr + j);
+      if (bias) v = hn::Add(v, hn::LoadU(d, bias + j));
+      v = Activate(d, v, act);
+      if (rr) v = hn::Add(v, hn::LoadU(d, rr + j));
+      hn::StoreU(v, d, yr + j);
+    }
+    if (j < cols) {
+      // Tail through a buffer: no reads or writes past the row.
+      HWY_ALIGN float t[HWY_LANES(float)] = {};
+      const int64_t rem = cols - j;
+      for (int64_t q = 0; q < rem; ++q) t[q] = yr[j + q] + (bias ? bias[j + q] : 0.0f);
+      hn::Store(Activate(d, hn::Load(d, t), act), d, t);
+      for (int64_t q = 0; q < rem; ++q) yr[j + q] = t[q] + (rr ? rr[j + q] : 0.0f);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace effi::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace effi::kernels {
+
+HWY_EXPORT(NR);
+HWY_EXPORT(PackB);
+HWY_EXPORT(Gemm);
+HWY_EXPORT(KernelName);
+HWY_EXPORT(Epilogue);
+
+void AlignedFree::operator()(float* p) const { std::free(p); }
+
+AlignedFloats AllocFloats(size_t n) {
+  size_t bytes = (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
+  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes)));
+}
+
+PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b) : k_(k), n_(n) {
+  InitIsa();
+  nr_ = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(NR)());
+  const int64_t panels = (n + nr_ - 1) / nr_;
+  data_ = AllocFloats(static_cast<size_t>(panels * k * nr_));
+  HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, data_.get());
+}
+
+void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
+                int64_t ldc, const GemmEpilogue& ep) {
+  if (m_end <= m_begin || b.n() == 0) return;
+  if (b.k() == 0) {  // empty product: epilogue of zeros
+    for (int64_t i = m_begin; i < m_end; ++i) std::fill(c + i * ldc, c + i * ldc + b.n(), 0.0f);
+    ref::epilogue_f32(m_end - m_begin, b.n(), ep.bias, ep.act, ep.residual ? ep.residual + m_begin * ep.ldr : nullptr,
+                      c + m_begin * ldc);
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, a, lda, b.data(), b.k(), b.n(), c, ldc, ep.bias,
+                             static_cast<int>(ep.act), ep.residual, ep.ldr);
+}
+
+const char* GemmKernelName() {
+  InitIsa();
+  return HWY_DYNAMIC_DISPATCH(KernelName)();
+}
+
+void EpilogueF32(int64_t rows, int64_t cols, const float* bias, ref::Activation act, const float* residual, float* y) {
+  InitIsa();
+  HWY_DYNAMIC_DISPATCH(Epilogue)(rows, cols, bias, static_cast<int>(act), residual, y);
+}
+
+}  // namespace effi::kernels
+#endif  // HWY_ONCE

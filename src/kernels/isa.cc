@@ -1,0 +1,62 @@
+// ISA selection on top of Highway's dynamic dispatch: EFFI_MAX_ISA disables every target better
+// than the requested one, so `EFFI_MAX_ISA=avx2` really runs the AVX2 code on an AVX-512 machine.
+#include "kernels/isa.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+#include "hwy/highway.h"
+#include "hwy/targets.h"
+
+namespace effi::kernels {
+namespace {
+
+int64_t MaxTargetFor(const std::string& isa) {
+  // Highway target bits: a smaller bit is a better target.
+  if (isa == "scalar") return HWY_EMU128 | HWY_SCALAR;
+  if (isa == "avx2") return HWY_AVX2;
+  if (isa == "avx512") return HWY_AVX3_DL;  // any AVX-512 flavour
+  if (isa == "neon") return HWY_NEON;
+  throw std::invalid_argument("EFFI_MAX_ISA must be one of scalar, avx2, avx512, neon (got '" + isa + "')");
+}
+
+std::once_flag g_once;
+
+void ApplyEnv() {
+  const char* env = std::getenv("EFFI_MAX_ISA");
+  if (!env || !*env) return;
+  std::string isa(env);
+  if (isa == "scalar") {
+    hwy::DisableTargets(~int64_t{HWY_EMU128 | HWY_SCALAR});
+    return;
+  }
+  if (isa == "avx512") return;  // best available anyway (AVX-512 flavours are all allowed)
+  const int64_t max = MaxTargetFor(isa);
+  // Disable all targets strictly better (lower bits) than `max`.
+  hwy::DisableTargets(max - 1);
+}
+
+}  // namespace
+
+void InitIsa() { std::call_once(g_once, ApplyEnv); }
+
+std::string TargetName(int64_t target) { return hwy::TargetName(target); }
+
+std::string ActiveIsaName() {
+  InitIsa();
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  // Best = lowest set bit.
+  const int64_t best = targets & -targets;
+  return best ? hwy::TargetName(best) : "none";
+}
+
+std::vector<int64_t> AvailableTargets() {
+  std::vector<int64_t> out;
+  for (int64_t t : hwy::SupportedAndGeneratedTargets()) out.push_back(t);
+  return out;
+}
+
+void ForceTargetForTest(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
+
+}  // namespace effi::kernels

@@ -1,0 +1,23 @@
+// ISA selection for the optimised kernels. Chosen once (the best target Highway compiled and the
+// CPU supports), capped by the EFFI_MAX_ISA environment variable (scalar|avx2|avx512|neon);
+// kernels never test CPU features themselves.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace effi::kernels {
+
+// Name of the active SIMD target, e.g. "AVX3" (AVX-512), "AVX2", "NEON", "EMU128" (scalar).
+std::string ActiveIsaName();
+// Highway target bits of every target compiled into this binary and supported by this CPU.
+std::vector<int64_t> AvailableTargets();
+std::string TargetName(int64_t target);
+// Applies EFFI_MAX_ISA (called automatically on first use). Throws std::invalid_argument on a
+// bad value.
+void InitIsa();
+// Tests: restrict dispatch to exactly one target (0 = back to normal selection).
+void ForceTargetForTest(int64_t target);
+
+}  // namespace effi::kernels

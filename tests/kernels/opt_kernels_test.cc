@@ -1,0 +1,128 @@
+// Optimised kernels against their reference kernels, on every SIMD target compiled into this
+// binary and supported by the CPU (Highway's per-target test pattern), random shapes incl. tails.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/gemm.h"
+#include "kernels/isa.h"
+#include "kernels/ref/ref_kernels.h"
+
+namespace effi::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Runs `body` once per available target, forcing dispatch to it.
+template <class F>
+void ForEachTarget(F&& body) {
+  const auto targets = AvailableTargets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t t : targets) {
+    ForceTargetForTest(t);
+    SCOPED_TRACE(TargetName(t));
+    body(TargetName(t));
+  }
+  ForceTargetForTest(0);
+}
+
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, double rel, const char* what) {
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+    max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+  }
+  EXPECT_LE(max_diff, rel * std::max(max_ref, 1.0)) << what << ": max diff " << max_diff << " max ref " << max_ref;
+}
+
+TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
+  std::mt19937 rng(42);
+  // Odd sizes, tails in M (not multiples of 6 or 8), N (not multiples of 16/32), K (across the
+  // 256 K-block), and the model's real shapes.
+  const int64_t shapes[][3] = {{1, 1, 1},     {5, 7, 3},      {13, 33, 17},   {8, 32, 256},  {9, 31, 257},
+                               {49, 448, 1792}, {37, 100, 515}, {196, 224, 896}, {3, 1000, 448}, {17, 65, 1}};
+  ForEachTarget([&](const std::string&) {
+    for (const auto& s : shapes) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      for (int act = 0; act < 3; ++act) {
+        for (bool trans_b : {false, true}) {
+          SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k << " act=" << act << " tb=" << trans_b);
+          auto a = Random(static_cast<size_t>(m * k), rng);
+          auto b = Random(static_cast<size_t>(k * n), rng, 1.0f / std::sqrt(static_cast<float>(k)));
+          auto bias = Random(static_cast<size_t>(n), rng);
+          auto res = Random(static_cast<size_t>(m * n), rng);
+          const auto ract = static_cast<ref::Activation>(act);
+          std::vector<float> want(static_cast<size_t>(m * n));
+          ref::gemm_f32(false, trans_b, m, n, k, 1.0f, a.data(), k, b.data(), trans_b ? k : n, 0.0f, want.data(), n);
+          ref::epilogue_f32(m, n, bias.data(), ract, res.data(), want.data());
+          PackedB packed(b.data(), k, n, trans_b ? k : n, trans_b);
+          std::vector<float> got(static_cast<size_t>(m * n), NAN);
+          GemmEpilogue ep{bias.data(), ract, res.data(), n};
+          // Split rows unevenly like the thread pool does.
+          const int64_t split = m / 3;
+          GemmPacked(0, split, a.data(), k, packed, got.data(), n, ep);
+          GemmPacked(split, m, a.data(), k, packed, got.data(), n, ep);
+          ExpectClose(got, want, 2e-5, "gemm");
+        }
+      }
+    }
+  });
+}
+
+TEST(OptGemm, NoBiasNoResidualAndKernelName) {
+  std::mt19937 rng(7);
+  ForEachTarget([&](const std::string& target) {
+    const int64_t m = 23, n = 45, k = 61;
+    auto a = Random(static_cast<size_t>(m * k), rng);
+    auto b = Random(static_cast<size_t>(k * n), rng);
+    std::vector<float> want(static_cast<size_t>(m * n)), got(static_cast<size_t>(m * n));
+    ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want.data(), n);
+    PackedB packed(b.data(), k, n, n);
+    GemmPacked(0, m, a.data(), k, packed, got.data(), n, GemmEpilogue{});
+    ExpectClose(got, want, 2e-5, "gemm");
+    EXPECT_NE(std::string(GemmKernelName()).find(target), std::string::npos) << GemmKernelName();
+  });
+}
+
+TEST(OptEpilogue, GeluMatchesReferenceIncludingTails) {
+  std::mt19937 rng(3);
+  ForEachTarget([&](const std::string&) {
+    for (int64_t cols : {1, 7, 16, 33, 100}) {
+      const int64_t rows = 5;
+      auto y = Random(static_cast<size_t>(rows * cols), rng, 3.0f);
+      auto bias = Random(static_cast<size_t>(cols), rng);
+      auto res = Random(static_cast<size_t>(rows * cols), rng);
+      for (int act = 0; act < 3; ++act) {
+        auto want = y, got = y;
+        ref::epilogue_f32(rows, cols, bias.data(), static_cast<ref::Activation>(act), res.data(), want.data());
+        EpilogueF32(rows, cols, bias.data(), static_cast<ref::Activation>(act), res.data(), got.data());
+        ExpectClose(got, want, 2e-6, "epilogue");
+      }
+    }
+  });
+}
+
+TEST(OptEpilogue, GeluErfAccuracyOverWideRange) {
+  // The fitted erf must stay within 1e-6 absolute of std::erf-based GELU / |x| over [-12, 12].
+  ForEachTarget([&](const std::string&) {
+    std::vector<float> x;
+    for (int i = -120000; i <= 120000; ++i) x.push_back(static_cast<float>(i) * 1e-4f);
+    auto want = x, got = x;
+    ref::unary_f32(ref::UnaryOp::kGelu, x.data(), want.data(), static_cast<int64_t>(x.size()));
+    EpilogueF32(1, static_cast<int64_t>(x.size()), nullptr, ref::Activation::kGelu, nullptr, got.data());
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / std::max(1.0f, std::fabs(x[i])));
+    EXPECT_LT(worst, 1e-6);
+  });
+}
+
+}  // namespace
+}  // namespace effi::kernels
