@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <png.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -32,14 +33,15 @@ constexpr png_alloc_size_t kMaxPngChunkBytes = 16 << 20;
   throw Error(code, fmt::format("image '{}': {}", name, what));
 }
 
-void CheckDims(int64_t w, int64_t h, const std::string& name, const char* format) {
+void CheckDims(int64_t w, int64_t h, int64_t max_pixels, const std::string& name,
+               const char* format) {
   if (w <= 0 || h <= 0) {
     Fail(ErrorCode::kInvalidImage, name, fmt::format("{} image has size {}x{}", format, w, h));
   }
-  if (w > kMaxSide || h > kMaxSide || w * h > kMaxPixels) {
+  if (w > kMaxSide || h > kMaxSide || w * h > max_pixels) {
     Fail(ErrorCode::kInvalidImage, name,
-         fmt::format("{} image {}x{} exceeds the decoder limit ({} px per side, {} Mpixel)", format,
-                     w, h, kMaxSide, kMaxPixels / 1'000'000));
+         fmt::format("{} image {}x{} exceeds the decoder limit ({} px per side, {} pixels)", format,
+                     w, h, kMaxSide, max_pixels));
   }
 }
 
@@ -65,8 +67,17 @@ void JpegErrorExit(j_common_ptr cinfo) {
 }
 
 // Warnings ("Corrupt JPEG data: N extraneous bytes...") are dropped, not printed: PIL silences
-// them too and keeps decoding, and many camera files carry them.
-void JpegOutputMessage(j_common_ptr /*cinfo*/) {}
+// them too and keeps decoding, and many camera files carry them. One is fatal for us: the entropy
+// data ending before the image does (JWRN_HIT_MARKER), i.e. a truncated scan. libjpeg would fill
+// the rest with gray, so a 171-byte file declaring 8245x9472 pixels made the fuzzer spend seconds
+// decoding nothing; PIL also rejects truncated files ("image file is truncated").
+void JpegEmitMessage(j_common_ptr cinfo, int msg_level) {
+  if (msg_level < 0 && cinfo->err->msg_code == JWRN_HIT_MARKER) {
+    JpegContext* ctx = ContextOf(cinfo);
+    (*cinfo->err->format_message)(cinfo, ctx->message);
+    std::longjmp(ctx->jump, 1);
+  }
+}
 
 void JpegProgress(j_common_ptr cinfo) {
   auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
@@ -116,7 +127,7 @@ void CmykRowToRgb(const uint8_t* in, int width, uint8_t* out) {
 
 // Runs libjpeg under setjmp. Returns false with ctx->message set when libjpeg failed. Only
 // trivially destructible locals live here; `out` belongs to the caller's frame.
-bool JpegDecodeProtected(JpegContext* ctx, const uint8_t* data, size_t size,
+bool JpegDecodeProtected(JpegContext* ctx, const uint8_t* data, size_t size, int64_t max_pixels,
                          const std::string& name, Image* out) {
   if (setjmp(ctx->jump) != 0) return false;
   jpeg_decompress_struct* cinfo = &ctx->cinfo;
@@ -134,7 +145,7 @@ bool JpegDecodeProtected(JpegContext* ctx, const uint8_t* data, size_t size,
   cinfo->progress = &ctx->progress;
 
   jpeg_read_header(cinfo, TRUE);
-  CheckDims(cinfo->image_width, cinfo->image_height, name, "JPEG");
+  CheckDims(cinfo->image_width, cinfo->image_height, max_pixels, name, "JPEG");
   switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
       cinfo->out_color_space = JCS_GRAYSCALE;
@@ -191,7 +202,7 @@ bool JpegDecodeProtected(JpegContext* ctx, const uint8_t* data, size_t size,
   return true;
 }
 
-Image DecodeJpeg(const uint8_t* data, size_t size, const std::string& name) {
+Image DecodeJpeg(const uint8_t* data, size_t size, int64_t max_pixels, const std::string& name) {
   JpegContext ctx{};
   struct Guard {
     JpegContext* c;
@@ -201,10 +212,10 @@ Image DecodeJpeg(const uint8_t* data, size_t size, const std::string& name) {
   } guard{&ctx};
   ctx.cinfo.err = jpeg_std_error(&ctx.err);
   ctx.err.error_exit = JpegErrorExit;
-  ctx.err.output_message = JpegOutputMessage;
+  ctx.err.emit_message = JpegEmitMessage;
   ctx.cinfo.client_data = &ctx;  // jpeg_create_decompress keeps err and client_data
   Image img;
-  if (!JpegDecodeProtected(&ctx, data, size, name, &img)) {
+  if (!JpegDecodeProtected(&ctx, data, size, max_pixels, name, &img)) {
     Fail(ErrorCode::kInvalidImage, name, fmt::format("corrupt JPEG: {}", ctx.message));
   }
   return img;
@@ -238,7 +249,7 @@ void PngRead(png_structp png, png_bytep out, size_t n) {
 }
 
 // Runs libpng under setjmp; same rules as JpegDecodeProtected.
-bool PngDecodeProtected(PngContext* ctx, const std::string& name, Image* out) {
+bool PngDecodeProtected(PngContext* ctx, int64_t max_pixels, const std::string& name, Image* out) {
   png_structp png = ctx->png;
   png_infop info = ctx->info;
   if (setjmp(png_jmpbuf(png)) != 0) return false;
@@ -249,7 +260,7 @@ bool PngDecodeProtected(PngContext* ctx, const std::string& name, Image* out) {
   png_uint_32 w = 0, h = 0;
   int bit_depth = 0, color_type = 0;
   png_get_IHDR(png, info, &w, &h, &bit_depth, &color_type, nullptr, nullptr, nullptr);
-  CheckDims(w, h, name, "PNG");
+  CheckDims(w, h, max_pixels, name, "PNG");
   // Mirror PIL's open + convert("RGB"): palette looked up, low-bit gray scaled to 0..255, 16-bit
   // reduced to its high byte, alpha and tRNS dropped, gray replicated. No gamma correction.
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -279,7 +290,8 @@ bool PngDecodeProtected(PngContext* ctx, const std::string& name, Image* out) {
     // Adam7: every pass revisits every row, so the whole image must exist up front.
     out->rgb.resize(row_bytes * h);
     for (int pass = 0; pass < passes; ++pass) {
-      for (png_uint_32 y = 0; y < h; ++y) png_read_row(png, out->rgb.data() + y * row_bytes, nullptr);
+      for (png_uint_32 y = 0; y < h; ++y)
+        png_read_row(png, out->rgb.data() + y * row_bytes, nullptr);
     }
   }
   // No png_read_end: chunks after the image data (text, IEND) do not change the pixels, and PIL
@@ -289,7 +301,7 @@ bool PngDecodeProtected(PngContext* ctx, const std::string& name, Image* out) {
   return true;
 }
 
-Image DecodePng(const uint8_t* data, size_t size, const std::string& name) {
+Image DecodePng(const uint8_t* data, size_t size, int64_t max_pixels, const std::string& name) {
   // IHDR must be the first chunk; checking its size here refuses oversized images even when the
   // rest of the file is junk that libpng would otherwise report first.
   if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
@@ -298,7 +310,7 @@ Image DecodePng(const uint8_t* data, size_t size, const std::string& name) {
              int64_t{data[o + 3]};
     };
     const int64_t w = be32(16), h = be32(20);
-    if (w > 0 && h > 0) CheckDims(w, h, name, "PNG");
+    if (w > 0 && h > 0) CheckDims(w, h, max_pixels, name, "PNG");
   }
   PngContext ctx{};
   ctx.data = data;
@@ -312,7 +324,7 @@ Image DecodePng(const uint8_t* data, size_t size, const std::string& name) {
   ctx.info = png_create_info_struct(ctx.png);
   if (ctx.info == nullptr) Fail(ErrorCode::kInternal, name, "png_create_info_struct failed");
   Image img;
-  if (!PngDecodeProtected(&ctx, name, &img)) {
+  if (!PngDecodeProtected(&ctx, max_pixels, name, &img)) {
     Fail(ErrorCode::kInvalidImage, name, fmt::format("corrupt PNG: {}", ctx.message));
   }
   return img;
@@ -320,15 +332,17 @@ Image DecodePng(const uint8_t* data, size_t size, const std::string& name) {
 
 }  // namespace
 
-Image DecodeMemory(const uint8_t* data, size_t size, const std::string& name_for_errors) {
+Image DecodeMemory(const uint8_t* data, size_t size, const std::string& name_for_errors,
+                   int64_t max_pixels) {
   const std::string& name = name_for_errors;
+  max_pixels = std::clamp<int64_t>(max_pixels, 1, kMaxPixels);
   if (data == nullptr && size != 0) Fail(ErrorCode::kInvalidArgument, name, "null buffer");
   static constexpr uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
-    return DecodeJpeg(data, size, name);
+    return DecodeJpeg(data, size, max_pixels, name);
   }
   if (size >= sizeof(kPng) && std::memcmp(data, kPng, sizeof(kPng)) == 0) {
-    return DecodePng(data, size, name);
+    return DecodePng(data, size, max_pixels, name);
   }
   if (size == 0) Fail(ErrorCode::kInvalidImage, name, "empty file");
   std::string magic;
@@ -337,7 +351,7 @@ Image DecodeMemory(const uint8_t* data, size_t size, const std::string& name_for
        fmt::format("unrecognised format (starts with {}; expected JPEG or PNG)", magic));
 }
 
-Image DecodeFile(const std::string& path) {
+Image DecodeFile(const std::string& path, int64_t max_pixels) {
   std::ifstream f(path, std::ios::binary);
   if (!f) Fail(ErrorCode::kIo, path, "cannot open file");
   f.seekg(0, std::ios::end);
@@ -350,7 +364,7 @@ Image DecodeFile(const std::string& path) {
   std::vector<uint8_t> bytes(static_cast<size_t>(end));
   f.read(reinterpret_cast<char*>(bytes.data()), end);
   if (!f && end != 0) Fail(ErrorCode::kIo, path, "read error");
-  return DecodeMemory(bytes.data(), bytes.size(), path);
+  return DecodeMemory(bytes.data(), bytes.size(), path, max_pixels);
 }
 
 }  // namespace effi::image

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -251,49 +252,60 @@ FloatTaps TorchCoefficients(int in_size, int out_size, Interpolation interp) {
   return t;
 }
 
-// ATen's k-tap sum (see above): fma(x0, w0, x1 * w1), then fma(xj, wj, sum).
-inline float TorchTapSum(const float* base, size_t stride, const int* idx, const float* w,
-                         int taps) {
-  if (taps == 1) return base[idx[0] * stride] * w[0];
-  float s = std::fma(base[idx[0] * stride], w[0], base[idx[1] * stride] * w[1]);
-  for (int j = 2; j < taps; ++j) s = std::fma(base[idx[j] * stride], w[j], s);
+// ATen's k-tap sum (see above): fma(x0, w0, x1 * w1), then fma(xj, wj, sum); get(i) = x_i.
+template <typename Get>
+inline float TorchTapSum(Get get, const int* idx, const float* w, int taps) {
+  if (taps == 1) return get(idx[0]) * w[0];
+  float s = std::fma(get(idx[0]), w[0], get(idx[1]) * w[1]);
+  for (int j = 2; j < taps; ++j) s = std::fma(get(idx[j]), w[j], s);
   return s;
 }
 
-// Resizes planar float [3][h][w] to rw x rh but evaluates only the window [x0, x0 + ow) x
+// Resizes image / 255 (as float, planar) to rw x rh but evaluates only the window [x0, x0 + ow) x
 // [y0, y0 + oh) of the result (the centre crop); window pixels outside the resized image are 0,
-// torchvision CenterCrop's padding. Returns [3][oh][ow].
-std::vector<float> TorchResizeWindow(const std::vector<float>& in, int w, int h, int rw, int rh,
-                                     Interpolation interp, int x0, int y0, int ow, int oh) {
+// torchvision CenterCrop's padding. Returns [3][oh][ow]. Only the source rows the window needs
+// are touched, and u8 / 255 comes from a table (the same float ToTensor computes).
+std::vector<float> TorchResizeWindow(const Image& image, int rw, int rh, Interpolation interp,
+                                     int x0, int y0, int ow, int oh) {
+  const int w = image.width, h = image.height;
   const FloatTaps tx = TorchCoefficients(w, rw, interp);
   const FloatTaps ty = TorchCoefficients(h, rh, interp);
-  // Pass 1, along W: every source row, window columns only.
-  std::vector<float> tmp(static_cast<size_t>(3) * h * ow, 0.0f);
-  for (int c = 0; c < 3; ++c) {
-    for (int y = 0; y < h; ++y) {
-      const float* row = in.data() + (static_cast<size_t>(c) * h + y) * w;
-      float* dst = tmp.data() + (static_cast<size_t>(c) * h + y) * ow;
-      for (int x = 0; x < ow; ++x) {
-        const int rx = x + x0;
-        if (rx < 0 || rx >= rw) continue;
-        const size_t k = static_cast<size_t>(rx) * tx.taps;
-        dst[x] = TorchTapSum(row, 1, &tx.index[k], &tx.weight[k], tx.taps);
+  std::array<float, 256> unit{};
+  for (int v = 0; v < 256; ++v) unit[v] = static_cast<float>(v) / 255.0f;
+
+  const int ry0 = std::max(y0, 0), ry1 = std::min(y0 + oh, rh);
+  std::vector<float> out(static_cast<size_t>(3) * oh * ow, 0.0f);
+  if (ry0 >= ry1) return out;
+  const auto rows = std::minmax_element(ty.index.begin() + static_cast<ptrdiff_t>(ry0) * ty.taps,
+                                        ty.index.begin() + static_cast<ptrdiff_t>(ry1) * ty.taps);
+  const int r0 = *rows.first, r1 = *rows.second + 1;  // source rows [r0, r1)
+
+  // Pass 1, along W: needed source rows, window columns only.
+  const size_t nr = static_cast<size_t>(r1 - r0);
+  std::vector<float> tmp(3 * nr * ow, 0.0f);
+  for (int r = r0; r < r1; ++r) {
+    const uint8_t* row = image.rgb.data() + static_cast<size_t>(r) * w * 3;
+    for (int x = 0; x < ow; ++x) {
+      const int rx = x + x0;
+      if (rx < 0 || rx >= rw) continue;
+      const size_t k = static_cast<size_t>(rx) * tx.taps;
+      for (int c = 0; c < 3; ++c) {
+        auto get = [&](int i) { return unit[row[3 * static_cast<size_t>(i) + c]]; };
+        tmp[(c * nr + (r - r0)) * ow + x] = TorchTapSum(get, &tx.index[k], &tx.weight[k], tx.taps);
       }
     }
   }
   // Pass 2, along H.
-  std::vector<float> out(static_cast<size_t>(3) * oh * ow, 0.0f);
   for (int c = 0; c < 3; ++c) {
-    const float* plane = tmp.data() + static_cast<size_t>(c) * h * ow;
-    for (int y = 0; y < oh; ++y) {
-      const int ry = y + y0;
-      if (ry < 0 || ry >= rh) continue;
+    const float* plane = tmp.data() + c * nr * ow;
+    for (int ry = ry0; ry < ry1; ++ry) {
       const size_t k = static_cast<size_t>(ry) * ty.taps;
-      float* dst = out.data() + (static_cast<size_t>(c) * oh + y) * ow;
+      float* dst = out.data() + (static_cast<size_t>(c) * oh + (ry - y0)) * ow;
       for (int x = 0; x < ow; ++x) {
         const int rx = x + x0;
         if (rx < 0 || rx >= rw) continue;
-        dst[x] = TorchTapSum(plane + x, ow, &ty.index[k], &ty.weight[k], ty.taps);
+        auto get = [&](int i) { return plane[static_cast<size_t>(i - r0) * ow + x]; };
+        dst[x] = TorchTapSum(get, &ty.index[k], &ty.weight[k], ty.taps);
       }
     }
   }
@@ -326,8 +338,8 @@ void ValidateImage(const Image& image) {
   }
   if (image.width > kMaxSide || image.height > kMaxSide ||
       image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    Fail(fmt::format("image {}x{} has {} bytes of RGB data, expected {}", image.width,
-                     image.height, image.rgb.size(), static_cast<size_t>(image.width) * image.height * 3));
+    Fail(fmt::format("image {}x{} has {} bytes of RGB data, expected {}", image.width, image.height,
+                     image.rgb.size(), static_cast<size_t>(image.width) * image.height * 3));
   }
 }
 
@@ -345,7 +357,8 @@ void ValidateConfig(const PreprocessConfig& c) {
   }
   for (int i = 0; i < 3; ++i) {
     if (!std::isfinite(c.mean[i]) || !std::isfinite(c.std[i]) || c.std[i] == 0.0f) {
-      Fail(fmt::format("mean/std[{}] = {}/{} must be finite with std != 0", i, c.mean[i], c.std[i]));
+      Fail(
+          fmt::format("mean/std[{}] = {}/{} must be finite with std != 0", i, c.mean[i], c.std[i]));
     }
   }
 }
@@ -435,15 +448,7 @@ std::vector<float> Preprocess(const Image& image, const PreprocessConfig& config
   if (config.antialias) {
     resized = ResizePil(image, rw, rh, config.interp);
   } else {
-    const size_t n = static_cast<size_t>(image.width) * image.height;
-    std::vector<float> src(3 * n);
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t c = 0; c < 3; ++c) {
-        src[c * n + i] = static_cast<float>(image.rgb[3 * i + c]) / 255.0f;
-      }
-    }
-    window = TorchResizeWindow(src, image.width, image.height, rw, rh, config.interp, plan.crop_x,
-                               plan.crop_y, ow, oh);
+    window = TorchResizeWindow(image, rw, rh, config.interp, plan.crop_x, plan.crop_y, ow, oh);
   }
 
   std::vector<float> out(static_cast<size_t>(3) * oh * ow);

@@ -23,8 +23,9 @@ struct PreprocessConfig {
   int resize_w = 0;
   Interpolation interp = Interpolation::kBicubic;
   // true: PIL Image.resize on uint8 (antialiased: the filter widens when downscaling), as
-  // torchvision/timm do for PIL images. false: torch.nn.functional.interpolate on the /255 float
-  // image (align_corners=False, antialias=False; bicubic a=-0.75, nearest = floor(dst*in/out)).
+  // torchvision/timm do for PIL images; bit-exact with Pillow 9.4. false: torch's interpolate on
+  // the /255 float NCHW image (align_corners=False, antialias=False; bicubic a=-0.75, nearest =
+  // floor(dst*in/out)); bit-exact with torch 1.13 CPU.
   bool antialias = true;
   // Indexed by OUTPUT channel: with bgr=true, mean[0]/std[0] apply to the blue plane.
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};

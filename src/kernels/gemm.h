@@ -43,6 +43,13 @@ struct GemmEpilogue {
 void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
                 int64_t ldc, const GemmEpilogue& ep);
 
+// Packing into caller-owned memory, for operands that change every run (attention's K and V).
+// PackedBFloats(k, n) floats at 64-byte alignment are needed.
+int64_t PackedBFloats(int64_t k, int64_t n);
+void PackBInto(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, float* packed);
+void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k,
+                   int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep);
+
 // Name of the compiled micro-kernel for the active ISA, e.g. "gemm_f32_8x32__AVX3".
 const char* GemmKernelName();
 

@@ -151,12 +151,82 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
   });
 }
 
+// ---------------- effi.Attention ----------------
+// inputs: Q [B,H,N,Dk], K [B,H,M,Dk], V [B,H,M,Dv], bias [H,N,M]?; attr scale.
+// out = softmax(scale * Q K^T + bias) V, per (b, h).
+void InferAttention(const Node& n, Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i) RequireFloat(g, n, i);
+  const Shape& q = In(g, n, 0).shape;
+  const Shape& k = In(g, n, 1).shape;
+  const Shape& v = In(g, n, 2).shape;
+  if (q.size() != 4 || k.size() != 4 || v.size() != 4 || k[0] != q[0] || k[1] != q[1] || k[3] != q[3] ||
+      v[0] != q[0] || v[1] != q[1] || v[2] != k[2])
+    Fail(n, "inconsistent Q/K/V shapes");
+  if (n.HasInput(3) && In(g, n, 3).shape != Shape{q[1], q[2], k[2]}) Fail(n, "bias must be [H, N, M]");
+  SetOut(g, n, 0, DType::kF32, {q[0], q[1], q[2], v[3]});
+}
+
+std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
+  const Shape q = In(g, n, 0).shape;
+  const int64_t B = q[0], H = q[1], N = q[2], D = q[3], M = In(g, n, 1).shape[2], Dv = In(g, n, 2).shape[3];
+  const float scale = n.GetFloat("scale", 1.0f);
+  if (UseReferenceKernels()) {
+    return MakeKernel(
+        [=](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
+          float* s = static_cast<float*>(scratch);
+          for (int64_t bh = 0; bh < B * H; ++bh) {
+            const float* qb = static_cast<const float*>(in[0]) + bh * N * D;
+            const float* kb = static_cast<const float*>(in[1]) + bh * M * D;
+            const float* vb = static_cast<const float*>(in[2]) + bh * M * Dv;
+            ref::gemm_f32(false, true, N, M, D, scale, qb, D, kb, D, 0.0f, s, M);
+            if (in[3]) {
+              const float* bias = static_cast<const float*>(in[3]) + (bh % H) * N * M;
+              for (int64_t i = 0; i < N * M; ++i) s[i] += bias[i];
+            }
+            ref::softmax_f32(N, M, 1, s, s);
+            ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vb, Dv, 0.0f, static_cast<float*>(o[0]) + bh * N * Dv, Dv);
+          }
+        },
+        static_cast<size_t>(N * M) * sizeof(float));
+  }
+  // Per thread: packed scale*K^T, the [N, M] scores, packed V.
+  const int64_t kt_floats = kernels::PackedBFloats(D, M), v_floats = kernels::PackedBFloats(M, Dv);
+  auto up = [](int64_t f) { return (f + 15) / 16 * 16; };
+  const size_t per_thread = static_cast<size_t>(up(kt_floats) + up(N * M) + up(v_floats) + up(M * D)) * sizeof(float);
+  return MakeKernel(
+      [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+        ParallelFor(ctx, B * H, [&](int64_t bh, int thread) {
+          float* kt = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) + per_thread * static_cast<size_t>(thread));
+          float* s = kt + up(kt_floats);
+          float* vp = s + up(N * M);
+          const float* qb = static_cast<const float*>(in[0]) + bh * N * D;
+          const float* kb = static_cast<const float*>(in[1]) + bh * M * D;
+          const float* vb = static_cast<const float*>(in[2]) + bh * M * Dv;
+          // Scale folded into K^T while packing (M x D scaled copies are cheaper than N x M).
+          float* ks = vp + up(v_floats);
+          for (int64_t i = 0; i < M * D; ++i) ks[i] = kb[i] * scale;
+          kernels::PackBInto(ks, D, M, D, true, kt);
+          kernels::GemmEpilogue ep;
+          if (in[3]) {
+            ep.residual = static_cast<const float*>(in[3]) + (bh % H) * N * M;
+            ep.ldr = M;
+          }
+          kernels::GemmPackedRaw(0, N, qb, D, kt, D, M, s, M, ep);
+          ref::softmax_f32(N, M, 1, s, s);
+          kernels::PackBInto(vb, M, Dv, Dv, false, vp);
+          kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + bh * N * Dv, Dv, kernels::GemmEpilogue{});
+        });
+      },
+      0, per_thread);
+}
+
 }  // namespace
 
 void RegisterMatMulOps(std::vector<OpSchema>& r) {
   r.push_back({"", "MatMul", 2, 2, 1, 1, {}, InferMatMul, CreateMatMul});
   r.push_back({"", "Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, InferGemm, CreateGemm});
   r.push_back({kEffiDomain, "Linear", 2, 4, 1, 1, {"activation"}, InferLinear, CreateLinear});
+  r.push_back({kEffiDomain, "Attention", 3, 4, 1, 1, {"scale"}, InferAttention, CreateAttention});
 }
 
 }  // namespace effi::ops

@@ -1,5 +1,5 @@
-// .npy parsing and writing. The header is a Python dict literal; we parse only the subset numpy
-// writes (quoted keys, a string, True/False, a tuple of ints) and check every size before allocating.
+// .npy parsing and writing. The header is a Python dict literal: we parse the subset numpy writes
+// (quoted keys, a string, True/False, a tuple of ints) and check every size before allocating.
 #include "util/npy.h"
 
 #include <fmt/format.h>
@@ -93,7 +93,9 @@ class HeaderParser {
         h.dtype = DtypeFromDescr(ParseString());
         have_descr = true;
       } else if (key == "fortran_order") {
-        if (ParseBool()) Fail(ErrorCode::kUnsupported, name_, "fortran_order=True is not supported");
+        if (ParseBool()) {
+          Fail(ErrorCode::kUnsupported, name_, "fortran_order=True is not supported");
+        }
         have_order = true;
       } else if (key == "shape") {
         h.shape = ParseShape();
@@ -220,8 +222,8 @@ std::string DescrOf(const std::string& dtype) {
   throw Error(ErrorCode::kInvalidArgument, fmt::format("npy: unsupported dtype '{}'", dtype));
 }
 
-// Payload size implied by a header, with overflow checks. Callers compare it with the bytes actually
-// present before allocating anything.
+// Payload size implied by a header, with overflow checks. Callers compare it with the bytes
+// actually present before allocating anything.
 size_t PayloadBytes(const Header& h, const std::string& name) {
   size_t n = 0;
   try {

@@ -1,5 +1,5 @@
-// NumPy .npy reader/writer (format versions 1.0, 2.0 and 3.0) for the golden-data files and tool output.
-// Hostile input (truncated, oversized header, absurd shapes) throws effi::Error, never crashes.
+// NumPy .npy reader/writer (format 1.0-3.0) for golden data and tool output. Hostile input
+// (truncated, oversized header, absurd shapes) throws effi::Error, never crashes.
 #pragma once
 
 #include <cstddef>
@@ -9,8 +9,8 @@
 
 namespace effi::npy {
 
-// One array: little-endian, C-order. `dtype` is one of "float32", "int64", "int32", "uint8", "bool";
-// `bytes` holds exactly NumElements() * ItemSize(dtype) bytes. A 0-d array has an empty shape.
+// One array, little-endian and C-order. dtype: "float32", "int64", "int32", "uint8" or "bool";
+// bytes: exactly NumElements(shape) * ItemSize(dtype) bytes; a 0-d array has an empty shape.
 struct Array {
   std::string dtype;
   std::vector<int64_t> shape;

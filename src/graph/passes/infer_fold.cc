@@ -94,6 +94,14 @@ void InferShapesAndFold(Graph& g) {
     if (n.Is("Shape") || n.Is("Size")) all_const = true;
     if (all_const && Evaluate(g, n, s)) n.dead = true;
   }
+  // Identity (and inference-mode Dropout) only renames a value: rewire its users to the input.
+  for (Node& n : g.nodes) {
+    if (n.dead || !(n.Is("Identity") || n.Is("Dropout")) || n.outputs.size() != 1) continue;
+    const int in = n.inputs[0], out = n.outputs[0];
+    if (g.IsGraphOutput(out) || g.IsGraphOutput(in)) continue;
+    g.ReplaceAllUses(out, in);
+    n.dead = true;
+  }
   g.RemoveDeadNodes();
 }
 

@@ -45,6 +45,16 @@ std::optional<float> ScalarConst(const Graph& g, int v);
 // values expanded to `channels`.
 std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int rank, int axis, int64_t channels);
 
+// True when `from` broadcasts (numpy rules) to exactly `to`.
+inline bool BroadcastOk(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (size_t i = 0; i < from.size(); ++i) {
+    const int64_t f = from[from.size() - 1 - i], t = to[to.size() - 1 - i];
+    if (f != 1 && f != t) return false;
+  }
+  return true;
+}
+
 // The other input of a binary node, given one of them.
 inline int OtherInput(const Node& n, int v) { return n.inputs[0] == v ? n.inputs[1] : n.inputs[0]; }
 

@@ -20,6 +20,8 @@ struct PassOptions {
   bool fuse_layernorm = true;    // ReduceMean/Sub/Pow/.../Add pattern -> LayerNormalization
   bool fuse_gelu = true;         // x*0.5*(1+erf(x/sqrt2)) -> effi.Gelu
   bool channels_last = true;     // Conv/pool -> NHWC effi ops with transposes cancelled
+  bool fuse_pool_mixer = true;   // x + ls * (AvgPool(x) - x) on NHWC -> effi.PoolMixer
+  bool fuse_attention = true;    // softmax(q k^T * s + bias) v -> effi.Attention
   bool fuse_epilogue = true;     // activation / residual Add into effi.Conv / effi.Linear
 
   static PassOptions None();
@@ -44,6 +46,8 @@ int MergeHeads(Graph& g);
 int FuseLayerNorm(Graph& g);
 int FuseGelu(Graph& g);
 int ToChannelsLast(Graph& g);
+int FusePoolMixer(Graph& g);
+int FuseAttention(Graph& g);
 int FuseEpilogue(Graph& g);
 
 struct PassReport {

@@ -25,6 +25,8 @@ constexpr Entry kPasses[] = {
     {"fuse_layernorm", &PassOptions::fuse_layernorm, FuseLayerNorm},
     {"fuse_gelu", &PassOptions::fuse_gelu, FuseGelu},
     {"channels_last", &PassOptions::channels_last, ToChannelsLast},
+    {"fuse_pool_mixer", &PassOptions::fuse_pool_mixer, FusePoolMixer},
+    {"fuse_attention", &PassOptions::fuse_attention, FuseAttention},
     {"fuse_epilogue", &PassOptions::fuse_epilogue, FuseEpilogue},
 };
 

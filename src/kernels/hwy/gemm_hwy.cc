@@ -241,6 +241,24 @@ void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, con
                              static_cast<int>(ep.act), ep.residual, ep.ldr);
 }
 
+int64_t PackedBFloats(int64_t k, int64_t n) {
+  InitIsa();
+  const int64_t nr = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(NR)());
+  return (n + nr - 1) / nr * nr * std::max<int64_t>(k, 1);
+}
+
+void PackBInto(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, float* packed) {
+  InitIsa();
+  HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, packed);
+}
+
+void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k,
+                   int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep) {
+  if (m_end <= m_begin || n == 0 || k == 0) return;
+  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, a, lda, packed, k, n, c, ldc, ep.bias, static_cast<int>(ep.act),
+                             ep.residual, ep.ldr);
+}
+
 const char* GemmKernelName() {
   InitIsa();
   return HWY_DYNAMIC_DISPATCH(KernelName)();

@@ -176,4 +176,13 @@ void nhwc_to_nchw_f32(int64_t n, int64_t hw, int64_t c, const float* x, float* y
 void strided_copy(int64_t elem_size, int rank, const int64_t* shape, const void* x,
                   int64_t x_offset, const int64_t* x_strides, void* y);
 
+// ---- fused blocks -------------------------------------------------------------------------------
+
+// EfficientFormer's pooling token mixer on NHWC [n][h][w][c]: y = x + scale[c] * (avg - x) with
+// avg = avgpool2d_nhwc_f32 (pool_size x pool_size, stride 1, pad pool_size / 2, pool_size odd,
+// count_include_pad = false); scale nullable (= ones). Composed from the kernels above exactly as
+// the unfused graph computes it (AvgPool, then Sub, Mul, Add in float).
+void pool_mixer_nhwc_f32(int64_t n, int64_t h, int64_t w, int64_t c, int64_t pool_size,
+                         const float* x, const float* scale, float* y);
+
 }  // namespace effi::kernels::ref

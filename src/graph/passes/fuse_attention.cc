@@ -1,0 +1,100 @@
+// Pass: the attention core as torch exports timm's Attention,
+//   Softmax(MatMul(q, Transpose(k, 0,1,3,2)) * scale + bias) @ v
+// becomes effi.Attention(q, k, v, bias) with attr scale: per (batch, head) two small GEMMs and a
+// row softmax without materialising k^T or the three [N, N] temporaries in the arena.
+#include "graph/passes/pass_util.h"
+#include "graph/passes/passes.h"
+
+namespace effi::passes {
+
+int FuseAttention(Graph& g) {
+  GraphIndex idx(g);
+  int count = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& sm = g.nodes[i];
+    if (sm.dead || !sm.Is("Softmax")) continue;
+    const Shape ss = g.values[sm.inputs[0]].shape;
+    if (ss.size() != 4) continue;
+    const int64_t axis = sm.GetInt("axis", g.opset >= 13 ? -1 : 1);
+    if (axis != 3 && axis != -1) continue;
+    // Walk back: optional Add(bias), optional Mul/Div(scale), MatMul(q, kT).
+    int cur = sm.inputs[0];
+    int bias = -1;
+    float scale = 1.0f;
+    std::vector<Node*> absorbed;
+    Node* p = idx.Producer(cur);
+    if (p && p->Is("Add") && idx.SingleUse(cur)) {
+      for (int side = 0; side < 2; ++side) {
+        const int b = p->inputs[side];
+        if (IsConst(g, b) && g.values[b].dtype == DType::kF32) {
+          const Shape bs = g.values[b].shape;
+          // Bias broadcast as [heads, N, N] or [1, heads, N, N] (or smaller broadcasts).
+          if (bs.size() <= 4 && BroadcastOk(bs, ss)) {
+            bias = b;
+            cur = p->inputs[1 - side];
+            absorbed.push_back(p);
+            break;
+          }
+        }
+      }
+      p = idx.Producer(cur);
+    }
+    if (p && (p->Is("Mul") || p->Is("Div")) && idx.SingleUse(cur)) {
+      auto c = ScalarConst(g, p->inputs[1]);
+      int other = p->inputs[0];
+      if (!c && p->Is("Mul")) {
+        c = ScalarConst(g, p->inputs[0]);
+        other = p->inputs[1];
+      }
+      if (c && *c != 0.0f) {
+        scale = p->Is("Mul") ? *c : 1.0f / *c;
+        cur = other;
+        absorbed.push_back(p);
+        p = idx.Producer(cur);
+      }
+    }
+    if (!p || !p->Is("MatMul") || !idx.SingleUse(cur)) continue;
+    Node* kt = idx.Producer(p->inputs[1]);
+    if (!kt || !kt->Is("Transpose") || kt->GetInts("perm", {}) != std::vector<int64_t>{0, 1, 3, 2}) continue;
+    const int q = p->inputs[0], k = kt->inputs[0];
+    Node* pv = idx.SoleConsumer(sm.outputs[0]);
+    if (!pv || !pv->Is("MatMul") || pv->inputs[0] != sm.outputs[0]) continue;
+    const int v = pv->inputs[1];
+    const Shape qs = g.values[q].shape, ks = g.values[k].shape, vs = g.values[v].shape;
+    if (qs.size() != 4 || ks != qs || vs.size() != 4 || vs[0] != qs[0] || vs[1] != qs[1] || vs[2] != ks[2]) continue;
+    // Bias must materialise as exactly [heads, N, N] per batch-broadcast; expand it now.
+    int bias_full = -1;
+    if (bias >= 0) {
+      const TensorData& bt = *g.values[bias].constant;
+      const int64_t h = ss[1], n = ss[2], m = ss[3];
+      std::vector<int64_t> st(4);
+      Shape b4 = bt.shape();
+      while (b4.size() < 4) b4.insert(b4.begin(), 1);
+      if (b4[0] != 1) continue;  // per-batch bias: leave unfused
+      int64_t stride = 1;
+      for (int d = 3; d >= 0; --d) {
+        st[d] = b4[d] == 1 ? 0 : stride;
+        stride *= b4[d];
+      }
+      std::vector<float> full(static_cast<size_t>(h * n * m));
+      for (int64_t a = 0; a < h; ++a)
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t c = 0; c < m; ++c) full[(a * n + r) * m + c] = bt.as<float>()[a * st[1] + r * st[2] + c * st[3]];
+      bias_full = AddConst(g, "attention_bias", MakeFloatTensor(full, {h, n, m}));
+    }
+    for (Node* n : absorbed) n->dead = true;
+    p->dead = true;
+    sm.dead = true;
+    // Reuse the second MatMul node as the fused op (keeps its place and output).
+    pv->domain = kEffiDomain;
+    pv->op = "Attention";
+    pv->inputs = {q, k, v};
+    if (bias_full >= 0) pv->inputs.push_back(bias_full);
+    pv->attrs = {{"scale", scale}};
+    ++count;
+    idx.Refresh();
+  }
+  return count;
+}
+
+}  // namespace effi::passes
