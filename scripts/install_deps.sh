@@ -17,6 +17,23 @@ PKGS=(
   nodejs npm
 )
 
+if [ "${1:-}" = "--arm64" ]; then
+  # Cross toolchain, qemu and the arm64 -dev packages the ARM64 test build links against.
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then $SUDO dpkg --add-architecture arm64; fi
+  PKGS=(g++-aarch64-linux-gnu qemu-user libgtest-dev:arm64 libhwy-dev:arm64 libfmt-dev:arm64
+        libprotobuf-dev:arm64 libjpeg62-turbo-dev:arm64 libpng-dev:arm64 libyuv-dev:arm64 zlib1g-dev:arm64)
+  missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "effi: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  exit 0
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,7 +47,16 @@ struct ModelOptions {
 };
 
 struct SessionOptions {
-  int threads = 1;  // intra-op threads for this session
+  int threads = 1;       // intra-op threads for this session
+  bool profile = false;  // accumulate per-node wall time (see Session::Profile)
+};
+
+// Accumulated time of one executed node (profiling).
+struct NodeTiming {
+  std::string node;  // node name
+  std::string op;    // op type, effi fused ops as "effi.X"
+  double total_ms = 0;
+  int64_t runs = 0;
 };
 
 // What `effi inspect` reports.
@@ -98,6 +107,11 @@ class Session {
   // shape equal to the declared one except at dynamic dims. Returns outputs in model order.
   std::vector<Tensor> Run(const std::vector<std::pair<std::string, Tensor>>& inputs);
 
+  // Per-node timings accumulated over Run calls when SessionOptions::profile is set, in
+  // execution order; ResetProfile clears them.
+  std::vector<NodeTiming> Profile() const;
+  void ResetProfile();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -105,5 +119,7 @@ class Session {
 
 // Library version string, e.g. "0.1.0".
 const char* Version();
+// The SIMD path the kernels run on (after EFFI_MAX_ISA), e.g. "AVX3 (gemm_f32_8x32__AVX3)".
+std::string ActiveIsa();
 
 }  // namespace effi

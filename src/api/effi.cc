@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "graph/passes/passes.h"
+#include "kernels/gemm.h"
+#include "kernels/isa.h"
 #include "onnx/onnx_import.h"
 #include "runtime/plan.h"
 #include "runtime/thread_pool.h"
@@ -15,6 +17,8 @@
 namespace effi {
 
 const char* Version() { return "0.1.0"; }
+
+std::string ActiveIsa() { return kernels::ActiveIsaName() + " (" + kernels::GemmKernelName() + ")"; }
 
 namespace {
 
@@ -204,6 +208,9 @@ struct Session::Impl {
   std::vector<uint8_t, std::allocator<uint8_t>> arena_storage;
   std::vector<uint8_t> scratch_storage;
   std::unique_ptr<ThreadPool> pool;  // null for one thread
+  std::shared_ptr<const runtime::Plan> profiled_plan;
+  std::vector<double> node_ms;
+  int64_t profiled_runs = 0;
 };
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -265,7 +272,17 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
   }
   ops::ExecContext ctx;
   ctx.pool = impl_->pool.get();
-  plan->Execute(ctx, arena, scratch);
+  if (impl_->options.profile) {
+    if (impl_->profiled_plan != plan) {
+      impl_->profiled_plan = plan;
+      impl_->node_ms.clear();
+      impl_->profiled_runs = 0;
+    }
+    plan->Execute(ctx, arena, scratch, &impl_->node_ms);
+    ++impl_->profiled_runs;
+  } else {
+    plan->Execute(ctx, arena, scratch);
+  }
   std::vector<Tensor> outs;
   for (int id : g.outputs) {
     const Value& v = g.values[id];
@@ -275,6 +292,21 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
     outs.push_back(std::move(t));
   }
   return outs;
+}
+
+std::vector<NodeTiming> Session::Profile() const {
+  std::vector<NodeTiming> out;
+  if (!impl_->profiled_plan) return out;
+  const Graph& g = impl_->profiled_plan->graph();
+  for (size_t i = 0; i < g.nodes.size() && i < impl_->node_ms.size(); ++i)
+    out.push_back({g.nodes[i].name, OpKey(g.nodes[i]), impl_->node_ms[i], impl_->profiled_runs});
+  return out;
+}
+
+void Session::ResetProfile() {
+  impl_->node_ms.clear();
+  impl_->profiled_runs = 0;
+  impl_->profiled_plan.reset();
 }
 
 }  // namespace effi

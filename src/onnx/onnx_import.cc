@@ -300,10 +300,16 @@ Graph ImportFile(const std::string& path) {
   if (fs::is_directory(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(ErrorCode::kIo, fmt::format("cannot open model file '{}'", path));
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // One sized read (istreambuf_iterator went byte by byte: 2 s for L1's 49 MB).
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  f.seekg(0, std::ios::beg);
+  if (size < 0) throw Error(ErrorCode::kIo, fmt::format("cannot read model file '{}'", path));
+  std::string bytes(static_cast<size_t>(size), '\0');
+  if (size > 0 && !f.read(bytes.data(), size)) throw Error(ErrorCode::kIo, fmt::format("cannot read model file '{}'", path));
   if (bytes.empty()) throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", path));
-  std::string dir = fs::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const fs::path parent = fs::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();  // no GCC 12 -Wrestrict
   return ImportMemory(bytes.data(), bytes.size(), path, dir);
 }
 

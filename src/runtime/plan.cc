@@ -4,6 +4,7 @@
 #include "runtime/plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -107,7 +108,8 @@ const void* Plan::ValuePtr(const uint8_t* arena, int v) const {
   return offset_[v] >= 0 ? arena + offset_[v] : nullptr;
 }
 
-void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch) const {
+void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch, std::vector<double>* node_ms) const {
+  if (node_ms) node_ms->resize(graph_.nodes.size(), 0.0);
   std::vector<const void*> in;
   std::vector<void*> out;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
@@ -120,7 +122,13 @@ void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch
       if (n.inputs[j] >= 0) in[j] = ValuePtr(arena, n.inputs[j]);
     for (size_t j = 0; j < n.outputs.size(); ++j)
       if (n.outputs[j] >= 0) out[j] = const_cast<void*>(ValuePtr(arena, n.outputs[j]));
-    kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
+    if (node_ms) {
+      const auto t0 = std::chrono::steady_clock::now();
+      kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
+      (*node_ms)[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
+    }
   }
 }
 

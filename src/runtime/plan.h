@@ -29,7 +29,8 @@ class Plan {
   // Pointer of value `v` given this session's arena.
   const void* ValuePtr(const uint8_t* arena, int v) const;
   // Runs every kernel; graph inputs must already be in the arena.
-  void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch) const;
+  // node_ms (optional, one slot per node) accumulates wall time per node.
+  void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch, std::vector<double>* node_ms = nullptr) const;
 
  private:
   Graph graph_;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Quick start 2: the whole test suite, as CI runs it.
+#   1. Release build: unit, kernel, model-golden, ONNX-conformance and CLI tests (ctest).
+#   2. ASan+UBSan build: the same suite under the sanitizers.
+#   3. libFuzzer: ONNX loader and image decoders, bounded time each (EFFI_FUZZ_SECONDS, default 60).
+#   4. ARM64: cross-built kernel tests under qemu-aarch64, default CPU and cortex-a53 (no dotprod).
+# Set EFFI_TEST_STAGES to a subset, e.g. "release asan".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stages="${EFFI_TEST_STAGES:-release asan fuzz aarch64}"
+jobs="${EFFI_JOBS:-2}"
+scripts/install_deps.sh
+
+has() { [[ " $stages " == *" $1 "* ]]; }
+step() { echo; echo "=== $* ==="; }
+
+if has release; then
+  step "Release build + tests"
+  cmake --preset release
+  cmake --build --preset release -j "$jobs"
+  ctest --preset release
+fi
+
+if has asan; then
+  step "ASan+UBSan build + tests"
+  cmake --preset asan-ubsan
+  cmake --build --preset asan-ubsan -j "$jobs"
+  ctest --preset asan-ubsan
+fi
+
+if has fuzz; then
+  step "libFuzzer (${EFFI_FUZZ_SECONDS:-60} s per target)"
+  cmake --preset fuzz
+  cmake --build --preset fuzz -j "$jobs"
+  for target in fuzz_onnx_load fuzz_image_decode; do
+    corpus="fuzz/corpus/${target#fuzz_}"
+    work="$(mktemp -d)"
+    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+    build-fuzz/fuzz/$target "$work" -max_total_time="${EFFI_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=10 \
+      -print_final_stats=0 2>&1 | tail -n 3
+    rm -rf "$work"
+  done
+fi
+
+if has aarch64; then
+  step "ARM64 (cross build, tests under qemu-aarch64)"
+  scripts/install_deps.sh --arm64
+  cmake --preset aarch64-qemu
+  cmake --build --preset aarch64-qemu -j "$jobs"
+  ctest --preset aarch64-qemu
+  QEMU_CPU=cortex-a53 ctest --preset aarch64-qemu
+fi
+echo
+echo "effi: all test stages passed ($stages)"
