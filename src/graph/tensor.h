@@ -29,10 +29,13 @@ inline constexpr int64_t kMaxTensorElements = int64_t{1} << 31;
 int64_t NumElements(const Shape& shape, const char* what = "tensor");
 std::string ShapeStr(const Shape& shape);
 
+class TensorData;
+using ConstTensor = std::shared_ptr<const TensorData>;
+
 // A dense, row-major, immutable tensor (initializers, folded constants). 64-byte aligned storage.
 class TensorData {
  public:
-  TensorData(DType dtype, Shape shape);  // zero-initialised
+  TensorData(DType dtype, Shape shape, bool zero = true);  // zero-initialised unless told
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t elements() const { return elements_; }
@@ -52,18 +55,19 @@ class TensorData {
   std::vector<float> ToFloatVector() const;
 
  private:
+  friend ConstTensor Reshaped(const ConstTensor& t, Shape shape);
   DType dtype_;
   Shape shape_;
   int64_t elements_;
-  struct Free {
-    void operator()(void* p) const;
-  };
-  std::unique_ptr<void, Free> storage_;
+  std::shared_ptr<void> storage_;  // shared by reshaped views
 };
 
-using ConstTensor = std::shared_ptr<const TensorData>;
 
 std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape);
+// For tensors the caller fills completely (weights being converted): skips the zero fill.
+std::shared_ptr<TensorData> MakeUninitializedTensor(DType dtype, Shape shape);
+// The same bytes under another shape (same element count), without copying.
+ConstTensor Reshaped(const ConstTensor& t, Shape shape);
 ConstTensor MakeInt64Tensor(const std::vector<int64_t>& values, Shape shape);
 ConstTensor MakeFloatTensor(const std::vector<float>& values, Shape shape);
 

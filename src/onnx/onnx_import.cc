@@ -2,6 +2,11 @@
 // before allocating, so hostile files fail with one error line instead of a crash.
 #include "onnx/onnx_import.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -83,7 +88,6 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
   DType dt = FromOnnxType(t.data_type(), what);
   Shape shape(t.dims().begin(), t.dims().end());
   int64_t n = NumElements(shape, what.c_str());
-  auto out = MakeTensor(dt, shape);
   const bool is_double = t.data_type() == onnx::TensorProto::DOUBLE;
   const size_t src_elem = is_double ? 8 : DTypeSize(dt);
   const size_t nbytes = static_cast<size_t>(n) * src_elem;
@@ -96,10 +100,23 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
   } else if (t.has_raw_data()) {
     raw = &t.raw_data();
   }
+  // Validate the byte/value count before allocating: a hostile header cannot make us allocate
+  // more than the file actually carries.
+  if (raw && raw->size() != nbytes)
+    Bad(fmt::format("{}: raw data has {} bytes, shape {} of {} needs {}", what, raw->size(), ShapeStr(shape),
+                    DTypeName(dt), nbytes));
+  if (!raw) {
+    int64_t have = 0;
+    switch (t.data_type()) {
+      case onnx::TensorProto::FLOAT: have = t.float_data_size(); break;
+      case onnx::TensorProto::DOUBLE: have = t.double_data_size(); break;
+      case onnx::TensorProto::INT64: have = t.int64_data_size(); break;
+      default: have = t.int32_data_size(); break;
+    }
+    if (have != n) Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
+  }
+  auto out = MakeUninitializedTensor(dt, shape);
   if (raw) {
-    if (raw->size() != nbytes)
-      Bad(fmt::format("{}: raw data has {} bytes, shape {} of {} needs {}", what, raw->size(), ShapeStr(shape),
-                      DTypeName(dt), nbytes));
     if (is_double) {
       std::vector<double> tmp(static_cast<size_t>(n));
       std::memcpy(tmp.data(), raw->data(), nbytes);
@@ -298,19 +315,30 @@ Graph ImportFile(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model file '{}' not found", path));
   if (fs::is_directory(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("cannot open model file '{}'", path));
-  // One sized read (istreambuf_iterator went byte by byte: 2 s for L1's 49 MB).
-  f.seekg(0, std::ios::end);
-  const std::streamoff size = f.tellg();
-  f.seekg(0, std::ios::beg);
-  if (size < 0) throw Error(ErrorCode::kIo, fmt::format("cannot read model file '{}'", path));
-  std::string bytes(static_cast<size_t>(size), '\0');
-  if (size > 0 && !f.read(bytes.data(), size)) throw Error(ErrorCode::kIo, fmt::format("cannot read model file '{}'", path));
-  if (bytes.empty()) throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", path));
-  const fs::path parent = fs::path(path).parent_path();
-  const std::string dir = parent.empty() ? std::string(".") : parent.string();  // no GCC 12 -Wrestrict
-  return ImportMemory(bytes.data(), bytes.size(), path, dir);
+  std::string dir = fs::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  // Map the file instead of reading it: no zero-fill and no copy of the 49 MB before parsing.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, fmt::format("cannot open model file '{}'", path));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw Error(ErrorCode::kIo, fmt::format("cannot read model file '{}'", path));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", path));
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) throw Error(ErrorCode::kIo, fmt::format("cannot map model file '{}'", path));
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{map, size};
+  return ImportMemory(map, size, path, dir);
 }
 
 }  // namespace effi::onnx_io

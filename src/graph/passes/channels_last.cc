@@ -68,13 +68,20 @@ int ConvertOps(Graph& g) {
       const TensorData& w = *g.values[n.inputs[1]].constant;
       const Shape& ws = w.shape();
       auto dil = n.GetInts("dilations", {1, 1});
-      auto ohwi = MakeTensor(DType::kF32, {ws[0], ws[2], ws[3], ws[1]});
-      for (int64_t o = 0; o < ws[0]; ++o)
-        for (int64_t c = 0; c < ws[1]; ++c)
-          for (int64_t y = 0; y < ws[2]; ++y)
-            for (int64_t x = 0; x < ws[3]; ++x)
-              ohwi->mutable_as<float>()[((o * ws[2] + y) * ws[3] + x) * ws[1] + c] =
-                  w.as<float>()[((o * ws[1] + c) * ws[2] + y) * ws[3] + x];
+      ConstTensor ohwi;
+      if (ws[2] == 1 && ws[3] == 1) {
+        // 1x1 kernels: OIHW and OHWI are the same bytes; share them.
+        ohwi = Reshaped(g.values[n.inputs[1]].constant, {ws[0], 1, 1, ws[1]});
+      } else {
+        auto t = MakeUninitializedTensor(DType::kF32, {ws[0], ws[2], ws[3], ws[1]});
+        for (int64_t o = 0; o < ws[0]; ++o)
+          for (int64_t c = 0; c < ws[1]; ++c)
+            for (int64_t y = 0; y < ws[2]; ++y)
+              for (int64_t x = 0; x < ws[3]; ++x)
+                t->mutable_as<float>()[((o * ws[2] + y) * ws[3] + x) * ws[1] + c] =
+                    w.as<float>()[((o * ws[1] + c) * ws[2] + y) * ws[3] + x];
+        ohwi = t;
+      }
       attrs = {{"strides", n.GetInts("strides", {1, 1})},
                {"dilations", dil},
                {"pads", explicit_pads(ws[2], ws[3], dil[0], dil[1])},

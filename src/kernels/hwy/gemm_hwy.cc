@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <sys/mman.h>
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/hwy/gemm_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -217,6 +219,17 @@ void AlignedFree::operator()(float* p) const { std::free(p); }
 
 AlignedFloats AllocFloats(size_t n) {
   size_t bytes = (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
+  // Packed weights >= 2 MiB on transparent huge pages: fewer page faults at load, fewer TLB misses
+  // while streaming B panels.
+  const size_t huge = size_t{2} << 20;
+  if (bytes >= huge) {
+    bytes = (bytes + huge - 1) / huge * huge;
+    void* p = std::aligned_alloc(huge, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return AlignedFloats(static_cast<float*>(p));
+  }
   return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes)));
 }
 
