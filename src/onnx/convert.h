@@ -15,7 +15,9 @@ struct ImportContext {
 };
 
 // Validates and converts `t` (raw_data, typed fields, or external data under ctx.base_dir); double
-// becomes float32. `what` names the tensor in error messages. Throws kInvalidModel/kUnsupported/kIo.
-ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, const std::string& what);
+// becomes float32. `what` names the tensor in error messages. Throws kInvalidModel, kUnsupported
+// or kIo.
+ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t,
+                          const std::string& what);
 
 }  // namespace effi::onnx_io

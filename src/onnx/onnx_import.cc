@@ -316,7 +316,7 @@ Graph ImportFile(const std::string& path) {
   if (!fs::exists(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model file '{}' not found", path));
   if (fs::is_directory(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
   std::string dir = fs::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
+  if (dir.empty()) dir.assign(1, '.');
   // Map the file instead of reading it: no zero-fill and no copy of the 49 MB before parsing.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::kIo, fmt::format("cannot open model file '{}'", path));
