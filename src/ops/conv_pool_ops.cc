@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/gemm.h"
+#include "kernels/pool.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -259,16 +260,73 @@ void InferPool(const Node& n, Graph& g) {
   SetOut(g, n, 0, DType::kF32, out);
 }
 
+// Pooling kernels below this many output elements run on the calling thread.
+constexpr int64_t kPoolParallelElems = 1 << 16;
+
+// Runs fn(row_begin, row_end) over `rows` output rows of `row_elems` elements each, split across
+// threads when the output is large enough.
+template <class F>
+void ForRowRanges(const ExecContext& ctx, int64_t rows, int64_t row_elems, F&& fn) {
+  if (rows <= 0) return;
+  const int64_t per = rows * row_elems >= kPoolParallelElems ? RowsPerTask(ctx, rows, 1) : rows;
+  ParallelFor(ctx, (rows + per - 1) / per,
+              [&](int64_t t, int) { fn(t * per, std::min(rows, (t + 1) * per)); });
+}
+
 std::unique_ptr<Kernel> CreatePool(const Node& n, const Graph& g) {
   const bool nhwc = n.domain == kEffiDomain;
   const bool max = n.Is("MaxPool");
   const ref::Pool2dParams p = PoolGeometry(n, g, nhwc);
+  if (nhwc && !max && !UseReferenceKernels()) {
+    return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+      const float* x = static_cast<const float*>(in[0]);
+      float* y = static_cast<float*>(o[0]);
+      ForRowRanges(ctx, p.n * p.h_out, p.w_out * p.c, [&](int64_t r0, int64_t r1) {
+        kernels::AvgPool2dNhwcF32(p, x, y, r0, r1);
+      });
+    });
+  }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     const float* x = static_cast<const float*>(in[0]);
     float* y = static_cast<float*>(o[0]);
     if (max) ref::maxpool2d_nchw_f32(p, x, y);
     else if (nhwc) ref::avgpool2d_nhwc_f32(p, x, y);
     else ref::avgpool2d_nchw_f32(p, x, y);
+  });
+}
+
+// ---------------- effi.PoolMixer (NHWC) ----------------
+// EfficientFormer's token mixer as the pool-mixer pass fuses it: Y = X + scale * (AvgPool(X) - X)
+// with a pool_size x pool_size window, stride 1, pad pool_size / 2, count_include_pad = 0.
+// inputs: X [N,H,W,C], scale [C]? (absent = ones); attrs: pool_size (odd, default 3).
+void InferPoolMixer(const Node& n, Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) RequireFloat(g, n, i);
+  const Shape& x = In(g, n, 0).shape;
+  if (x.size() != 4) Fail(n, fmt::format("needs a 4-D NHWC input, got {}", ShapeStr(x)));
+  const int64_t k = n.GetInt("pool_size", 3);
+  if (k < 1 || k % 2 == 0 || k > (1 << 20))
+    Fail(n, fmt::format("pool_size must be odd and positive (got {})", k));
+  if (n.HasInput(1) && NumElements(In(g, n, 1).shape) != x[3])
+    Fail(n, fmt::format("scale {} must have {} elements", ShapeStr(In(g, n, 1).shape), x[3]));
+  SetOut(g, n, 0, DType::kF32, x);
+}
+
+std::unique_ptr<Kernel> CreatePoolMixer(const Node& n, const Graph& g) {
+  const Shape& x = In(g, n, 0).shape;
+  const int64_t nb = x[0], h = x[1], w = x[2], c = x[3], k = n.GetInt("pool_size", 3);
+  const bool ref_kernels = UseReferenceKernels();
+  return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+    const float* xp = static_cast<const float*>(in[0]);
+    const float* scale = static_cast<const float*>(in[1]);
+    float* y = static_cast<float*>(o[0]);
+    if (ref_kernels) {
+      ref::pool_mixer_nhwc_f32(nb, h, w, c, k, xp, scale, y);
+      return;
+    }
+    ForRowRanges(ctx, nb * h, w * c, [&](int64_t r0, int64_t r1) {
+      kernels::PoolMixerNhwcF32(nb, h, w, c, k, xp, scale, y, r0, r1);
+    });
   });
 }
 
@@ -317,6 +375,8 @@ void RegisterConvPoolOps(std::vector<OpSchema>& r) {
                CreatePool});
   r.push_back({"", "GlobalAveragePool", 1, 1, 1, 1, {}, InferGlobalPool, CreateGlobalPool});
   r.push_back({kEffiDomain, "GlobalAvgPool", 1, 1, 1, 1, {}, InferGlobalPool, CreateGlobalPool});
+  r.push_back(
+      {kEffiDomain, "PoolMixer", 1, 2, 1, 1, {"pool_size"}, InferPoolMixer, CreatePoolMixer});
 }
 
 }  // namespace effi::ops

@@ -1,10 +1,14 @@
 // Elementwise ops: ONNX unary/binary/variadic arithmetic with numpy broadcasting, comparisons,
 // Where, Cast, Clip, and effi.Gelu (the fused exact-GELU pattern).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -50,7 +54,7 @@ void ForEachBroadcast(const Shape& out, const std::vector<int64_t>& sa, const st
 }
 
 ref::BinaryOp BinaryFor(const std::string& op) {
-  if (op == "Add" || op == "Sum") return ref::BinaryOp::kAdd;
+  if (op == "Add" || op == "Sum" || op == "Mean") return ref::BinaryOp::kAdd;  // Mean: sum / n
   if (op == "Sub") return ref::BinaryOp::kSub;
   if (op == "Mul") return ref::BinaryOp::kMul;
   if (op == "Div") return ref::BinaryOp::kDiv;
@@ -68,9 +72,11 @@ void InferBinary(const Node& n, Graph& g) {
       Fail(n, fmt::format("input types differ ({} vs {})", DTypeName(a.dtype), DTypeName(b.dtype)));
     s = BroadcastShapes(n, s, b.shape);
   }
-  if (a.dtype != DType::kF32 && a.dtype != DType::kI64 && a.dtype != DType::kI32)
-    Unsupported(n, fmt::format("type {} is not supported", DTypeName(a.dtype)));
-  if (n.Is("Pow") && In(g, n, 1).dtype != a.dtype) Unsupported(n, "Pow with mixed input types is not supported");
+  for (size_t i = 0; i < n.inputs.size(); ++i) {  // Pow's exponent may differ in type (opset 12+)
+    const DType t = In(g, n, i).dtype;
+    if (t != DType::kF32 && t != DType::kI64 && t != DType::kI32)
+      Unsupported(n, fmt::format("type {} is not supported", DTypeName(t)));
+  }
   SetOut(g, n, 0, a.dtype, s);
 }
 
@@ -107,6 +113,62 @@ void RunBinaryChain(ref::BinaryOp op, const std::vector<Shape>& in_shapes, const
   }
 }
 
+// Below this many output elements an op runs on the calling thread: a task handoff costs a few
+// microseconds, about what 64K floats take to stream.
+constexpr int64_t kParallelElems = 1 << 16;
+
+// Runs a planned float binary op, split over threads by rows (by column ranges when the plan is one
+// flat row) once the output is large enough.
+void RunBinaryPlan(const ExecContext& ctx, ref::BinaryOp op, const kernels::BinaryPlan& p,
+                   const float* a, const float* b, float* y) {
+  const int64_t total = p.outer * p.rows * p.cols;
+  if (total == 0) return;
+  const bool parallel = total >= kParallelElems && ctx.threads() > 1;
+  if (p.outer == 1 && p.rows == 1) {
+    const int64_t chunk = parallel ? RowsPerTask(ctx, p.cols, 64) : p.cols;
+    ParallelFor(ctx, (p.cols + chunk - 1) / chunk, [&](int64_t t, int) {
+      const int64_t c0 = t * chunk, c1 = std::min(p.cols, c0 + chunk);
+      kernels::BinaryF32(op, 1, c1 - c0, a + c0 * p.a_cs, 0, p.a_cs, b + c0 * p.b_cs, 0, p.b_cs,
+                         y + c0);
+    });
+    return;
+  }
+  const int64_t rows = p.outer * p.rows;
+  const int64_t per = parallel ? RowsPerTask(ctx, rows, 1) : rows;
+  ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int) {
+    for (int64_t g = t * per, end = std::min(rows, g + per); g < end;) {
+      const int64_t o = g / p.rows, r = g % p.rows, cnt = std::min(end - g, p.rows - r);
+      kernels::BinaryF32(op, cnt, p.cols, a + o * p.a_os + r * p.a_rs, p.a_rs, p.a_cs,
+                         b + o * p.b_os + r * p.b_rs, p.b_rs, p.b_cs, y + g * p.cols);
+      g += cnt;
+    }
+  });
+}
+
+// Pow whose exponent has another type than the base: like numpy, computed in double and converted
+// to the base type (integers truncate; results outside the type's range become 0).
+double ElementAsDouble(DType t, const void* p, int64_t i) {
+  if (t == DType::kF32) return static_cast<const float*>(p)[i];
+  if (t == DType::kI64) return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+  return static_cast<const int32_t*>(p)[i];
+}
+
+template <typename T>
+void PowMixed(const BroadcastGeom& geo, const void* a, const void* b, DType bt, void* y) {
+  const T* pa = static_cast<const T*>(a);
+  T* py = static_cast<T*>(y);
+  ForEachBroadcast(geo.out, geo.sa, geo.sb, [&](int64_t i, int64_t ia, int64_t ib) {
+    const double r = std::pow(static_cast<double>(pa[ia]), ElementAsDouble(bt, b, ib));
+    if constexpr (std::is_floating_point_v<T>) {
+      py[i] = static_cast<T>(r);
+    } else {
+      const bool fits = r > static_cast<double>(std::numeric_limits<T>::min()) - 1.0 &&
+                        r < static_cast<double>(std::numeric_limits<T>::max());
+      py[i] = fits ? static_cast<T>(r) : T{0};
+    }
+  });
+}
+
 std::unique_ptr<Kernel> CreateBinary(const Node& n, const Graph& g) {
   std::vector<Shape> shapes;
   for (size_t i = 0; i < n.inputs.size(); ++i) shapes.push_back(In(g, n, i).shape);
@@ -116,6 +178,29 @@ std::unique_ptr<Kernel> CreateBinary(const Node& n, const Graph& g) {
   const bool mean = n.Is("Mean");
   const int64_t count = static_cast<int64_t>(shapes.size());
   const size_t scratch = shapes.size() > 2 ? 2 * NumElements(out) * DTypeSize(dt) : 0;
+  if (n.Is("Pow") && In(g, n, 1).dtype != dt) {
+    const BroadcastGeom geo = Geometry(shapes[0], shapes[1], out);
+    const DType et = In(g, n, 1).dtype;
+    return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+      if (dt == DType::kF32) PowMixed<float>(geo, in[0], in[1], et, o[0]);
+      else if (dt == DType::kI64) PowMixed<int64_t>(geo, in[0], in[1], et, o[0]);
+      else PowMixed<int32_t>(geo, in[0], in[1], et, o[0]);
+    });
+  }
+  if (dt == DType::kF32 && shapes.size() == 2 && !mean && kernels::HasBinaryF32(op) &&
+      !UseReferenceKernels()) {
+    // Same shape, [C] / [1,1,1,C] rows, scalars, [rows,1] columns, and one outer loop around
+    // those: vectorised. Anything else keeps the generic strided loop.
+    const BroadcastGeom geo = Geometry(shapes[0], shapes[1], out);
+    kernels::BinaryPlan plan;
+    if (kernels::PlanBinary(static_cast<int>(out.size()), out.data(), geo.sa.data(), geo.sb.data(),
+                            &plan)) {
+      return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+        RunBinaryPlan(ctx, op, plan, static_cast<const float*>(in[0]),
+                      static_cast<const float*>(in[1]), static_cast<float*>(o[0]));
+      });
+    }
+  }
   return MakeKernel(
       [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
         if (dt == DType::kF32) {
@@ -163,6 +248,19 @@ std::unique_ptr<Kernel> CreateUnary(const Node& n, const Graph& g) {
   const int64_t count = NumElements(In(g, n, 0).shape);
   const DType dt = In(g, n, 0).dtype;
   const ref::UnaryOp op = UnaryFor(n);
+  if (dt == DType::kF32 && kernels::HasUnaryF32(op) && !UseReferenceKernels()) {
+    return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+      const float* x = static_cast<const float*>(in[0]);
+      float* y = static_cast<float*>(o[0]);
+      if (count == 0) return;
+      const int64_t chunk =
+          count >= kParallelElems && ctx.threads() > 1 ? RowsPerTask(ctx, count, 64) : count;
+      ParallelFor(ctx, (count + chunk - 1) / chunk, [&](int64_t t, int) {
+        const int64_t i0 = t * chunk;
+        kernels::UnaryF32(op, x + i0, y + i0, std::min(count, i0 + chunk) - i0);
+      });
+    });
+  }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     if (dt == DType::kF32) {
       ref::unary_f32(op, static_cast<const float*>(in[0]), static_cast<float*>(o[0]), count);

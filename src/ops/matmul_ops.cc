@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "kernels/gemm.h"
+#include "kernels/norm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -212,7 +213,7 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
             ep.ldr = M;
           }
           kernels::GemmPackedRaw(0, N, qb, D, kt, D, M, s, M, ep);
-          ref::softmax_f32(N, M, 1, s, s);
+          kernels::SoftmaxF32(N, M, s, s);
           kernels::PackBInto(vb, M, Dv, Dv, false, vp);
           kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + bh * N * Dv, Dv, kernels::GemmEpilogue{});
         });

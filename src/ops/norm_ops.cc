@@ -2,6 +2,7 @@
 // what the LayerNorm fusion pass emits for opset-11 exports, whatever the model's opset).
 #include <fmt/format.h>
 
+#include "kernels/norm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -73,6 +74,23 @@ std::unique_ptr<Kernel> CreateLayerNorm(const Node& n, const Graph& g) {
   const size_t nout = n.outputs.size();
   std::vector<bool> has_out(3, false);
   for (size_t i = 0; i < nout; ++i) has_out[i] = n.outputs[i] >= 0;
+  const bool stats = (nout > 1 && has_out[1]) || (nout > 2 && has_out[2]);
+  if (!stats && !UseReferenceKernels()) {
+    // Vectorised rows; the Mean/InvStdDev outputs (training graphs only) keep the reference.
+    return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+      const float* x = static_cast<const float*>(in[0]);
+      float* y = static_cast<float*>(o[0]);
+      if (geo.rows == 0) return;
+      const float* gamma = static_cast<const float*>(in[1]);
+      const float* beta = static_cast<const float*>(in[2]);
+      const int64_t rows = geo.rows, cols = geo.cols;
+      const int64_t per = rows * cols >= (1 << 16) ? RowsPerTask(ctx, rows, 1) : rows;
+      ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int) {
+        const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
+        kernels::LayerNormF32(r1 - r0, cols, x + r0 * cols, gamma, beta, eps, y + r0 * cols);
+      });
+    });
+  }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     float* mean = nout > 1 && has_out[1] ? static_cast<float*>(o[1]) : nullptr;
     float* inv = nout > 2 && has_out[2] ? static_cast<float*>(o[2]) : nullptr;

@@ -2,6 +2,7 @@
 // LogSoftmax (with the opset < 13 "coerce to 2-D" semantics), ArgMax.
 #include <fmt/format.h>
 
+#include "kernels/norm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -112,6 +113,20 @@ void InferSoftmax(const Node& n, Graph& g) {
 std::unique_ptr<Kernel> CreateSoftmax(const Node& n, const Graph& g) {
   const SoftmaxGeom geo = SoftmaxGeometry(n, g);
   const bool log = n.Is("LogSoftmax");
+  if (!log && geo.inner == 1 && !UseReferenceKernels()) {
+    // Softmax over the contiguous last axis: vectorised rows.
+    return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+      const float* x = static_cast<const float*>(in[0]);
+      float* y = static_cast<float*>(o[0]);
+      const int64_t rows = geo.outer, cols = geo.axis_len;
+      if (rows == 0) return;
+      const int64_t per = rows * cols >= (1 << 16) ? RowsPerTask(ctx, rows, 1) : rows;
+      ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int) {
+        const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
+        kernels::SoftmaxF32(r1 - r0, cols, x + r0 * cols, y + r0 * cols);
+      });
+    });
+  }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     if (log) ref::log_softmax_f32(geo.outer, geo.axis_len, geo.inner, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
     else ref::softmax_f32(geo.outer, geo.axis_len, geo.inner, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));

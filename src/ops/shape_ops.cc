@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/layout.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -172,6 +173,19 @@ std::unique_ptr<Kernel> CreateTranspose(const Node& n, const Graph& g) {
   const Shape x = In(g, n, 0).shape;
   const auto perm = PermOf(n, static_cast<int64_t>(x.size()));
   const int64_t es = static_cast<int64_t>(DTypeSize(In(g, n, 0).dtype));
+  kernels::TransposePlan plan;
+  if (!UseReferenceKernels() &&
+      kernels::PlanTranspose(es, static_cast<int>(x.size()), x.data(), perm.data(), &plan)) {
+    // One two-axis swap (NCHW <-> NHWC, attention head permutes): blocked SIMD transpose, split
+    // over the outer index when large.
+    const int64_t count = NumElements(x);
+    return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+      const int64_t per = count >= (1 << 16) ? RowsPerTask(ctx, plan.outer, 1) : plan.outer;
+      ParallelFor(ctx, (plan.outer + per - 1) / per, [&](int64_t t, int) {
+        kernels::TransposeRun(plan, in[0], o[0], t * per, std::min(plan.outer, (t + 1) * per));
+      });
+    });
+  }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     ref::transpose(es, static_cast<int>(x.size()), x.data(), perm.data(), in[0], o[0]);
   });
@@ -530,9 +544,23 @@ void RegisterShapeOps(std::vector<OpSchema>& r) {
     s.op = "Dropout";  // inference: identity; the optional mask output is not supported
     s.min_inputs = 1;
     s.max_inputs = 3;
+    s.max_outputs = 2;  // so that a mask output is reported as unsupported, not as malformed
     s.attrs = {"ratio", "seed", "is_test"};
     s.infer = [](const Node& n, Graph& g) {
       if (n.outputs.size() > 1 && n.outputs[1] >= 0) Unsupported(n, "the mask output is not supported");
+      // training_mode (opset 12+) drops random elements unless the ratio is 0.
+      if (n.HasInput(2)) {
+        const Value& t = In(g, n, 2);
+        if (!t.is_constant() || t.constant->elements() != 1)
+          Unsupported(n, "training_mode must be a constant scalar");
+        if (static_cast<const uint8_t*>(t.constant->data())[0] != 0) {
+          if (n.HasInput(1) && !In(g, n, 1).is_constant())
+            Unsupported(n, "ratio must be a constant");
+          const float ratio = n.HasInput(1) ? In(g, n, 1).constant->ToFloatVector().at(0) : 0.5f;
+          if (ratio != 0.0f)
+            Unsupported(n, "training_mode=true with ratio > 0 (random dropout) is not supported");
+        }
+      }
       InferIdentity(n, g);
     };
     r.push_back(std::move(s));

@@ -3,12 +3,10 @@
 // four ops and three temporaries (the mixer was ~30% of L1's time as separate ops).
 #include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
-#include "ops/op.h"
 
 namespace effi::passes {
 
 int FusePoolMixer(Graph& g) {
-  if (!ops::FindOp(kEffiDomain, "PoolMixer")) return 0;  // TODO(lead): drop once the op lands
   GraphIndex idx(g);
   int count = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {

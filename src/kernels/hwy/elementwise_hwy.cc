@@ -1,6 +1,5 @@
 // Highway fp32 elementwise kernels (unary math, broadcast binary ops), compiled once per target by
 // foreach_target and dispatched at run time. Memory-bound: one load/store stream per operand.
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -24,7 +23,9 @@ using VF = hn::Vec<DF>;
 // Functors rather than lambdas so that every body is compiled with the target's attributes.
 struct ReluOp {
   // Select instead of Max: x86 max returns the second operand for NaN, the reference keeps NaN.
-  HWY_INLINE VF operator()(DF d, VF v) const { return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v); }
+  HWY_INLINE VF operator()(DF d, VF v) const {
+    return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
+  }
 };
 struct NegOp {
   HWY_INLINE VF operator()(DF, VF v) const { return hn::Neg(v); }
@@ -95,22 +96,35 @@ HWY_NOINLINE void MapUnary(Op op, const float* HWY_RESTRICT x, float* y, int64_t
 
 void Unary(int op, const float* x, float* y, int64_t n) {
   switch (static_cast<ref::UnaryOp>(op)) {
-    case ref::UnaryOp::kRelu: return MapUnary(ReluOp(), x, y, n);
-    case ref::UnaryOp::kNeg: return MapUnary(NegOp(), x, y, n);
-    case ref::UnaryOp::kAbs: return MapUnary(AbsOp(), x, y, n);
-    case ref::UnaryOp::kSqrt: return MapUnary(SqrtOp(), x, y, n);
-    case ref::UnaryOp::kExp: return MapUnary(ExpOp(), x, y, n);
-    case ref::UnaryOp::kErf: return MapUnary(ErfOp(), x, y, n);
-    case ref::UnaryOp::kGelu: return MapUnary(GeluOp(), x, y, n);
-    case ref::UnaryOp::kSigmoid: return MapUnary(SigmoidOp(), x, y, n);
-    case ref::UnaryOp::kTanh: return MapUnary(TanhOp(), x, y, n);
-    case ref::UnaryOp::kReciprocal: return MapUnary(ReciprocalOp(), x, y, n);
-    case ref::UnaryOp::kFloor: return MapUnary(FloorOp(), x, y, n);
-    case ref::UnaryOp::kCeil: return MapUnary(CeilOp(), x, y, n);
+    case ref::UnaryOp::kRelu:
+      return MapUnary(ReluOp(), x, y, n);
+    case ref::UnaryOp::kNeg:
+      return MapUnary(NegOp(), x, y, n);
+    case ref::UnaryOp::kAbs:
+      return MapUnary(AbsOp(), x, y, n);
+    case ref::UnaryOp::kSqrt:
+      return MapUnary(SqrtOp(), x, y, n);
+    case ref::UnaryOp::kExp:
+      return MapUnary(ExpOp(), x, y, n);
+    case ref::UnaryOp::kErf:
+      return MapUnary(ErfOp(), x, y, n);
+    case ref::UnaryOp::kGelu:
+      return MapUnary(GeluOp(), x, y, n);
+    case ref::UnaryOp::kSigmoid:
+      return MapUnary(SigmoidOp(), x, y, n);
+    case ref::UnaryOp::kTanh:
+      return MapUnary(TanhOp(), x, y, n);
+    case ref::UnaryOp::kReciprocal:
+      return MapUnary(ReciprocalOp(), x, y, n);
+    case ref::UnaryOp::kFloor:
+      return MapUnary(FloorOp(), x, y, n);
+    case ref::UnaryOp::kCeil:
+      return MapUnary(CeilOp(), x, y, n);
     case ref::UnaryOp::kIdentity:
       if (x != y) std::memmove(y, x, static_cast<size_t>(n) * sizeof(float));
       return;
-    case ref::UnaryOp::kLog: break;  // not vectorised; HasUnaryF32 says so
+    case ref::UnaryOp::kLog:
+      break;  // not vectorised; HasUnaryF32 says so
   }
 }
 
@@ -177,23 +191,34 @@ HWY_NOINLINE void BinaryRows(Op op, int64_t rows, int64_t cols, const float* a, 
     const float* ar = a + r * a_rs;
     const float* br = b + r * b_rs;
     float* yr = y + r * cols;
-    if (a_cs && b_cs) BinaryRow<true, true>(op, ar, br, yr, cols);
-    else if (a_cs) BinaryRow<true, false>(op, ar, br, yr, cols);
-    else if (b_cs) BinaryRow<false, true>(op, ar, br, yr, cols);
-    else BinaryRow<false, false>(op, ar, br, yr, cols);
+    if (a_cs && b_cs)
+      BinaryRow<true, true>(op, ar, br, yr, cols);
+    else if (a_cs)
+      BinaryRow<true, false>(op, ar, br, yr, cols);
+    else if (b_cs)
+      BinaryRow<false, true>(op, ar, br, yr, cols);
+    else
+      BinaryRow<false, false>(op, ar, br, yr, cols);
   }
 }
 
 void Binary(int op, int64_t rows, int64_t cols, const float* a, int64_t a_rs, int64_t a_cs,
             const float* b, int64_t b_rs, int64_t b_cs, float* y) {
   switch (static_cast<ref::BinaryOp>(op)) {
-    case ref::BinaryOp::kAdd: return BinaryRows(AddOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
-    case ref::BinaryOp::kSub: return BinaryRows(SubOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
-    case ref::BinaryOp::kMul: return BinaryRows(MulOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
-    case ref::BinaryOp::kDiv: return BinaryRows(DivOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
-    case ref::BinaryOp::kMax: return BinaryRows(MaxOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
-    case ref::BinaryOp::kMin: return BinaryRows(MinOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
-    case ref::BinaryOp::kPow: break;  // not vectorised; HasBinaryF32 says so
+    case ref::BinaryOp::kAdd:
+      return BinaryRows(AddOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
+    case ref::BinaryOp::kSub:
+      return BinaryRows(SubOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
+    case ref::BinaryOp::kMul:
+      return BinaryRows(MulOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
+    case ref::BinaryOp::kDiv:
+      return BinaryRows(DivOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
+    case ref::BinaryOp::kMax:
+      return BinaryRows(MaxOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
+    case ref::BinaryOp::kMin:
+      return BinaryRows(MinOp(), rows, cols, a, a_rs, a_cs, b, b_rs, b_cs, y);
+    case ref::BinaryOp::kPow:
+      break;  // not vectorised; HasBinaryF32 says so
   }
 }
 

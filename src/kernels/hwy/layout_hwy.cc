@@ -75,8 +75,8 @@ HWY_EXPORT(Transpose2d);
 void Transpose2dX32(int64_t outer, int64_t a, int64_t b, const void* x, void* y) {
   if (outer <= 0 || a <= 0 || b <= 0) return;
   InitIsa();
-  HWY_DYNAMIC_DISPATCH(Transpose2d)(outer, a, b, static_cast<const uint32_t*>(x),
-                                    static_cast<uint32_t*>(y));
+  HWY_DYNAMIC_DISPATCH(Transpose2d)
+  (outer, a, b, static_cast<const uint32_t*>(x), static_cast<uint32_t*>(y));
 }
 
 bool PlanTranspose(int64_t elem_size, int rank, const int64_t* shape, const int64_t* perm,
@@ -96,8 +96,10 @@ bool PlanTranspose(int64_t elem_size, int rank, const int64_t* shape, const int6
   for (int i = 0; i < rank; ++i) {
     const int64_t q = index[static_cast<size_t>(perm[i])];
     if (q < 0) continue;
-    if (!groups.empty() && q == groups.back().last + 1) groups.back().last = q;
-    else groups.push_back({q, q});
+    if (!groups.empty() && q == groups.back().last + 1)
+      groups.back().last = q;
+    else
+      groups.push_back({q, q});
   }
   // Merged input axes are the groups in input order; out_perm maps output axis -> input axis.
   const size_t r = groups.size();

@@ -112,7 +112,8 @@ void Softmax(int64_t rows, int64_t cols, const float* x, float* y) {
     if (j < cols) {
       HWY_ALIGN float t[HWY_LANES(float)];
       const size_t rem = static_cast<size_t>(cols - j);
-      for (size_t q = 0; q < static_cast<size_t>(L); ++q) t[q] = q < rem ? xr[j + static_cast<int64_t>(q)] : kNegInf;
+      for (size_t q = 0; q < static_cast<size_t>(L); ++q)
+        t[q] = q < rem ? xr[j + static_cast<int64_t>(q)] : kNegInf;
       const VF e = hn::Exp(d, hn::Sub(hn::Load(d, t), vmax));
       s = hn::Add(s, e);
       hn::Store(e, d, t);
@@ -136,8 +137,8 @@ namespace effi::kernels {
 HWY_EXPORT(LayerNorm);
 HWY_EXPORT(Softmax);
 
-void LayerNormF32(int64_t rows, int64_t cols, const float* x, const float* gamma,
-                  const float* beta, float eps, float* y) {
+void LayerNormF32(int64_t rows, int64_t cols, const float* x, const float* gamma, const float* beta,
+                  float eps, float* y) {
   if (rows <= 0 || cols <= 0) return;
   InitIsa();
   HWY_DYNAMIC_DISPATCH(LayerNorm)(rows, cols, x, gamma, beta, eps, y);

@@ -55,12 +55,97 @@ HWY_INLINE void MixPixel(const float* HWY_RESTRICT col, int64_t taps, float inv_
   }
 }
 
+// Vertical sum of the kRows (1..3) input rows of a 3x3 window at element offset `at`.
+template <int kRows>
+HWY_INLINE VF Column3(DF d, const float* HWY_RESTRICT r0, const float* HWY_RESTRICT r1,
+                      const float* HWY_RESTRICT r2, int64_t at) {
+  VF s = hn::LoadU(d, r0 + at);
+  if constexpr (kRows > 1) s = hn::Add(s, hn::LoadU(d, r1 + at));
+  if constexpr (kRows > 2) s = hn::Add(s, hn::LoadU(d, r2 + at));
+  return s;
+}
+
+// One output row of the 3x3 mixer (EfficientFormer's pool_size), input rows r0..r(kRows-1) (the
+// in-image rows of the window), centre row xr. Per channel vector the row is walked left to right
+// keeping the column sums of ox-1, ox, ox+1 in registers: 3 loads (+1 for x, an L1 hit) and one
+// store per output vector, no intermediate buffer. 56x56x48 on AVX-512, in cache, 64-byte aligned:
+// 20 us, vs 50 us for the generic column-sum-buffer path below (memcpy of the tensor: 8 us).
+template <int kRows>
+HWY_INLINE void Mix3x3Row(const float* HWY_RESTRICT r0, const float* HWY_RESTRICT r1,
+                          const float* HWY_RESTRICT r2, const float* HWY_RESTRICT xr,
+                          const float* HWY_RESTRICT scale, float* HWY_RESTRICT yr, int64_t w,
+                          int64_t c) {
+  const DF d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  // Divisors: kRows in-image rows times 3 columns inside, 2 at the left/right edge, 1 if w == 1.
+  const VF inv_mid = hn::Set(d, 1.0f / static_cast<float>(3 * kRows));
+  const VF inv_edge = hn::Set(d, 1.0f / static_cast<float>((w > 1 ? 2 : 1) * kRows));
+  int64_t j = 0;
+  for (; j + L <= c; j += L) {
+    const VF sc = scale ? hn::LoadU(d, scale + j) : hn::Set(d, 1.0f);
+    VF prev = hn::Zero(d);
+    VF cur = Column3<kRows>(d, r0, r1, r2, j);
+    for (int64_t ox = 0; ox < w; ++ox) {
+      const int64_t at = ox * c + j;
+      const VF next = ox + 1 < w ? Column3<kRows>(d, r0, r1, r2, at + c) : hn::Zero(d);
+      const VF inv = ox == 0 || ox + 1 == w ? inv_edge : inv_mid;
+      const VF avg = hn::Mul(hn::Add(hn::Add(prev, cur), next), inv);
+      const VF xv = hn::LoadU(d, xr + at);
+      hn::StoreU(hn::MulAdd(sc, hn::Sub(avg, xv), xv), d, yr + at);
+      prev = cur;
+      cur = next;
+    }
+  }
+  for (; j < c; ++j) {  // channel tail (c % lanes): the same sums in scalar
+    const float sc = scale ? scale[j] : 1.0f;
+    auto column = [&](int64_t ox) {
+      float v = r0[ox * c + j];
+      if (kRows > 1) v += r1[ox * c + j];
+      if (kRows > 2) v += r2[ox * c + j];
+      return v;
+    };
+    for (int64_t ox = 0; ox < w; ++ox) {
+      float sum = column(ox);
+      int64_t taps = 1;
+      if (ox > 0) sum += column(ox - 1), ++taps;
+      if (ox + 1 < w) sum += column(ox + 1), ++taps;
+      const float xv = xr[ox * c + j];
+      yr[ox * c + j] = xv + sc * (sum / static_cast<float>(taps * kRows) - xv);
+    }
+  }
+}
+
 void PoolMixer(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, const float* x,
                const float* scale, float* y, int64_t row_begin, int64_t row_end) {
   (void)n;
   const DF d;
   const int64_t L = static_cast<int64_t>(hn::Lanes(d));
   const int64_t p = k / 2, wc = w * c;
+  if (k == 3) {
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      const int64_t b = row / h, oy = row % h;
+      const int64_t y0 = std::max<int64_t>(oy - 1, 0), y1 = std::min<int64_t>(oy + 1, h - 1);
+      const float* xb = x + b * h * wc;
+      // Rows past y1 are never read; keep the pointers inside the image anyway.
+      const float* r0 = xb + y0 * wc;
+      const float* r1 = y1 > y0 ? r0 + wc : r0;
+      const float* r2 = y1 > y0 + 1 ? r1 + wc : r1;
+      const float* xr = xb + oy * wc;
+      float* yr = y + row * wc;
+      switch (y1 - y0 + 1) {
+        case 3:
+          Mix3x3Row<3>(r0, r1, r2, xr, scale, yr, w, c);
+          break;
+        case 2:
+          Mix3x3Row<2>(r0, r1, r2, xr, scale, yr, w, c);
+          break;
+        default:
+          Mix3x3Row<1>(r0, r1, r2, xr, scale, yr, w, c);
+          break;
+      }
+    }
+    return;
+  }
   // Separable: per output row, the vertical window sums of all w*c columns (one contiguous stream
   // over the k input rows, into a buffer that stays in L1: <= 12.5 KiB on L1's shapes), then the
   // horizontal window over the buffer, fused with the mix. Input rows are re-read by the k output
@@ -138,7 +223,8 @@ void AvgPool(const ref::Pool2dParams& p, const float* x, float* y, int64_t row_b
         VF s = hn::Zero(d);
         for (int64_t a = 0; a < nh; ++a) {
           const float* xrow = xb + iys[static_cast<size_t>(a)] * p.w_in * c + j;
-          for (int64_t e = 0; e < nw; ++e) s = hn::Add(s, hn::LoadU(d, xrow + ixs[static_cast<size_t>(e)] * c));
+          for (int64_t e = 0; e < nw; ++e)
+            s = hn::Add(s, hn::LoadU(d, xrow + ixs[static_cast<size_t>(e)] * c));
         }
         hn::StoreU(hn::Mul(s, hn::Set(d, inv)), d, yc + j);
       }
