@@ -1,6 +1,6 @@
 // C API (include/effi/effi.h) over the C++ API: opaque handles own shared_ptr/Session objects and
 // every exception is caught at the boundary and turned into a status + thread-local message.
-#include "effi/effi.h"
+#include <fmt/format.h>
 
 #include <cstring>
 #include <exception>
@@ -10,8 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
-
+#include "effi/effi.h"
 #include "effi/effi.hpp"
 
 struct effi_model {
@@ -47,8 +46,9 @@ effi_status Guard(F&& body) {
     return EFFI_OK;
   } catch (const effi::Error& e) {
     const int code = static_cast<int>(e.code());
-    return Fail(code >= EFFI_INVALID_ARGUMENT && code <= EFFI_INTERNAL ? static_cast<effi_status>(code)
-                                                                       : EFFI_INTERNAL,
+    return Fail(code >= EFFI_INVALID_ARGUMENT && code <= EFFI_INTERNAL
+                    ? static_cast<effi_status>(code)
+                    : EFFI_INTERNAL,
                 e.what());
   } catch (const std::bad_alloc&) {
     return Fail(EFFI_INTERNAL, "out of memory");
@@ -71,9 +71,11 @@ void CopyShape(const std::vector<int64_t>& shape, int64_t* dims, size_t* rank, c
   for (size_t i = 0; i < shape.size(); ++i) dims[i] = shape[i];
 }
 
-const effi::TensorInfo* InfoAt(const std::vector<effi::TensorInfo>& list, size_t i, const char* what) {
+const effi::TensorInfo* InfoAt(const std::vector<effi::TensorInfo>& list, size_t i,
+                               const char* what) {
   if (i >= list.size())
-    throw InvalidArgument(fmt::format("{} index {} out of range (model has {})", what, i, list.size()));
+    throw InvalidArgument(
+        fmt::format("{} index {} out of range (model has {})", what, i, list.size()));
   return &list[i];
 }
 
@@ -87,13 +89,20 @@ const char* effi_last_error(void) { return g_last_error.c_str(); }
 
 const char* effi_status_string(effi_status status) {
   switch (status) {
-    case EFFI_OK: return "EFFI_OK";
-    case EFFI_INVALID_ARGUMENT: return "EFFI_INVALID_ARGUMENT";
-    case EFFI_INVALID_MODEL: return "EFFI_INVALID_MODEL";
-    case EFFI_UNSUPPORTED: return "EFFI_UNSUPPORTED";
-    case EFFI_IO_ERROR: return "EFFI_IO_ERROR";
-    case EFFI_INVALID_IMAGE: return "EFFI_INVALID_IMAGE";
-    case EFFI_INTERNAL: return "EFFI_INTERNAL";
+    case EFFI_OK:
+      return "EFFI_OK";
+    case EFFI_INVALID_ARGUMENT:
+      return "EFFI_INVALID_ARGUMENT";
+    case EFFI_INVALID_MODEL:
+      return "EFFI_INVALID_MODEL";
+    case EFFI_UNSUPPORTED:
+      return "EFFI_UNSUPPORTED";
+    case EFFI_IO_ERROR:
+      return "EFFI_IO_ERROR";
+    case EFFI_INVALID_IMAGE:
+      return "EFFI_INVALID_IMAGE";
+    case EFFI_INTERNAL:
+      return "EFFI_INTERNAL";
   }
   return "EFFI_UNKNOWN_STATUS";
 }
@@ -132,11 +141,13 @@ const char* effi_model_output_name(const effi_model* model, size_t i) {
 effi_status effi_model_input_shape(const effi_model* model, size_t i, int64_t* dims, size_t* rank) {
   return Guard([&] {
     if (!model) throw InvalidArgument("effi_model_input_shape: model is NULL");
-    CopyShape(InfoAt(model->model->inputs(), i, "input")->shape, dims, rank, "effi_model_input_shape");
+    CopyShape(InfoAt(model->model->inputs(), i, "input")->shape, dims, rank,
+              "effi_model_input_shape");
   });
 }
 
-effi_status effi_model_output_shape(const effi_model* model, size_t i, int64_t* dims, size_t* rank) {
+effi_status effi_model_output_shape(const effi_model* model, size_t i, int64_t* dims,
+                                    size_t* rank) {
   return Guard([&] {
     if (!model) throw InvalidArgument("effi_model_output_shape: model is NULL");
     CopyShape(InfoAt(model->model->outputs(), i, "output")->shape, dims, rank,
@@ -149,7 +160,8 @@ effi_status effi_session_create(const effi_model* model, int threads, effi_sessi
   return Guard([&] {
     if (!model) throw InvalidArgument("effi_session_create: model is NULL");
     if (!out) throw InvalidArgument("effi_session_create: out is NULL");
-    if (threads < 0) throw InvalidArgument(fmt::format("effi_session_create: threads = {}", threads));
+    if (threads < 0)
+      throw InvalidArgument(fmt::format("effi_session_create: threads = {}", threads));
     effi::SessionOptions options;
     options.threads = threads == 0 ? 1 : threads;
     auto handle = std::make_unique<effi_session>(effi::Session(model->model, options));
@@ -171,16 +183,23 @@ effi_status effi_session_run_f32(effi_session* session, const char* input_name, 
     if (!out_rank) throw InvalidArgument("effi_session_run_f32: out_rank is NULL");
     const effi::Model& model = *session->model;
     if (model.inputs().size() != 1) {
-      throw effi::Error(effi::ErrorCode::kUnsupported,
-                        fmt::format("effi_session_run_f32 feeds one input; the model has {} (use the "
-                                    "C++ API)",
-                                    model.inputs().size()));
+      throw effi::Error(
+          effi::ErrorCode::kUnsupported,
+          fmt::format("effi_session_run_f32 feeds one input; the model has {} (use the "
+                      "C++ API)",
+                      model.inputs().size()));
     }
     std::string name = input_name ? input_name : model.inputs()[0].name;
     effi::Tensor input;
     input.type = effi::ElementType::kFloat32;
     input.shape.assign(shape, shape + rank);
-    const int64_t n = input.elements();  // throws on negative dims / overflow
+    int64_t n = 1;
+    for (size_t i = 0; i < rank; ++i) {
+      if (shape[i] < 0 || (shape[i] > 0 && n > (int64_t{1} << 40) / shape[i]))
+        throw InvalidArgument(
+            fmt::format("effi_session_run_f32: bad input dim {} = {}", i, shape[i]));
+      n *= shape[i];
+    }
     if (n > 0 && !data) throw InvalidArgument("effi_session_run_f32: data is NULL");
     input.bytes.resize(static_cast<size_t>(n) * sizeof(float));
     if (n > 0) std::memcpy(input.bytes.data(), data, input.bytes.size());
@@ -188,7 +207,8 @@ effi_status effi_session_run_f32(effi_session* session, const char* input_name, 
     std::vector<std::pair<std::string, effi::Tensor>> feeds;
     feeds.emplace_back(std::move(name), std::move(input));
     std::vector<effi::Tensor> outputs = session->session.Run(feeds);
-    if (outputs.empty()) throw effi::Error(effi::ErrorCode::kInternal, "the model produced no output");
+    if (outputs.empty())
+      throw effi::Error(effi::ErrorCode::kInternal, "the model produced no output");
     const effi::Tensor& result = outputs[0];
     if (result.type != effi::ElementType::kFloat32) {
       throw effi::Error(effi::ErrorCode::kUnsupported,
@@ -200,14 +220,15 @@ effi_status effi_session_run_f32(effi_session* session, const char* input_name, 
     const size_t shape_capacity = *out_rank;
     *out_rank = result.shape.size();
     if (!out_shape || shape_capacity < result.shape.size()) {
-      throw InvalidArgument(fmt::format("effi_session_run_f32: output has rank {}, out_shape holds {}",
-                                        result.shape.size(), out_shape ? shape_capacity : 0));
+      throw InvalidArgument(
+          fmt::format("effi_session_run_f32: output has rank {}, out_shape holds {}",
+                      result.shape.size(), out_shape ? shape_capacity : 0));
     }
     for (size_t i = 0; i < result.shape.size(); ++i) out_shape[i] = result.shape[i];
     const size_t count = static_cast<size_t>(result.elements());
     if (count > out_capacity) {
-      throw InvalidArgument(fmt::format(
-          "effi_session_run_f32: output has {} floats, out holds {}", count, out_capacity));
+      throw InvalidArgument(fmt::format("effi_session_run_f32: output has {} floats, out holds {}",
+                                        count, out_capacity));
     }
     if (count > 0 && !out) throw InvalidArgument("effi_session_run_f32: out is NULL");
     if (count > 0) std::memcpy(out, result.floats(), count * sizeof(float));

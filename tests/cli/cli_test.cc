@@ -1,0 +1,593 @@
+// End-to-end tests of the effi CLI: runs the real executable (fork/exec, stdout and stderr captured
+// separately) on the bundled demo, the shared L1 golden data and a set of broken inputs.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// clang-format off
+#include <jpeglib.h>  // needs <cstdio> first
+// clang-format on
+#include <nlohmann/json.hpp>
+
+#include "util/npy.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kCli = EFFI_CLI;
+const std::string kShared = EFFI_SHARED_DIR;
+const std::string kSource = EFFI_SOURCE_DIR;
+const std::string kL1 = kShared + "/models/efficientformer_l1.op11.onnx";
+const std::string kGolden = kShared + "/golden/efficientformer_l1";
+const std::string kTiny = kSource + "/tests/models/tiny_op11.onnx";
+const std::string kTinyDyn = kSource + "/tests/models/tiny_dynbatch_op13.onnx";
+
+#define REQUIRE_SHARED()                                                         \
+  do {                                                                           \
+    if (!fs::exists(kL1)) GTEST_SKIP() << "../shared not found (" << kL1 << ")"; \
+  } while (0)
+
+struct Result {
+  int code = -1;  // exit code, or 128 + signal
+  std::string out, err;
+};
+
+std::string ReadText(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+// A scratch directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "effi_cli_test_XXXXXX").string();
+    path_ = mkdtemp(tmpl.data()) ? tmpl : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Runs `effi args...` in `cwd`; the child is killed after 300 s so a hang fails instead of
+// blocking.
+Result RunCli(const std::vector<std::string>& args, const std::string& cwd = "") {
+  TempDir io;
+  const std::string out_path = io / "stdout", err_path = io / "stderr";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int in = open("/dev/null", O_RDONLY);
+    if (out < 0 || err < 0 || in < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0)
+      _exit(126);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    alarm(300);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(kCli.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(kCli.c_str(), argv.data());
+    _exit(127);
+  }
+  Result r;
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadText(out_path);
+  r.err = ReadText(err_path);
+  return r;
+}
+
+std::string Describe(const Result& r) {
+  return "exit " + std::to_string(r.code) + "\n--- stdout:\n" + r.out.substr(0, 2000) +
+         "\n--- stderr:\n" + r.err.substr(0, 2000);
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream ss(text);
+  for (std::string line; std::getline(ss, line);) lines.push_back(line);
+  return lines;
+}
+
+// "Ankle boot" / "ankle_boot" / "T-shirt/top" -> "ankle_boot" / "t_shirt_top".
+std::string Normalize(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) out += std::isalnum(c) ? static_cast<char>(std::tolower(c)) : '_';
+  return out;
+}
+
+// "00_ankle_boot.png" -> "ankle_boot".
+std::string TrueLabelOf(const std::string& path) {
+  std::string stem = fs::path(path).stem().string();
+  return Normalize(stem.substr(stem.find('_') + 1));
+}
+
+float MaxAbs(const effi::npy::Array& a) {
+  const float* p = reinterpret_cast<const float*>(a.bytes.data());
+  float m = 0;
+  for (size_t i = 0; i < a.bytes.size() / 4; ++i) m = std::max(m, std::fabs(p[i]));
+  return m;
+}
+
+int64_t Argmax(const effi::npy::Array& a) {
+  const float* p = reinterpret_cast<const float*>(a.bytes.data());
+  const size_t n = a.bytes.size() / 4;
+  return std::max_element(p, p + n) - p;
+}
+
+// ---------------- basics ----------------
+
+TEST(Cli, Version) {
+  const Result r = RunCli({"--version"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out.rfind("effi ", 0), 0u) << r.out;
+  EXPECT_TRUE(r.err.empty());
+}
+
+TEST(Cli, HelpListsCommandsAndDefaults) {
+  Result r = RunCli({"--help"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  for (const char* cmd : {"classify", "run", "inspect"})
+    EXPECT_NE(r.out.find(cmd), std::string::npos);
+  r = RunCli({"classify", "--help"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  std::string help;  // whitespace collapsed: descriptions wrap
+  for (char c : r.out) {
+    if (!std::isspace(static_cast<unsigned char>(c)))
+      help += c;
+    else if (!help.empty() && help.back() != ' ')
+      help += ' ';
+  }
+  for (const char* d : {"[default: 5]", "[default: 0.95]", "[default: bicubic]", "[default: auto]",
+                        "[default: all]", "[default: 0.485,0.456,0.406]"})
+    EXPECT_NE(help.find(d), std::string::npos) << d << "\n" << r.out;
+}
+
+// ---------------- classify: the bundled demo ----------------
+
+TEST(CliClassify, DemoWithNoArgumentsFromAnotherDirectory) {
+  TempDir cwd;
+  const Result r = RunCli({"classify"}, cwd.path());
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  // Blocks: a path line, then "  1. Label (index)  prob" lines.
+  std::vector<std::pair<std::string, std::string>> top1;  // image, label
+  for (const std::string& line : Lines(r.out)) {
+    if (line.empty()) continue;
+    if (line[0] != ' ') {
+      top1.emplace_back(line, "");
+    } else if (line.find("  1. ") == 0 && !top1.empty()) {
+      const size_t open = line.rfind(" (");
+      ASSERT_NE(open, std::string::npos) << line;
+      top1.back().second = line.substr(5, open - 5);
+    }
+  }
+  ASSERT_EQ(top1.size(), 12u) << r.out;
+  for (const auto& [image, label] : top1) {
+    EXPECT_TRUE(fs::exists(image)) << image;
+    EXPECT_EQ(Normalize(label), TrueLabelOf(image)) << image;
+  }
+  EXPECT_TRUE(std::is_sorted(top1.begin(), top1.end()));
+}
+
+TEST(CliClassify, DemoJsonHasExactlyTheDocumentedKeys) {
+  TempDir cwd;
+  const Result r = RunCli({"classify", "--json", "--top", "3"}, cwd.path());
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(doc.is_object());
+  ASSERT_EQ(doc.size(), 1u);
+  const nlohmann::json& results = doc.at("results");
+  ASSERT_TRUE(results.is_array());
+  ASSERT_EQ(results.size(), 12u);
+  for (const nlohmann::json& res : results) {
+    ASSERT_EQ(res.size(), 2u) << res.dump();
+    ASSERT_TRUE(res.at("image").is_string());
+    const nlohmann::json& top = res.at("top");
+    ASSERT_EQ(top.size(), 3u);
+    double last = 2.0;
+    for (const nlohmann::json& t : top) {
+      ASSERT_EQ(t.size(), 3u) << t.dump();
+      ASSERT_TRUE(t.at("index").is_number_integer());
+      ASSERT_TRUE(t.at("label").is_string());
+      ASSERT_TRUE(t.at("prob").is_number());
+      EXPECT_LE(t["prob"].get<double>(), last);
+      last = t["prob"].get<double>();
+    }
+    EXPECT_EQ(Normalize(top[0]["label"].get<std::string>()),
+              TrueLabelOf(res["image"].get<std::string>()));
+  }
+}
+
+TEST(CliClassify, TopIsClampedToTheClassCountAndProbabilitiesSumToOne) {
+  const std::string image = kSource + "/assets/images/00_ankle_boot.png";
+  const Result r = RunCli({"classify", kTiny, image, "--top", "50", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json top = nlohmann::json::parse(r.out)["results"][0]["top"];
+  ASSERT_EQ(top.size(), 10u);
+  double sum = 0;
+  for (const auto& t : top) {
+    sum += t["prob"].get<double>();
+    EXPECT_EQ(t["label"], std::to_string(t["index"].get<int>()));  // no labels: the index
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+}
+
+TEST(CliClassify, TextLabelsFileAndBatchAgreeWithOneByOne) {
+  TempDir dir;
+  std::string labels;
+  for (int i = 0; i < 10; ++i) labels += "class number " + std::to_string(i) + "\n";
+  WriteBytes(dir / "labels.txt", labels);
+  std::vector<std::string> args = {"classify", kTinyDyn, "--json", "--labels", dir / "labels.txt"};
+  for (const char* name : {"00_ankle_boot.png", "01_pullover.png", "02_trouser.png"})
+    args.push_back(kSource + "/assets/images/" + name);
+  std::vector<std::string> batch_args = args;
+  batch_args.insert(batch_args.end(), {"--batch", "--save-input", dir / "batch.npy"});
+  args.insert(args.end(), {"--save-input", dir / "single.npy"});
+  const Result single = RunCli(args), batch = RunCli(batch_args);
+  ASSERT_EQ(single.code, 0) << Describe(single);
+  ASSERT_EQ(batch.code, 0) << Describe(batch);
+  const nlohmann::json a = nlohmann::json::parse(single.out), b = nlohmann::json::parse(batch.out);
+  ASSERT_EQ(a["results"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t k = 0; k < 5; ++k) {
+      const auto& x = a["results"][i]["top"][k];
+      const auto& y = b["results"][i]["top"][k];
+      EXPECT_EQ(x["index"], y["index"]);
+      EXPECT_EQ(x["label"], "class number " + std::to_string(x["index"].get<int>()));
+      EXPECT_NEAR(x["prob"].get<double>(), y["prob"].get<double>(), 1e-5);
+    }
+  }
+  const effi::npy::Array saved = effi::npy::Load(dir / "batch.npy");
+  EXPECT_EQ(saved.shape, (std::vector<int64_t>{3, 3, 64, 64}));
+  EXPECT_EQ(saved.bytes, effi::npy::Load(dir / "single.npy").bytes);
+}
+
+// ---------------- classify: real photos through the shared L1 ----------------
+
+class CliClassifyPhoto : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(CliClassifyPhoto, MatchesGoldenInputAndTorchArgmax) {
+  REQUIRE_SHARED();
+  const auto& [image, golden] = GetParam();
+  TempDir dir;
+  const Result r = RunCli({"classify", kL1, kShared + "/images/" + image, "--labels",
+                           kShared + "/images/imagenet_1k_labels.json", "--save-input",
+                           dir / "input.npy", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const effi::npy::Array saved = effi::npy::Load(dir / "input.npy");
+  const effi::npy::Array ref = effi::npy::Load(kGolden + "/input_" + golden + ".npy");
+  ASSERT_EQ(saved.shape, (std::vector<int64_t>{1, 3, 224, 224}));
+  ASSERT_EQ(saved.bytes.size(), ref.bytes.size());
+  const float* a = reinterpret_cast<const float*>(saved.bytes.data());
+  const float* b = reinterpret_cast<const float*>(ref.bytes.data());
+  double sum = 0;
+  for (size_t i = 0; i < saved.bytes.size() / 4; ++i) sum += std::fabs(a[i] - b[i]);
+  EXPECT_LE(sum / (saved.bytes.size() / 4), 0.01);
+
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  const int64_t want = Argmax(effi::npy::Load(kGolden + "/torch_" + golden + ".npy"));
+  EXPECT_EQ(doc["results"][0]["top"][0]["index"].get<int64_t>(), want);
+  const nlohmann::json labels =
+      nlohmann::json::parse(ReadText(kShared + "/images/imagenet_1k_labels.json"));
+  EXPECT_EQ(doc["results"][0]["top"][0]["label"], labels[want]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Photos, CliClassifyPhoto,
+                         ::testing::Values(std::make_pair("bittern.JPEG", "4_bittern"),
+                                           std::make_pair("goldfish.JPEG", "5_goldfish")));
+
+// ---------------- run ----------------
+
+// All six golden inputs with every pass, inputs 0 and 4 also without passes (the reference
+// kernels are ~3x slower unfused); EFFI_TEST_ALL_GOLDEN=1 runs all six both ways.
+struct GoldenCase {
+  std::string input;
+  std::string passes;
+};
+
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.input << " --passes " << c.passes; }
+
+class CliRunGolden : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(CliRunGolden, MatchesOnnxRuntime) {
+  REQUIRE_SHARED();
+  const GoldenCase& c = GetParam();
+  const bool core = c.passes == "all" || c.input == "0_randn" || c.input == "4_bittern";
+  if (!core && !getenv("EFFI_TEST_ALL_GOLDEN")) GTEST_SKIP() << "set EFFI_TEST_ALL_GOLDEN=1";
+  TempDir dir;
+  const Result r = RunCli({"run", kL1, "--input", "data=" + kGolden + "/input_" + c.input + ".npy",
+                           "--output", dir / "out.npy", "--passes", c.passes});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("[1, 1000]"), std::string::npos) << r.out;
+  const effi::npy::Array out = effi::npy::Load(dir / "out.npy");
+  const effi::npy::Array ref = effi::npy::Load(kGolden + "/ort_" + c.input + ".npy");
+  ASSERT_EQ(out.dtype, "float32");
+  ASSERT_EQ(out.shape, ref.shape);
+  const float* a = reinterpret_cast<const float*>(out.bytes.data());
+  const float* b = reinterpret_cast<const float*>(ref.bytes.data());
+  float max_diff = 0;
+  for (size_t i = 0; i < out.bytes.size() / 4; ++i)
+    max_diff = std::max(max_diff, std::fabs(a[i] - b[i]));
+  EXPECT_LE(max_diff, 1e-4f * MaxAbs(ref));
+  EXPECT_EQ(Argmax(out), Argmax(ref));
+}
+
+std::vector<GoldenCase> GoldenCases() {
+  std::vector<GoldenCase> cases;
+  for (const char* passes : {"all", "none"})
+    for (const char* input :
+         {"0_randn", "1_randn", "2_randn", "3_randn", "4_bittern", "5_goldfish"})
+      cases.push_back({input, passes});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(L1, CliRunGolden, ::testing::ValuesIn(GoldenCases()),
+                         [](const ::testing::TestParamInfo<GoldenCase>& info) {
+                           return "passes_" + info.param.passes + "_input_" + info.param.input;
+                         });
+
+TEST(CliRun, OutputDirJsonAndImplicitInputName) {
+  const std::string models = kSource + "/tests/models/tiny_op11";
+  TempDir dir;
+  const Result r = RunCli({"run", kTiny, "--input", models + "/in_0.npy", "--output-dir",
+                           dir / "outs", "--json", "--passes", "none,fuse_gelu"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["outputs"].size(), 1u);
+  EXPECT_EQ(doc["outputs"][0]["name"], "output");
+  EXPECT_EQ(doc["outputs"][0]["dtype"], "float32");
+  EXPECT_EQ(doc["outputs"][0]["shape"], nlohmann::json({1, 10}));
+  EXPECT_EQ(doc["outputs"][0]["file"], dir / "outs/output.npy");
+  const effi::npy::Array out = effi::npy::Load(dir / "outs/output.npy");
+  const effi::npy::Array ref = effi::npy::Load(models + "/ort_0.npy");
+  const float* a = reinterpret_cast<const float*>(out.bytes.data());
+  const float* b = reinterpret_cast<const float*>(ref.bytes.data());
+  ASSERT_EQ(out.shape, ref.shape);
+  for (size_t i = 0; i < 10; ++i) EXPECT_NEAR(a[i], b[i], 1e-4f * MaxAbs(ref));
+}
+
+// ---------------- inspect ----------------
+
+TEST(CliInspect, SharedL1ParameterCount) {
+  REQUIRE_SHARED();
+  Result r = RunCli({"inspect", kL1});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("12,258,961"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("GMACs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("MiB"), std::string::npos) << r.out;
+
+  r = RunCli({"inspect", kL1, "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  for (const char* key : {"inputs", "outputs", "opset", "parameters", "macs",
+                          "peak_activation_bytes", "ops_imported", "ops_optimized", "passes"})
+    EXPECT_TRUE(doc.contains(key)) << key;
+  EXPECT_EQ(doc["parameters"].get<int64_t>(), 12258961);
+  EXPECT_EQ(doc["opset"].get<int64_t>(), 11);
+  EXPECT_GT(doc["macs"].get<int64_t>(), 1'000'000'000);
+  EXPECT_GT(doc["peak_activation_bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(doc["ops_imported"]["Conv"].get<int>(), 33);
+  EXPECT_EQ(doc["inputs"][0]["shape"], nlohmann::json({1, 3, 224, 224}));
+}
+
+TEST(CliInspect, DynamicBatchAndNoPasses) {
+  Result r = RunCli({"inspect", kTinyDyn, "--batch", "3", "--passes", "none"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("[N, 3, 64, 64]"), std::string::npos) << r.out;
+  r = RunCli({"inspect", kTinyDyn, "--json", "--passes", "none"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json one = nlohmann::json::parse(r.out);
+  r = RunCli({"inspect", kTinyDyn, "--json", "--passes", "none", "--batch", "3"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json three = nlohmann::json::parse(r.out);
+  EXPECT_EQ(one["inputs"][0]["shape"][0], -1);
+  EXPECT_EQ(three["macs"].get<int64_t>(), 3 * one["macs"].get<int64_t>());
+  EXPECT_TRUE(one["passes"].empty());
+  EXPECT_EQ(one["ops_imported"]["Unsqueeze"].get<int>(), 4);
+}
+
+// ---------------- error paths ----------------
+
+// Broken inputs, generated per test run.
+class CliErrors : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    std::mt19937 rng(7);
+    std::string random(4096, '\0');
+    for (char& c : random) c = static_cast<char>(rng());
+    WriteBytes(*dir_ / "random.onnx", random);
+    WriteBytes(*dir_ / "random.png", random);
+    WriteBytes(*dir_ / "truncated.onnx", ReadText(kTiny).substr(0, 1000));
+    WriteBytes(*dir_ / "truncated.png",
+               ReadText(kSource + "/assets/images/00_ankle_boot.png").substr(0, 200));
+    WriteBytes(*dir_ / "truncated.jpg", MakeJpeg().substr(0, 700));
+    WriteBytes(*dir_ / "not_a_list.json", R"({"labels": ["a", "b"]})");
+    WriteBytes(*dir_ / "three.json", R"(["a", "b", "c"])");
+    WriteBytes(*dir_ / "three.txt", "a\nb\nc\n");
+    WriteBytes(*dir_ / "broken.json", R"(["a", "b")");
+    effi::npy::SaveF32(*dir_ / "small.npy", std::vector<float>(3 * 32 * 32).data(), {1, 3, 32, 32});
+    effi::npy::Array i64{"int64", {1, 3, 64, 64}, std::vector<uint8_t>(3 * 64 * 64 * 8)};
+    effi::npy::Save(*dir_ / "int64.npy", i64);
+    WriteBytes(*dir_ / "frame.nv12", std::string(64 * 64 * 3 / 2, '\x80'));
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string Path(const std::string& name) { return *dir_ / name; }
+
+  // A 64x64 JPEG (enough scanlines that a cut copy is truncated mid-image).
+  static std::string MakeJpeg() {
+    jpeg_compress_struct cinfo;
+    jpeg_error_mgr jerr;
+    cinfo.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&cinfo);
+    unsigned char* mem = nullptr;
+    unsigned long size = 0;
+    jpeg_mem_dest(&cinfo, &mem, &size);
+    cinfo.image_width = 64;
+    cinfo.image_height = 64;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, 95, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    std::vector<unsigned char> row(64 * 3);
+    std::mt19937 rng(3);
+    while (cinfo.next_scanline < cinfo.image_height) {
+      for (unsigned char& v : row) v = static_cast<unsigned char>(rng());
+      JSAMPROW p = row.data();
+      jpeg_write_scanlines(&cinfo, &p, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    std::string out(reinterpret_cast<char*>(mem), size);
+    free(mem);
+    return out;
+  }
+
+  // The contract: the expected exit code, nothing on stdout, one "effi: error:" line on stderr.
+  static void ExpectError(const std::vector<std::string>& args, int code) {
+    const Result r = RunCli(args);
+    std::string cmd;
+    for (const std::string& a : args) cmd += " " + a;
+    SCOPED_TRACE("effi" + cmd);
+    EXPECT_EQ(r.code, code) << Describe(r);
+    EXPECT_TRUE(r.out.empty()) << Describe(r);
+    const std::vector<std::string> lines = Lines(r.err);
+    ASSERT_EQ(lines.size(), 1u) << Describe(r);
+    EXPECT_EQ(lines[0].rfind("effi: error: ", 0), 0u) << lines[0];
+    EXPECT_GT(lines[0].size(), 20u) << lines[0];
+  }
+
+  static TempDir* dir_;
+};
+
+TempDir* CliErrors::dir_ = nullptr;
+
+const std::string kImage = kSource + "/assets/images/00_ankle_boot.png";
+
+TEST_F(CliErrors, BadModels) {
+  ExpectError({"classify", Path("missing.onnx"), kImage}, 1);
+  ExpectError({"classify", Path("random.onnx"), kImage}, 1);
+  ExpectError({"classify", Path("truncated.onnx"), kImage}, 1);
+  ExpectError({"inspect", Path("missing.onnx")}, 1);
+  ExpectError({"inspect", Path("random.onnx")}, 1);
+  ExpectError({"inspect", Path("truncated.onnx")}, 1);
+  ExpectError({"inspect", dir_->path()}, 1);  // a directory
+  ExpectError({"run", Path("truncated.onnx"), "--input", Path("small.npy")}, 1);
+}
+
+TEST_F(CliErrors, TruncatedSharedModel) {
+  REQUIRE_SHARED();
+  WriteBytes(Path("l1_head.onnx"), ReadText(kL1).substr(0, 1000));
+  ExpectError({"classify", Path("l1_head.onnx"), kImage}, 1);
+  ExpectError({"inspect", Path("l1_head.onnx")}, 1);
+}
+
+TEST_F(CliErrors, BadImages) {
+  ExpectError({"classify", kTiny, Path("missing.png")}, 1);
+  ExpectError({"classify", kTiny, Path("random.png")}, 1);
+  ExpectError({"classify", kTiny, Path("truncated.png")}, 1);
+  ExpectError({"classify", kTiny, Path("truncated.jpg")}, 1);
+  ExpectError({"classify", kTiny, kImage, Path("random.png")}, 1);  // a good one first
+  ExpectError(
+      {"classify", kTiny, Path("frame.nv12"), "--input-format", "nv12", "--frame-size", "32x32"},
+      1);  // size mismatch
+}
+
+TEST_F(CliErrors, TruncatedSharedJpeg) {
+  REQUIRE_SHARED();
+  WriteBytes(Path("bittern_cut.jpg"), ReadText(kShared + "/images/bittern.JPEG").substr(0, 5000));
+  ExpectError({"classify", kL1, Path("bittern_cut.jpg")}, 1);
+}
+
+TEST_F(CliErrors, BadRunInputs) {
+  const std::string in0 = kSource + "/tests/models/tiny_op11/in_0.npy";
+  ExpectError({"run", kTiny, "--input", "nosuchinput=" + in0}, 1);
+  ExpectError({"run", kTiny, "--input", "data=" + Path("small.npy")}, 1);
+  ExpectError({"run", kTiny, "--input", "data=" + Path("int64.npy")}, 1);
+  ExpectError({"run", kTiny, "--input", "data=" + Path("random.png")}, 1);  // not npy
+  ExpectError({"run", kTiny, "--input", "data=" + Path("missing.npy")}, 1);
+  ExpectError({"run", kTiny, "--input", "data=" + in0, "--input", "data=" + in0}, 1);
+  ExpectError({"run", kTiny}, 2);  // --input is required
+  ExpectError({"run", kTiny, "--input", in0, "--output", "a.npy", "--output-dir", "d"}, 2);
+}
+
+TEST_F(CliErrors, BadLabels) {
+  ExpectError({"classify", kTiny, kImage, "--labels", Path("not_a_list.json")}, 1);
+  ExpectError({"classify", kTiny, kImage, "--labels", Path("three.json")}, 1);
+  ExpectError({"classify", kTiny, kImage, "--labels", Path("three.txt")}, 1);
+  ExpectError({"classify", kTiny, kImage, "--labels", Path("broken.json")}, 1);
+  ExpectError({"classify", kTiny, kImage, "--labels", Path("random.png")}, 1);
+  ExpectError({"classify", kTiny, kImage, "--labels", Path("missing.json")}, 1);
+}
+
+TEST_F(CliErrors, UsageErrors) {
+  ExpectError({}, 2);
+  ExpectError({"--bogus"}, 2);
+  ExpectError({"frobnicate"}, 2);
+  ExpectError({"classify", "--bogus"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--top", "0"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--top", "-3"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--top", "many"}, 2);
+  ExpectError({"classify", kTiny}, 2);  // a model but no images
+  for (const char* size : {"64", "64x", "x64", "0x64", "63x64", "axb", "64x64x2", "-64x64"}) {
+    ExpectError(
+        {"classify", kTiny, Path("frame.nv12"), "--input-format", "nv12", "--frame-size", size}, 2);
+  }
+  ExpectError({"classify", kTiny, Path("frame.nv12"), "--input-format", "nv12"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--frame-size", "64x64"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--input-format", "gif"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--interpolation", "lanczos"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--mean", "1,2"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--std", "1,0,1"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--size", "64", "--input-size", "64x64"}, 2);
+  ExpectError({"classify", kTiny, kImage, "--passes", "all,-nonsense"}, 2);
+  ExpectError({"inspect"}, 2);
+  ExpectError({"inspect", kTiny, "--batch", "0"}, 2);
+}
+
+TEST_F(CliErrors, PreprocessingThatDoesNotFitTheModel) {
+  ExpectError({"classify", kTiny, kImage, "--size", "32"}, 1);
+}
+
+TEST_F(CliErrors, NoCrashOnNv12AndGoodFrameWorks) {
+  const Result r = RunCli({"classify", kTiny, Path("frame.nv12"), "--input-format", "nv12",
+                           "--frame-size", "64x64", "--top", "1"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(Lines(r.out).size(), 2u) << r.out;
+}
+
+}  // namespace

@@ -1,0 +1,80 @@
+// Shared pieces of the effi CLI: exit codes, the usage-error type, the help formatter, demo-asset
+// lookup, label files, shape/number formatting and parsers for flag values.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "effi/effi.hpp"
+
+namespace effi::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // effi::Error: bad model, image, input, file
+inline constexpr int kExitUsage = 2;    // bad command line
+
+// A command-line problem found after parsing (conflicting or missing arguments): exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A subcommand: its CLI11 app (owned by the parent) and what to run when it was selected.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command AddClassifyCommand(CLI::App& parent);
+Command AddRunCommand(CLI::App& parent);
+Command AddInspectCommand(CLI::App& parent);
+Command AddBenchCommand(CLI::App& parent);
+
+// Help layout: "--top K  description [default: 5]"; options whose default depends on the model say
+// so in their description.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_opts(const CLI::Option* opt) const override;
+  std::string make_option_desc(const CLI::Option* opt) const override;
+};
+
+// Adds the shared --passes option (validated with the library's parser).
+CLI::Option* AddPassesOption(CLI::App& app, std::string* spec);
+
+// The bundled demo: the Fashion-MNIST model and its 12 PNGs.
+struct DemoAssets {
+  std::string model;
+  std::vector<std::string> images;  // sorted
+  std::string dir;
+};
+// Looks next to the executable (../assets, ../share/effi), then in EFFI_DATA_DIR and
+// EFFI_SOURCE_DIR/assets. Throws Error(kIo) naming every place tried when nothing is found.
+DemoAssets FindDemoAssets();
+
+// Reads a labels file: a JSON list of strings (detected by a leading '[' or '{' or a .json name)
+// or plain text with one label per line. Throws Error(kIo / kInvalidArgument).
+std::vector<std::string> LoadLabelsFile(const std::string& path);
+// Parses the "labels" metadata value (JSON list of strings); Error(kInvalidModel) if malformed.
+std::vector<std::string> ParseLabelsMetadata(const std::string& json);
+
+// "[N, 3, 224, 224]": a dynamic batch (dim 0) prints as N, other dynamic dims as ?.
+std::string ShapeString(const std::vector<int64_t>& shape);
+// 12258961 -> "12,258,961".
+std::string Thousands(int64_t value);
+// Flag values: "640x480" -> {640, 480}; "0.5,0.5,0.5" -> 3 floats. Throw UsageError (the message
+// does not name the flag: CLI11 validators prefix it).
+std::pair<int, int> ParseSize(const std::string& text);
+std::array<float, 3> ParseTriple(const std::string& text);
+
+// Fails with Error(kIo) when `path` does not exist or is a directory (before a library call gives a
+// less direct message).
+void CheckReadableFile(const std::string& path, const char* what);
+
+}  // namespace effi::cli
