@@ -2,7 +2,7 @@
 # Quick start 2: the whole test suite, as CI runs it.
 #   1. Release build: unit, kernel, model-golden, ONNX-conformance and CLI tests (ctest).
 #   2. ASan+UBSan build: the same suite under the sanitizers.
-#   3. libFuzzer: ONNX loader and image decoders, bounded time each (EFFI_FUZZ_SECONDS, default 60).
+#   3. libFuzzer: ONNX loader and image decoders, bounded time each (EFFI_FUZZ_SECONDS, default 30).
 #   4. ARM64: cross-built kernel tests under qemu-aarch64, default CPU and cortex-a53 (no dotprod).
 # Set EFFI_TEST_STAGES to a subset, e.g. "release asan".
 set -euo pipefail
@@ -29,14 +29,14 @@ if has asan; then
 fi
 
 if has fuzz; then
-  step "libFuzzer (${EFFI_FUZZ_SECONDS:-60} s per target)"
+  step "libFuzzer (${EFFI_FUZZ_SECONDS:-30} s per target)"
   cmake --preset fuzz
   cmake --build --preset fuzz -j "$jobs"
   for target in fuzz_onnx_load fuzz_image_decode; do
     corpus="fuzz/corpus/${target#fuzz_}"
     work="$(mktemp -d)"
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-    build-fuzz/fuzz/$target "$work" -max_total_time="${EFFI_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=10 \
+    build-fuzz/fuzz/$target "$work" -max_total_time="${EFFI_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=0 2>&1 | tail -n 3
     rm -rf "$work"
   done
