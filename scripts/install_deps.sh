@@ -14,8 +14,10 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist zlib1g-dev
-  nodejs npm
 )
+# Node.js + npm (for the ONNX Runtime oracle/benchmark scripts): the machine image may ship its
+# own build (whose bundled npm conflicts with Debian's npm package), so only install when absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
 
 if [ "${1:-}" = "--arm64" ]; then
   # Cross toolchain, qemu and the arm64 -dev packages the ARM64 test build links against.
