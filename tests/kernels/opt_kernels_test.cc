@@ -9,29 +9,13 @@
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "kernels/ref/ref_kernels.h"
+#include "opt_test_util.h"
 
 namespace effi::kernels {
 namespace {
 
-std::vector<float> Random(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// Runs `body` once per available target, forcing dispatch to it.
-template <class F>
-void ForEachTarget(F&& body) {
-  const auto targets = AvailableTargets();
-  ASSERT_FALSE(targets.empty());
-  for (int64_t t : targets) {
-    ForceTargetForTest(t);
-    SCOPED_TRACE(TargetName(t));
-    body(TargetName(t));
-  }
-  ForceTargetForTest(0);
-}
+using testing_util::ForEachTarget;
+using testing_util::Random;
 
 void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, double rel, const char* what) {
   double max_ref = 0, max_diff = 0;

@@ -46,7 +46,9 @@ int Main(int argc, char** argv) {
     if (!extras.empty() && !extras[0].empty() && extras[0][0] != '-' &&
         std::none_of(commands.begin(), commands.end(),
                      [](const Command& c) { return c.app->parsed(); })) {
-      return PrintError("unknown command '" + extras[0] + "' (commands: classify, run, inspect, bench)",
+      std::string names;
+      for (const Command& c : commands) names += (names.empty() ? "" : ", ") + c.app->get_name();
+      return PrintError("unknown command '" + extras[0] + "' (commands: " + names + ")",
                         kExitUsage);
     }
     std::string where = "effi";
