@@ -84,7 +84,14 @@ Tensor Tensor::Zeros(ElementType type, std::vector<int64_t> shape) {
   return t;
 }
 
-int64_t Tensor::elements() const { return NumElements(shape, "tensor"); }
+int64_t Tensor::elements() const {
+  // A user-built tensor: a bad shape is the caller's argument error, not a bad model.
+  try {
+    return NumElements(shape, "tensor");
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kInvalidArgument, e.what());
+  }
+}
 
 // ---------------- Model ----------------
 struct Model::Impl {
