@@ -29,7 +29,8 @@ struct ConvBn {
     Floats var = b.RandomFloats(4);
     for (float& v : var) v = std::fabs(v) + 0.5f;
     const int mean = const_mean ? b.Random("mean", {4}) : b.Input("mean_in", {4});
-    bn = b.Op("BatchNormalization", {conv, b.Random("gamma", {4}), b.Random("beta", {4}), mean, b.Const("var", {4}, var)},
+    bn = b.Op("BatchNormalization",
+              {conv, b.Random("gamma", {4}), b.Random("beta", {4}), mean, b.Const("var", {4}, var)},
               {{"epsilon", 1e-3f}});
     b.Output(bn);
   }
@@ -70,8 +71,8 @@ TEST(FoldBatchNorm, NotAfterANonConv) {
   Builder b;
   const int x = b.Input("x", {1, 4, 5, 5});
   Floats var(4, 2.0f);
-  b.Output(b.Op("BatchNormalization", {b.Op("Relu", {x}), b.Random("g", {4}), b.Random("b", {4}), b.Random("m", {4}),
-                                       b.Const("v", {4}, var)}));
+  b.Output(b.Op("BatchNormalization", {b.Op("Relu", {x}), b.Random("g", {4}), b.Random("b", {4}),
+                                       b.Random("m", {4}), b.Const("v", {4}, var)}));
   Graph g = CheckPasses(b.g, {FoldBatchNorm}, 0);
   EXPECT_EQ(Count(g, "BatchNormalization"), 1);
 }
@@ -221,7 +222,8 @@ struct Heads {
 TEST(MergeHeads, DivByTwoAndMulByHalf) {
   for (bool div : {true, false}) {
     Heads m;
-    m.b.Output(div ? m.b.Op("Div", {m.sum, m.b.Scalar("two", 2.0f)}) : m.b.Op("Mul", {m.sum, m.b.Scalar("half", 0.5f)}));
+    m.b.Output(div ? m.b.Op("Div", {m.sum, m.b.Scalar("two", 2.0f)})
+                   : m.b.Op("Mul", {m.sum, m.b.Scalar("half", 0.5f)}));
     Graph g = CheckPasses(m.b.g, {FuseLinear, MergeHeads}, 1);
     EXPECT_EQ(HistogramStr(g), "effi.Linear:1 ");
   }

@@ -1,6 +1,6 @@
 // Unit tests for the mandatory graph machinery: topological sort and its errors, dead-node removal,
-// input-shape binding, constant folding of torch's Shape->Gather->Unsqueeze->Concat->Reshape chains,
-// PassOptions parsing and the Optimize pipeline report.
+// input-shape binding, constant folding of torch's Shape->Gather->Unsqueeze->Concat->Reshape
+// chains, PassOptions parsing and the Optimize pipeline report.
 #include <gtest/gtest.h>
 
 #include "effi/error.hpp"
@@ -125,10 +125,26 @@ TEST(BindInputShapes, RejectsContradictions) {
   Builder b;
   b.Output(b.Op("Relu", {b.Input("x", {-1, 3})}));
   Graph g = b.g;
-  ExpectError([&] { passes::BindInputShapes(g, {{"x", {2, 4}}}); }, ErrorCode::kInvalidArgument, "'x'");
-  ExpectError([&] { passes::BindInputShapes(g, {{"x", {2, 3, 1}}}); }, ErrorCode::kInvalidArgument, "rank");
-  ExpectError([&] { passes::BindInputShapes(g, {{"y", {2, 3}}}); }, ErrorCode::kInvalidArgument, "'y'");
-  ExpectError([&] { passes::BindInputShapes(g, {{"x", {int64_t{1} << 40, 3}}}); }, ErrorCode::kInvalidModel, "");
+  ExpectError(
+      [&] {
+        passes::BindInputShapes(g, {{"x", {2, 4}}});
+      },
+      ErrorCode::kInvalidArgument, "'x'");
+  ExpectError(
+      [&] {
+        passes::BindInputShapes(g, {{"x", {2, 3, 1}}});
+      },
+      ErrorCode::kInvalidArgument, "rank");
+  ExpectError(
+      [&] {
+        passes::BindInputShapes(g, {{"y", {2, 3}}});
+      },
+      ErrorCode::kInvalidArgument, "'y'");
+  ExpectError(
+      [&] {
+        passes::BindInputShapes(g, {{"x", {int64_t{1} << 40, 3}}});
+      },
+      ErrorCode::kInvalidModel, "");
 }
 
 // ---- constant folding ----
@@ -162,7 +178,8 @@ TEST(ConstantFolding, ShapeGatherUnsqueezeConcatReshape) {
 
 TEST(ConstantFolding, AllConstantSubgraphBecomesAConstant) {
   Builder b;
-  const int c = b.Op("Mul", {b.Op("Add", {b.Const("a", {2}, {1, 2}), b.Const("b", {2}, {3, 4})}), b.Scalar("k", 2.0f)});
+  const int c = b.Op("Mul", {b.Op("Add", {b.Const("a", {2}, {1, 2}), b.Const("b", {2}, {3, 4})}),
+                             b.Scalar("k", 2.0f)});
   b.Output(b.Op("Add", {b.Input("x", {2}), c}));
   Graph g = Prepared(b.g);
   EXPECT_EQ(HistogramStr(g), "Add:1 ");
@@ -206,17 +223,22 @@ TEST(PassOptions, Parse) {
   EXPECT_FALSE(no_gelu.fuse_gelu);
   EXPECT_TRUE(no_gelu.fuse_linear && no_gelu.channels_last && no_gelu.fuse_epilogue);
   PassOptions only_gelu = PassOptions::Parse("fuse_gelu");
-  EXPECT_EQ(Flags(only_gelu), (std::vector<bool>{false, false, false, false, false, true, false, false}));
+  EXPECT_EQ(Flags(only_gelu),
+            (std::vector<bool>{false, false, false, false, false, true, false, false}));
   PassOptions two = PassOptions::Parse("none,fold_batchnorm,channels_last");
   EXPECT_EQ(Flags(two), (std::vector<bool>{true, false, false, false, false, false, true, false}));
   EXPECT_EQ(two.ToString(), "fold_batchnorm,channels_last");
   EXPECT_EQ(PassOptions::None().ToString(), "none");
-  for (const char* spec : {"all", "none", "all,-fuse_gelu", "fuse_gelu", "fold_batchnorm,fuse_epilogue"})
-    EXPECT_EQ(Flags(PassOptions::Parse(PassOptions::Parse(spec).ToString())), Flags(PassOptions::Parse(spec))) << spec;
+  for (const char* spec :
+       {"all", "none", "all,-fuse_gelu", "fuse_gelu", "fold_batchnorm,fuse_epilogue"})
+    EXPECT_EQ(Flags(PassOptions::Parse(PassOptions::Parse(spec).ToString())),
+              Flags(PassOptions::Parse(spec)))
+        << spec;
 }
 
 TEST(PassOptions, UnknownNameIsAnError) {
-  ExpectError([] { PassOptions::Parse("fuse_everything"); }, ErrorCode::kInvalidArgument, "fuse_everything");
+  ExpectError([] { PassOptions::Parse("fuse_everything"); }, ErrorCode::kInvalidArgument,
+              "fuse_everything");
   ExpectError([] { PassOptions::Parse("all,-nope"); }, ErrorCode::kInvalidArgument, "nope");
   ExpectError([] { PassOptions::Parse("ALL"); }, ErrorCode::kInvalidArgument, "ALL");
 }
@@ -229,9 +251,10 @@ TEST(Optimize, ReportsEnabledPassesInOrder) {
   const passes::PassReport all = passes::Optimize(g, PassOptions());
   std::vector<std::string> names;
   for (const auto& [name, n] : all.rewrites) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"fold_batchnorm", "fuse_linear", "fold_layer_scale", "merge_heads",
-                                             "fuse_layernorm", "fuse_gelu", "channels_last", "fuse_pool_mixer",
-                                             "fuse_attention", "fuse_epilogue"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"fold_batchnorm", "fuse_linear", "fold_layer_scale",
+                                      "merge_heads", "fuse_layernorm", "fuse_gelu", "channels_last",
+                                      "fuse_pool_mixer", "fuse_attention", "fuse_epilogue"}));
   EXPECT_EQ(all.rewrites[1].second, 1);
   EXPECT_EQ(all.rewrites[9].second, 1);
   EXPECT_EQ(HistogramStr(g), "effi.Linear:1 ");

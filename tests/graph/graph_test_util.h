@@ -50,8 +50,8 @@ class Builder {
     return v;
   }
   // Appends a node with one output named after it; returns the output value.
-  int Op(const std::string& op, std::vector<int> inputs, std::map<std::string, AttrValue> attrs = {},
-         const std::string& domain = "") {
+  int Op(const std::string& op, std::vector<int> inputs,
+         std::map<std::string, AttrValue> attrs = {}, const std::string& domain = "") {
     const std::string name = op + "_" + std::to_string(g.nodes.size());
     const int out = g.AddValue(name + "_out");
     Node n;
@@ -138,7 +138,8 @@ inline std::vector<Floats> Execute(const Graph& g, const std::map<std::string, F
   for (int id : pg.inputs) {
     const Floats& data = inputs.at(pg.values[id].name);
     EXPECT_EQ(static_cast<int64_t>(data.size()), NumElements(pg.values[id].shape));
-    if (plan->offset(id) >= 0) std::memcpy(a + plan->offset(id), data.data(), data.size() * sizeof(float));
+    if (plan->offset(id) >= 0)
+      std::memcpy(a + plan->offset(id), data.data(), data.size() * sizeof(float));
   }
   plan->Execute(ops::ExecContext{}, a, align(scratch.data()));
   std::vector<Floats> outs;
@@ -174,9 +175,10 @@ inline std::map<std::string, Floats> RandomInputs(const Graph& g, uint32_t seed 
 }
 
 // The checks every pass test makes: the rewrite count of the last pass (kAnyRewrites: some;
-// kUnchecked: not checked), and the rewritten graph computing the same outputs as the unoptimised one
-// within `tol` relative. Returns the rewritten graph.
-inline Graph CheckPasses(const Graph& src, const std::vector<PassFn>& fns, int expect_rewrites, double tol = 1e-5) {
+// kUnchecked: not checked), and the rewritten graph computing the same outputs as the unoptimised
+// one within `tol` relative. Returns the rewritten graph.
+inline Graph CheckPasses(const Graph& src, const std::vector<PassFn>& fns, int expect_rewrites,
+                         double tol = 1e-5) {
   const Graph base = Prepared(src);
   Graph opt = base;
   const int n = ApplyPasses(opt, fns);
@@ -190,7 +192,8 @@ inline Graph CheckPasses(const Graph& src, const std::vector<PassFn>& fns, int e
   const auto got = Execute(opt, in);
   EXPECT_EQ(got.size(), want.size());
   for (size_t i = 0; i < std::min(got.size(), want.size()); ++i)
-    EXPECT_LE(RelDiff(got[i], want[i]), tol) << "output " << i << ", histogram after: " << HistogramStr(opt);
+    EXPECT_LE(RelDiff(got[i], want[i]), tol)
+        << "output " << i << ", histogram after: " << HistogramStr(opt);
   return opt;
 }
 

@@ -21,7 +21,8 @@ std::map<std::string, AttrValue> Pads1() { return {{"pads", std::vector<int64_t>
 TEST(ChannelsLast, ConvertsAndCancelsTransposes) {
   Builder b;
   const int x = b.Input("x", {1, 3, 8, 8});
-  const int r = b.Op("Relu", {b.Op("Conv", {x, b.Random("w1", {8, 3, 3, 3}), b.Random("b1", {8})}, Pads1())});
+  const int r =
+      b.Op("Relu", {b.Op("Conv", {x, b.Random("w1", {8, 3, 3, 3}), b.Random("b1", {8})}, Pads1())});
   const int c2 = b.Op("Conv", {r, b.Random("w2", {8, 8, 1, 1}), b.Random("b2", {8})});
   const int a = b.Op("Add", {c2, r});
   const int p = b.Op("AveragePool", {a},
@@ -30,7 +31,8 @@ TEST(ChannelsLast, ConvertsAndCancelsTransposes) {
                       {"pads", std::vector<int64_t>{1, 1, 1, 1}}});
   const int s = b.Op("Sub", {p, a});
   const int m = b.Op("Mul", {s, b.Random("ls", {8, 1, 1})});
-  const int dw = b.Op("Conv", {m, b.Random("w3", {8, 1, 3, 3})}, {{"group", int64_t{8}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  const int dw = b.Op("Conv", {m, b.Random("w3", {8, 1, 3, 3})},
+                      {{"group", int64_t{8}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}}});
   b.Output(b.Op("GlobalAveragePool", {b.Op("Add", {dw, a})}));
   Graph g = CheckPasses(b.g, {ToChannelsLast}, kAnyRewrites);
   EXPECT_EQ(Count(g, "Conv"), 0) << HistogramStr(g);
@@ -116,8 +118,9 @@ TEST(FuseEpilogue, ReluThenResidualIntoLinear) {
 TEST(FuseEpilogue, GeluIntoLinear) {
   LinearGraph m;
   const int x = m.lin;
-  const int onep = m.b.Op("Add", {m.b.Op("Erf", {m.b.Op("Div", {x, m.b.Scalar("sqrt2", static_cast<float>(M_SQRT2))})}),
-                                  m.b.Scalar("one", 1.0f)});
+  const int onep = m.b.Op(
+      "Add", {m.b.Op("Erf", {m.b.Op("Div", {x, m.b.Scalar("sqrt2", static_cast<float>(M_SQRT2))})}),
+              m.b.Scalar("one", 1.0f)});
   m.b.Output(m.b.Op("Mul", {m.b.Op("Mul", {x, onep}), m.b.Scalar("half", 0.5f)}));
   Graph g = CheckPasses(m.b.g, {FuseLinear, FuseGelu, FuseEpilogue}, 1);
   EXPECT_EQ(HistogramStr(g), "effi.Linear:1 ");

@@ -30,10 +30,12 @@ struct LayerNormGraph {
   int x, d, out;
   explicit LayerNormGraph(const LnOptions& o = {}) {
     x = b.Input("x", {2, 4, 8});
-    const auto mean_attrs = std::map<std::string, AttrValue>{{"axes", o.mean_axes}, {"keepdims", int64_t{1}}};
+    const auto mean_attrs =
+        std::map<std::string, AttrValue>{{"axes", o.mean_axes}, {"keepdims", int64_t{1}}};
     const int m = b.Op("ReduceMean", {x}, mean_attrs);
     d = b.Op("Sub", {x, m});
-    const int sq = o.square_by_mul ? b.Op("Mul", {d, d}) : b.Op("Pow", {d, b.Scalar("two", o.exponent)});
+    const int sq =
+        o.square_by_mul ? b.Op("Mul", {d, d}) : b.Op("Pow", {d, b.Scalar("two", o.exponent)});
     const int v = b.Op("ReduceMean", {sq}, mean_attrs);
     const int eps = b.Scalar("eps", 1e-5f);
     const int e = b.Op("Add", o.eps_first ? std::vector<int>{eps, v} : std::vector<int>{v, eps});
@@ -150,7 +152,8 @@ struct GeluGraph {
 TEST(FuseGelu, AllExportForms) {
   for (bool half_first : {false, true})
     for (bool mul : {false, true}) {
-      SCOPED_TRACE(std::string(half_first ? "half first" : "half last") + (mul ? ", mul 1/sqrt2" : ", div sqrt2"));
+      SCOPED_TRACE(std::string(half_first ? "half first" : "half last") +
+                   (mul ? ", mul 1/sqrt2" : ", div sqrt2"));
       GeluOptions o;
       o.half_first = half_first;
       o.mul_inv_sqrt2 = mul;
@@ -185,8 +188,9 @@ TEST(FuseGelu, NotWhenErfHasAnotherUse) {
 TEST(FuseGelu, NotWhenMultipliedByADifferentTensor) {
   Builder b;
   const int x = b.Input("x", {2, 16}), y = b.Input("y", {2, 16});
-  const int onep = b.Op("Add", {b.Op("Erf", {b.Op("Div", {x, b.Scalar("sqrt2", static_cast<float>(M_SQRT2))})}),
-                                b.Scalar("one", 1.0f)});
+  const int onep =
+      b.Op("Add", {b.Op("Erf", {b.Op("Div", {x, b.Scalar("sqrt2", static_cast<float>(M_SQRT2))})}),
+                   b.Scalar("one", 1.0f)});
   b.Output(b.Op("Mul", {b.Op("Mul", {y, onep}), b.Scalar("half", 0.5f)}));
   Graph g = CheckPasses(b.g, {FuseGelu}, 0);
   EXPECT_EQ(Count(g, "Erf"), 1);

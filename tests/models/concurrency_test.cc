@@ -49,7 +49,8 @@ void Hammer(const std::shared_ptr<const Model>& model, const std::vector<Tensor>
   EXPECT_EQ(runs.load(), threads * rounds * static_cast<int>(inputs.size()));
 }
 
-std::vector<Tensor> SingleThread(const std::shared_ptr<const Model>& model, const std::vector<Tensor>& inputs) {
+std::vector<Tensor> SingleThread(const std::shared_ptr<const Model>& model,
+                                 const std::vector<Tensor>& inputs) {
   Session s(model);
   std::vector<Tensor> out;
   for (const Tensor& in : inputs) out.push_back(RunOne(s, in));

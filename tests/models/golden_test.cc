@@ -31,8 +31,8 @@ struct Collected {
   Diff ort_all, ort_none, torch_all, torch_none, all_vs_none;
 };
 
-void CheckInput(Pair& models, const Tensor& input, const Tensor& ort, const Tensor* torch, const std::string& what,
-                Collected& c) {
+void CheckInput(Pair& models, const Tensor& input, const Tensor& ort, const Tensor* torch,
+                const std::string& what, Collected& c) {
   Session s_all(models.all), s_none(models.none);
   const Tensor y_all = RunOne(s_all, input);
   const Tensor y_none = RunOne(s_none, input);
@@ -101,8 +101,9 @@ TEST_P(TinyModelTest, MatchesOrtAndTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TinyModelTest,
-                         ::testing::Values("tiny_op11", "tiny_op13", "tiny_op17", "tiny_dynbatch_op13",
-                                           "tiny_dynbatch_op17", "tiny_folded_op11", "tiny_l3like_op11",
+                         ::testing::Values("tiny_op11", "tiny_op13", "tiny_op17",
+                                           "tiny_dynbatch_op13", "tiny_dynbatch_op17",
+                                           "tiny_folded_op11", "tiny_l3like_op11",
                                            "tiny_l7like_op11"),
                          [](const auto& info) { return std::string(info.param); });
 
@@ -135,8 +136,8 @@ TEST(TinyDynamicBatch, Batch3EqualsRowsAtBatch1) {
 TEST(TinyModels, SameWeightsSameFunction) {
   const Tensor in = LoadTensor(kModelsDir + "/tiny_op11/in_0.npy");
   std::vector<Tensor> outs;
-  for (const char* name : {"tiny_op11", "tiny_op13", "tiny_op17", "tiny_dynbatch_op13", "tiny_dynbatch_op17",
-                           "tiny_folded_op11"}) {
+  for (const char* name : {"tiny_op11", "tiny_op13", "tiny_op17", "tiny_dynbatch_op13",
+                           "tiny_dynbatch_op17", "tiny_folded_op11"}) {
     Session s(Model::Load(kModelsDir + "/" + name + ".onnx"));
     outs.push_back(RunOne(s, in));
   }
@@ -156,7 +157,8 @@ TEST(SharedL1, MatchesOrtAndTorch) {
   Pair models = LoadBoth(model_path);
   CheckStats(models);
   EXPECT_EQ(models.all->Stats().parameters, 12258961);
-  const std::vector<std::string> all_inputs{"0_randn", "1_randn", "2_randn", "3_randn", "4_bittern", "5_goldfish"};
+  const std::vector<std::string> all_inputs{"0_randn", "1_randn",   "2_randn",
+                                            "3_randn", "4_bittern", "5_goldfish"};
   // Under sanitizers: one random and one photo input.
   const std::vector<std::string> inputs =
       kSanitized ? std::vector<std::string>{"0_randn", "4_bittern"} : all_inputs;

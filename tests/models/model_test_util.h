@@ -90,13 +90,15 @@ inline Diff Compare(const Tensor& out, const Tensor& ref) {
 
 // The model-test criterion: max |diff| <= rel_tol * max |ref| and the same argmax in every row.
 inline void ExpectClose(const Diff& d, double rel_tol, const std::string& what) {
-  EXPECT_LE(d.max_abs, rel_tol * d.max_ref) << what << ": max |diff| " << d.max_abs << ", max |ref| " << d.max_ref;
+  EXPECT_LE(d.max_abs, rel_tol * d.max_ref)
+      << what << ": max |diff| " << d.max_abs << ", max |ref| " << d.max_ref;
   EXPECT_EQ(d.argmax_mismatches, 0) << what;
 }
 
 // One line per comparison in the test log, for the measured-diffs table.
 inline void Report(const std::string& what, const Diff& d) {
-  std::printf("[diff] %-48s max_abs %.3g  max_ref %.3g  rel %.3g\n", what.c_str(), d.max_abs, d.max_ref, d.rel());
+  std::printf("[diff] %-48s max_abs %.3g  max_ref %.3g  rel %.3g\n", what.c_str(), d.max_abs,
+              d.max_ref, d.rel());
   std::fflush(stdout);
 }
 

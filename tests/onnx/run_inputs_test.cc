@@ -20,7 +20,8 @@ void ExpectInvalidArgument(Session& s, const Inputs& in, const std::vector<std::
     ADD_FAILURE() << "Run accepted the inputs";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    for (const std::string& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+    for (const std::string& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
   }
 }
 
@@ -46,21 +47,27 @@ TEST_F(RunInputs, DeclaredInputsAndOutputs) {
 
 TEST_F(RunInputs, WrongName) {
   Session s(model_);
-  ExpectInvalidArgument(s, {{"input", Tensor::Zeros(ElementType::kFloat32, {1, 3, 64, 64})}}, {"'input'", "'data'"});
+  ExpectInvalidArgument(s, {{"input", Tensor::Zeros(ElementType::kFloat32, {1, 3, 64, 64})}},
+                        {"'input'", "'data'"});
 }
 
 TEST_F(RunInputs, WrongShapeAndRank) {
   Session s(model_);
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {1, 3, 32, 32})}}, {"'data'", "[1,3,32,32]"});
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {2, 3, 64, 64})}}, {"'data'"});
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {3, 64, 64})}}, {"'data'"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {1, 3, 32, 32})}},
+                        {"'data'", "[1,3,32,32]"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {2, 3, 64, 64})}},
+                        {"'data'"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {3, 64, 64})}},
+                        {"'data'"});
   ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {})}}, {"'data'"});
 }
 
 TEST_F(RunInputs, WrongDtype) {
   Session s(model_);
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kInt64, {1, 3, 64, 64})}}, {"'data'", "float32", "int64"});
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kUInt8, {1, 3, 64, 64})}}, {"'data'", "uint8"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kInt64, {1, 3, 64, 64})}},
+                        {"'data'", "float32", "int64"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kUInt8, {1, 3, 64, 64})}},
+                        {"'data'", "uint8"});
 }
 
 TEST_F(RunInputs, BytesDoNotMatchShape) {
@@ -82,7 +89,8 @@ TEST_F(RunInputs, MissingOrRepeated) {
 
 TEST_F(RunInputs, SessionUsableAfterErrors) {
   Session s(model_);
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {1, 3, 32, 32})}}, {"'data'"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {1, 3, 32, 32})}},
+                        {"'data'"});
   const Tensor y = s.Run({{"data", Tensor::Zeros(ElementType::kFloat32, {1, 3, 64, 64})}})[0];
   EXPECT_EQ(y.shape, (std::vector<int64_t>{1, 10}));
 }
@@ -90,7 +98,8 @@ TEST_F(RunInputs, SessionUsableAfterErrors) {
 TEST_F(RunInputs, DynamicBatchChecksTheFixedDims) {
   Session s(dyn_);
   EXPECT_EQ(dyn_->inputs()[0].shape, (std::vector<int64_t>{-1, 3, 64, 64}));
-  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {2, 3, 64, 32})}}, {"'data'"});
+  ExpectInvalidArgument(s, {{"data", Tensor::Zeros(ElementType::kFloat32, {2, 3, 64, 32})}},
+                        {"'data'"});
   EXPECT_EQ(s.Run({{"data", Tensor::Zeros(ElementType::kFloat32, {2, 3, 64, 64})}})[0].shape,
             (std::vector<int64_t>{2, 10}));
 }

@@ -20,10 +20,13 @@ namespace {
 
 const std::string kModels = EFFI_TEST_MODELS_DIR;
 
-size_t Bytes(const Value& v) { return static_cast<size_t>(NumElements(v.shape)) * DTypeSize(v.dtype); }
+size_t Bytes(const Value& v) {
+  return static_cast<size_t>(NumElements(v.shape)) * DTypeSize(v.dtype);
+}
 
 // Independent check of a plan: recomputes lifetimes and alias roots from the graph, then verifies
-// bounds and pairwise disjointness of buffers whose lifetimes overlap. Returns the sum of root sizes.
+// bounds and pairwise disjointness of buffers whose lifetimes overlap. Returns the sum of root
+// sizes.
 size_t VerifyPlan(const Plan& plan) {
   const Graph& g = plan.graph();
   const size_t nv = g.values.size();
@@ -33,7 +36,8 @@ size_t VerifyPlan(const Plan& plan) {
   for (const Node& n : g.nodes) {
     const ops::OpSchema* s = ops::FindOp(n.domain, n.op);
     EXPECT_NE(s, nullptr) << n.Describe();
-    if (s && s->alias && !g.values[n.inputs[0]].is_constant()) root[n.outputs[0]] = root[n.inputs[0]];
+    if (s && s->alias && !g.values[n.inputs[0]].is_constant())
+      root[n.outputs[0]] = root[n.inputs[0]];
   }
   std::vector<int> first(nv, INT_MAX), last(nv, INT_MIN);
   auto touch = [&](int v, int step) {
@@ -76,7 +80,8 @@ size_t VerifyPlan(const Plan& plan) {
       const Buf &x = bufs[a], &y = bufs[b];
       const bool live_together = !(last[x.root] < first[y.root] || last[y.root] < first[x.root]);
       const bool overlap = x.size && y.size && x.off < y.off + y.size && y.off < x.off + x.size;
-      EXPECT_FALSE(live_together && overlap) << g.values[x.root].name << " and " << g.values[y.root].name;
+      EXPECT_FALSE(live_together && overlap)
+          << g.values[x.root].name << " and " << g.values[y.root].name;
     }
   return total;
 }
@@ -117,11 +122,12 @@ TEST(Plan, AliasOpsShareTheirInputBuffer) {
   g.values[x].shape = {2, 6};
   g.values[x].has_shape = true;
   g.inputs.push_back(x);
-  const int r = g.AddValue("r"), shape = g.AddConstant("shape", MakeInt64Tensor({3, 4}, {2})), y = g.AddValue("y"),
-            z = g.AddValue("z");
+  const int r = g.AddValue("r"), shape = g.AddConstant("shape", MakeInt64Tensor({3, 4}, {2})),
+            y = g.AddValue("y"), z = g.AddValue("z");
   Node relu, reshape, neg;
   relu.name = "relu", relu.op = "Relu", relu.inputs = {x}, relu.outputs = {r};
-  reshape.name = "reshape", reshape.op = "Reshape", reshape.inputs = {r, shape}, reshape.outputs = {y};
+  reshape.name = "reshape", reshape.op = "Reshape", reshape.inputs = {r, shape},
+  reshape.outputs = {y};
   neg.name = "neg", neg.op = "Neg", neg.inputs = {y}, neg.outputs = {z};
   g.AddNode(relu);
   g.AddNode(reshape);
@@ -144,23 +150,26 @@ TEST_P(ModelPlan, NoLiveBuffersOverlap) {
   for (const char* spec : {"all", "none"}) {
     for (int64_t batch : dynamic ? std::vector<int64_t>{1, 3} : std::vector<int64_t>{1}) {
       SCOPED_TRACE(std::string(spec) + " batch " + std::to_string(batch));
-      auto plan = Compile(imported, {{"data", {batch, 3, 64, 64}}}, passes::PassOptions::Parse(spec));
+      auto plan =
+          Compile(imported, {{"data", {batch, 3, 64, 64}}}, passes::PassOptions::Parse(spec));
       const size_t total = VerifyPlan(*plan);
       EXPECT_LT(plan->arena_bytes(), total / 2) << "buffers are reused";
-      std::printf("[plan] %-20s passes=%-4s batch %ld: arena %zu bytes, %zu bytes without reuse\n", GetParam(), spec,
-                  static_cast<long>(batch), plan->arena_bytes(), total);
+      std::printf("[plan] %-20s passes=%-4s batch %ld: arena %zu bytes, %zu bytes without reuse\n",
+                  GetParam(), spec, static_cast<long>(batch), plan->arena_bytes(), total);
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelPlan,
-                         ::testing::Values("tiny_op11", "tiny_op17", "tiny_dynbatch_op13", "tiny_dynbatch_op17",
-                                           "tiny_folded_op11", "tiny_l7like_op11"),
+                         ::testing::Values("tiny_op11", "tiny_op17", "tiny_dynbatch_op13",
+                                           "tiny_dynbatch_op17", "tiny_folded_op11",
+                                           "tiny_l7like_op11"),
                          [](const auto& info) { return std::string(info.param); });
 
 TEST(ModelPlanL3, NoLiveBuffersOverlap) {
   const Graph imported = onnx_io::ImportFile(kModels + "/tiny_l3like_op11.onnx");
-  for (const char* spec : {"all", "none"}) VerifyPlan(*Compile(imported, {}, passes::PassOptions::Parse(spec)));
+  for (const char* spec : {"all", "none"})
+    VerifyPlan(*Compile(imported, {}, passes::PassOptions::Parse(spec)));
 }
 
 }  // namespace

@@ -32,9 +32,7 @@ Tensor RandomInput(int64_t batch, uint32_t seed) {
   return Tensor::Float({batch, 3, 64, 64}, v);
 }
 
-bool SameBits(const Tensor& a, const Tensor& b) {
-  return a.shape == b.shape && a.bytes == b.bytes;
-}
+bool SameBits(const Tensor& a, const Tensor& b) { return a.shape == b.shape && a.bytes == b.bytes; }
 
 double MaxRelDiff(const Tensor& a, const Tensor& b) {
   double d = 0, m = 0;
@@ -68,7 +66,8 @@ TEST(PlanCache, ManyBatchSizesAcrossThreads) {
           for (size_t k = 0; k < inputs.size(); ++k) {
             const size_t i = (k * 3 + t) % inputs.size();
             if (!SameBits(s.Run({{"data", inputs[i]}})[0], expected[i])) ++bad;
-            if (t == 0 && k % 4 == 0) (void)model->Stats(static_cast<int64_t>(i) + 1);  // compiles under the lock too
+            if (t == 0 && k % 4 == 0)
+              (void)model->Stats(static_cast<int64_t>(i) + 1);  // compiles under the lock too
           }
       } catch (const std::exception& e) {
         ADD_FAILURE() << e.what();
@@ -100,7 +99,8 @@ TEST(IntraOpThreads, MatchSingleThread) {
       for (int r = 0; r < 2; ++r) {
         const Tensor got = s.Run({{"data", in}})[0];
         EXPECT_LE(MaxRelDiff(got, want), 1e-6) << threads << " threads";
-        if (!SameBits(got, want)) std::printf("[threads] %s: %d threads not bit-identical\n", name, threads);
+        if (!SameBits(got, want))
+          std::printf("[threads] %s: %d threads not bit-identical\n", name, threads);
       }
     }
   }
