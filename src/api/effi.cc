@@ -257,7 +257,13 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
     if (!ok)
       throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must have shape {}, got {}", name,
                                                            ShapeStr(info->shape), ShapeStr(t->shape)));
-    if (t->bytes.size() != static_cast<size_t>(t->elements()) * ElementSize(t->type))
+    int64_t elements = 0;
+    try {
+      elements = t->elements();
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}': {}", name, e.what()));
+    }
+    if (t->bytes.size() != static_cast<size_t>(elements) * ElementSize(t->type))
       throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}': {} bytes do not match shape {}", name,
                                                            t->bytes.size(), ShapeStr(t->shape)));
     shapes[name] = t->shape;
