@@ -42,6 +42,11 @@ struct GemmEpilogue {
 // Rows [m_begin, m_end) of C. Threads split the M range; any split is valid.
 void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
                 int64_t ldc, const GemmEpilogue& ep);
+// Block [m_begin, m_end) x [n_begin, n_end) of C, for 2-D splits when M is small (a 7x7 stage has
+// 49 rows: splitting N lets each thread stream only its half of the weights). n_begin must be a
+// multiple of b.nr(); n_end is clamped to b.n().
+void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const float* a, int64_t lda,
+                const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep);
 
 // Packing into caller-owned memory, for operands that change every run (attention's K and V).
 // PackedBFloats(k, n) floats at 64-byte alignment are needed.

@@ -49,10 +49,20 @@ TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
           PackedB packed(b.data(), k, n, trans_b ? k : n, trans_b);
           std::vector<float> got(static_cast<size_t>(m * n), NAN);
           GemmEpilogue ep{bias.data(), ract, res.data(), n};
-          // Split rows unevenly like the thread pool does.
+          // Split rows unevenly like the thread pool does; with trans_b also split columns at a
+          // panel boundary (the 2-D split used when M is small).
           const int64_t split = m / 3;
-          GemmPacked(0, split, a.data(), k, packed, got.data(), n, ep);
-          GemmPacked(split, m, a.data(), k, packed, got.data(), n, ep);
+          if (!trans_b) {
+            GemmPacked(0, split, a.data(), k, packed, got.data(), n, ep);
+            GemmPacked(split, m, a.data(), k, packed, got.data(), n, ep);
+          } else {
+            const int64_t panels = (n + packed.nr() - 1) / packed.nr();
+            const int64_t nsplit = panels / 2 * packed.nr();
+            for (auto [m0, m1] : {std::pair{int64_t{0}, split}, std::pair{split, m}}) {
+              GemmPacked(m0, m1, 0, nsplit, a.data(), k, packed, got.data(), n, ep);
+              GemmPacked(m0, m1, nsplit, n, a.data(), k, packed, got.data(), n, ep);
+            }
+          }
           ExpectClose(got, want, 2e-5, "gemm");
         }
       }

@@ -123,8 +123,9 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda, const f
   }
 }
 
-void Gemm(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k, int64_t n,
-          float* c, int64_t ldc, const float* bias, int act_i, const float* residual, int64_t ldr) {
+void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n, const float* a, int64_t lda,
+          const float* packed, int64_t k, float* c, int64_t ldc, const float* bias, int act_i, const float* residual,
+          int64_t ldr) {
   const ref::Activation act = static_cast<ref::Activation>(act_i);
   const size_t nr = NR();
   // Loop order: K slices outermost (B slice reused across all rows of the range), then N panels,
@@ -133,7 +134,7 @@ void Gemm(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const flo
   for (int64_t k0 = 0; k0 < k; k0 += kKC) {
     const size_t kc = static_cast<size_t>(std::min<int64_t>(kKC, k - k0));
     const bool first = k0 == 0, last = k0 + static_cast<int64_t>(kc) >= k;
-    for (int64_t j0 = 0; j0 < n; j0 += static_cast<int64_t>(nr)) {
+    for (int64_t j0 = n_begin; j0 < n; j0 += static_cast<int64_t>(nr)) {
       const float* bp = packed + (j0 / static_cast<int64_t>(nr)) * k * static_cast<int64_t>(nr) + k0 * static_cast<int64_t>(nr);
       const size_t cols = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(nr), n - j0));
       const float* bj = bias ? bias + j0 : nullptr;
@@ -243,14 +244,24 @@ PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b
 
 void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
                 int64_t ldc, const GemmEpilogue& ep) {
-  if (m_end <= m_begin || b.n() == 0) return;
+  GemmPacked(m_begin, m_end, 0, b.n(), a, lda, b, c, ldc, ep);
+}
+
+void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const float* a, int64_t lda,
+                const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep) {
+  if (m_end <= m_begin || n_end <= n_begin) return;
+  n_end = std::min(n_end, b.n());
+  if (n_begin % b.nr() != 0 || n_begin < 0 || n_end <= n_begin) std::abort();  // caller bug: see gemm.h
   if (b.k() == 0) {  // empty product: epilogue of zeros
-    for (int64_t i = m_begin; i < m_end; ++i) std::fill(c + i * ldc, c + i * ldc + b.n(), 0.0f);
-    ref::epilogue_f32(m_end - m_begin, b.n(), ep.bias, ep.act, ep.residual ? ep.residual + m_begin * ep.ldr : nullptr,
-                      c + m_begin * ldc);
+    for (int64_t i = m_begin; i < m_end; ++i) {
+      float* ci = c + i * ldc + n_begin;
+      std::fill(ci, ci + (n_end - n_begin), 0.0f);
+      ref::epilogue_f32(1, n_end - n_begin, ep.bias ? ep.bias + n_begin : nullptr, ep.act,
+                        ep.residual ? ep.residual + i * ep.ldr + n_begin : nullptr, ci);
+    }
     return;
   }
-  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, a, lda, b.data(), b.k(), b.n(), c, ldc, ep.bias,
+  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, n_begin, n_end, a, lda, b.data(), b.k(), c, ldc, ep.bias,
                              static_cast<int>(ep.act), ep.residual, ep.ldr);
 }
 
@@ -268,7 +279,7 @@ void PackBInto(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, 
 void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k,
                    int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m_end <= m_begin || n == 0 || k == 0) return;
-  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, a, lda, packed, k, n, c, ldc, ep.bias, static_cast<int>(ep.act),
+  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, 0, n, a, lda, packed, k, c, ldc, ep.bias, static_cast<int>(ep.act),
                              ep.residual, ep.ldr);
 }
 
