@@ -10,6 +10,8 @@ import url from 'node:url';
 
 const here = path.dirname(url.fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '..', 'package.json'));
+// Node's own footprint before ONNX Runtime is loaded: subtracted for an apples-to-apples RSS.
+const nodeBaseRss = process.memoryUsage().rss / (1024 * 1024);
 const ort = require('onnxruntime-node');
 
 const args = process.argv.slice(2);
@@ -82,15 +84,18 @@ for (const threads of threadsList) {
     ort_rounds: ortP50, effi_rounds: effiP50 });
   await session.release?.();
 }
-const ortRss = process.resourceUsage().maxRSS / 1024;
+const ortProcessRss = process.resourceUsage().maxRSS / 1024;
+const ortRss = ortProcessRss - nodeBaseRss;
 
 if (asJson) {
-  console.log(JSON.stringify({ rows, ort_process_peak_rss_mb: ortRss }, null, 2));
+  console.log(JSON.stringify({ rows, ort_process_peak_rss_mb: ortProcessRss, ort_peak_rss_mb: ortRss,
+    node_base_rss_mb: nodeBaseRss }, null, 2));
 } else {
   console.log(`model ${model}   rounds ${rounds} x ${iters} runs, alternating; medians of per-round p50`);
   console.log('threads   ONNX Runtime   effi        effi/ORT   effi ISA');
   for (const r of rows)
     console.log(`${String(r.threads).padEnd(9)} ${r.ort_ms.toFixed(2).padStart(8)} ms  ${r.effi_ms.toFixed(2).padStart(7)} ms  ${r.ratio.toFixed(3).padStart(7)}    ${r.isa}`);
   console.log(`load: effi ${rows.map((r) => r.effi_load_ms.toFixed(0)).join('/')} ms, ORT ${rows.map((r) => r.ort_load_ms.toFixed(0)).join('/')} ms` +
-    `   peak RSS: effi ${rows.map((r) => r.effi_peak_rss_mb.toFixed(0)).join('/')} MiB, ORT (node process incl. ~45 MiB runtime) ${ortRss.toFixed(0)} MiB`);
+    `   peak RSS: effi ${rows.map((r) => r.effi_peak_rss_mb.toFixed(0)).join('/')} MiB, ORT ${ortRss.toFixed(0)} MiB ` +
+    `(node process ${ortProcessRss.toFixed(0)} MiB minus node's own ${nodeBaseRss.toFixed(0)} MiB)`);
 }
