@@ -1,0 +1,126 @@
+// Microbenchmarks of the non-GEMM kernels on EfficientFormer-L1's real shapes: the fused token
+// mixer, LayerNorm, softmax, broadcast elementwise, GELU and the layout transposes. These are
+// memory-bound, so besides GFLOP/s (counted as the reference kernel's arithmetic) each reports
+// GB/s of compulsory traffic (inputs read once + outputs written once).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/elementwise.h"
+#include "kernels/isa.h"
+#include "kernels/layout.h"
+#include "kernels/norm.h"
+#include "kernels/pool.h"
+#include "kernels/ref/ref_kernels.h"
+
+namespace {
+
+using namespace effi::kernels;  // NOLINT: benchmark file
+
+std::vector<float> Rand(size_t n, float scale = 1.0f) {
+  std::mt19937 rng(123);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+void Report(benchmark::State& state, double flops, double bytes, const char* label) {
+  const double it = static_cast<double>(state.iterations());
+  state.counters["GFLOPs"] = benchmark::Counter(flops * it / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GBps"] = benchmark::Counter(bytes * it / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(label) + " " + ActiveIsaName());
+}
+
+// Token mixer x + s * (avgpool3x3(x) - x) on NHWC [1][hw][hw][c]: 9 adds + 3 ops per element.
+void BM_PoolMixer(benchmark::State& state) {
+  const int64_t hw = state.range(0), c = state.range(1), n = hw * hw * c;
+  auto x = Rand(static_cast<size_t>(n)), s = Rand(static_cast<size_t>(c)), y = x;
+  for (auto _ : state) {
+    PoolMixerNhwcF32(1, hw, hw, c, 3, x.data(), s.data(), y.data(), 0, hw);
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 12.0 * n, 8.0 * n, "pool_mixer_f32_3x3");
+}
+BENCHMARK(BM_PoolMixer)
+    ->Args({56, 48})
+    ->Args({28, 96})
+    ->Args({14, 224})
+    ->Args({7, 448})
+    ->UseRealTime();
+
+// LayerNorm over the last stage's 49 tokens x 448 channels: ~8 flops per element.
+void BM_LayerNorm(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = rows * cols;
+  auto x = Rand(static_cast<size_t>(n)), g = Rand(static_cast<size_t>(cols)),
+       b = Rand(static_cast<size_t>(cols));
+  std::vector<float> y(x.size());
+  for (auto _ : state) {
+    LayerNormF32(rows, cols, x.data(), g.data(), b.data(), 1e-5f, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 8.0 * n, 8.0 * n, "layernorm_f32");
+}
+BENCHMARK(BM_LayerNorm)->Args({49, 448})->Args({196, 448})->UseRealTime();
+
+// Attention softmax: 8 heads x 49 queries x 49 keys (exp ~ 20 flops).
+void BM_Softmax(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = rows * cols;
+  auto x = Rand(static_cast<size_t>(n), 4.0f);
+  std::vector<float> y(x.size());
+  for (auto _ : state) {
+    SoftmaxF32(rows, cols, x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 24.0 * n, 8.0 * n, "softmax_f32");
+}
+BENCHMARK(BM_Softmax)->Args({8 * 49, 49})->Args({64, 1000})->UseRealTime();
+
+// Broadcast add of a per-channel vector ([rows][cols] + [cols]): the unfused residual/bias shape.
+void BM_BroadcastAdd(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = rows * cols;
+  auto a = Rand(static_cast<size_t>(n)), b = Rand(static_cast<size_t>(cols));
+  std::vector<float> y(a.size());
+  for (auto _ : state) {
+    BinaryF32(ref::BinaryOp::kAdd, rows, cols, a.data(), cols, 1, b.data(), 0, 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 1.0 * n, 8.0 * n, "binary_f32_add_rowbcast");
+}
+BENCHMARK(BM_BroadcastAdd)->Args({3136, 48})->Args({49, 448})->UseRealTime();
+
+// Standalone exact GELU (the unfused path; the fused one runs in the GEMM epilogue): the fitted
+// erf is ~25 flops per element.
+void BM_Gelu(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  auto x = Rand(static_cast<size_t>(n), 4.0f);
+  std::vector<float> y(x.size());
+  for (auto _ : state) {
+    UnaryF32(ref::UnaryOp::kGelu, x.data(), y.data(), n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 25.0 * n, 8.0 * n, "unary_f32_gelu");
+}
+BENCHMARK(BM_Gelu)->Arg(3136 * 192)->Arg(49 * 1792)->UseRealTime();
+
+// NCHW -> NHWC of the 224x224 input and attention's (0,2,1,3) head split.
+void BM_Transpose(benchmark::State& state) {
+  const int64_t a = state.range(0), b = state.range(1), inner = state.range(2), n = a * b * inner;
+  auto x = Rand(static_cast<size_t>(n));
+  std::vector<float> y(x.size());
+  const int64_t shape[3] = {a, b, inner}, perm[3] = {1, 0, 2};
+  TransposePlan plan;
+  if (!PlanTranspose(4, 3, shape, perm, &plan)) {
+    state.SkipWithError("transpose not planned");
+    return;
+  }
+  for (auto _ : state) {
+    TransposeRun(plan, x.data(), y.data(), 0, plan.outer);
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 0.0, 8.0 * n, inner == 1 ? "transpose_x32_4x4" : "transpose_rows");
+}
+BENCHMARK(BM_Transpose)->Args({3, 224 * 224, 1})->Args({49, 8, 64})->UseRealTime();
+
+}  // namespace
