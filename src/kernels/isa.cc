@@ -18,10 +18,21 @@ int64_t MaxTargetFor(const std::string& isa) {
   if (isa == "avx2") return HWY_AVX2;
   if (isa == "avx512") return HWY_AVX3_DL;  // any AVX-512 flavour
   if (isa == "neon") return HWY_NEON;
-  throw std::invalid_argument("EFFI_MAX_ISA must be one of scalar, avx2, avx512, neon (got '" + isa + "')");
+  throw std::invalid_argument("EFFI_MAX_ISA must be one of scalar, avx2, avx512, neon (got '" +
+                              isa + "')");
 }
 
 std::once_flag g_once;
+
+// hwy::SupportedTargets() (Highway 1.0.3) re-initialises the global chosen target with EVERY
+// detected target before applying DisableTargets' mask, so a later HWY_DYNAMIC_DISPATCH would run
+// e.g. AVX-512 code under EFFI_MAX_ISA=avx2 (seen: "AVX2 (gemm_f32_8x32__AVX3)"). Every query
+// therefore re-arms the lazy choice (DeInit), so the next dispatch re-chooses with the mask.
+int64_t SupportedTargetsKeepingCap() {
+  const int64_t targets = hwy::SupportedTargets();
+  hwy::GetChosenTarget().DeInit();
+  return targets;
+}
 
 void ApplyEnv() {
   const char* env = std::getenv("EFFI_MAX_ISA");
@@ -45,7 +56,7 @@ std::string TargetName(int64_t target) { return hwy::TargetName(target); }
 
 std::string ActiveIsaName() {
   InitIsa();
-  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  const int64_t targets = SupportedTargetsKeepingCap() & HWY_TARGETS;
   // Best = lowest set bit.
   const int64_t best = targets & -targets;
   return best ? hwy::TargetName(best) : "none";
@@ -54,6 +65,7 @@ std::string ActiveIsaName() {
 std::vector<int64_t> AvailableTargets() {
   std::vector<int64_t> out;
   for (int64_t t : hwy::SupportedAndGeneratedTargets()) out.push_back(t);
+  hwy::GetChosenTarget().DeInit();  // see SupportedTargetsKeepingCap
   return out;
 }
 

@@ -3,6 +3,7 @@
 // "none" (which must also agree with each other to fp32 rounding).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -225,6 +226,18 @@ TEST(FashionMnistL1, MatchesTorchAndAccuracy) {
   Report("fmnist_l1 torch passes=all", d_all);
   Report("fmnist_l1 torch passes=none", d_none);
   Report("fmnist_l1 all vs none", d_an);
+}
+
+// The per-ISA ctest runs (tests/models/CMakeLists.txt) set EFFI_MAX_ISA and EFFI_EXPECT_ISA: the
+// goldens above must then really run on that path, not silently on the best one.
+TEST(IsaPath, IsTheOneRequested) {
+  const char* want = std::getenv("EFFI_EXPECT_ISA");
+  if (!want) GTEST_SKIP() << "EFFI_EXPECT_ISA not set (only the per-ISA runs set it)";
+  // Both the reported ISA and the GEMM kernel that really runs, e.g. "AVX2 (gemm_f32_6x16__AVX2)".
+  const std::string isa = ActiveIsa(), kernel_suffix = std::string("__") + want + ")";
+  EXPECT_EQ(isa.rfind(want, 0), 0u) << isa << " is not " << want;
+  ASSERT_GE(isa.size(), kernel_suffix.size());
+  EXPECT_EQ(isa.substr(isa.size() - kernel_suffix.size()), kernel_suffix) << isa;
 }
 
 }  // namespace
