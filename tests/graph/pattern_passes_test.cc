@@ -68,9 +68,8 @@ TEST(FuseLayerNorm, EpsFirstPositiveAxisNoAffine) {
   EXPECT_EQ(HistogramStr(g), "LayerNormalization:1 ");
 }
 
-// The pass accepts Mul(d, d) as the square, but its "d feeds the square and the Div only" check
-// counts Mul(d, d) as two uses, so this form never fuses (results stay right). Enable once fixed.
-TEST(FuseLayerNorm, DISABLED_MulSquareForm) {
+// Mul(d, d) as the square (d appears twice among its consumers' inputs) fuses too.
+TEST(FuseLayerNorm, MulSquareForm) {
   LnOptions o;
   o.square_by_mul = true;
   LayerNormGraph m(o);

@@ -56,10 +56,14 @@ int FuseLayerNorm(Graph& g) {
       square = sq->inputs[0] == sub->outputs[0] && sq->inputs[1] == sub->outputs[0];
     }
     if (!square) continue;
-    // Intermediates must have no other uses: d feeds the square and the Div only.
-    const auto& dcons = idx.Consumers(sub->outputs[0]);
-    if (g.IsGraphOutput(sub->outputs[0]) || dcons.size() != 2 || !idx.SingleUse(mean->outputs[0]) ||
-        !idx.SingleUse(sq->outputs[0]) || !idx.SingleUse(var->outputs[0]) || !idx.SingleUse(add_eps->outputs[0]) ||
+    // Intermediates must have no other uses: d feeds the square and the Div only (Mul(d, d) lists
+    // the square twice among d's consumers, so count consumer nodes, not edges).
+    const int sq_index = idx.ProducerIndex(sq->outputs[0]), div_index = static_cast<int>(i);
+    bool d_private = !g.IsGraphOutput(sub->outputs[0]);
+    for (int c : idx.Consumers(sub->outputs[0]))
+      d_private = d_private && (c == sq_index || c == div_index);
+    if (!d_private || !idx.SingleUse(mean->outputs[0]) || !idx.SingleUse(sq->outputs[0]) ||
+        !idx.SingleUse(var->outputs[0]) || !idx.SingleUse(add_eps->outputs[0]) ||
         !idx.SingleUse(sqrt->outputs[0]))
       continue;
     const Shape xs = g.values[x].shape;
@@ -78,7 +82,8 @@ int FuseLayerNorm(Graph& g) {
         absorbed.push_back(mul);
         if (Node* add = idx.SoleConsumer(out); add && add->Is("Add")) {
           int bv = OtherInput(*add, out);
-          if (auto beta = PerChannelConst(g, bv, rank, rank - 1, cols); beta && g.values[add->outputs[0]].shape == xs) {
+          if (auto beta = PerChannelConst(g, bv, rank, rank - 1, cols);
+              beta && g.values[add->outputs[0]].shape == xs) {
             inputs[2] = AddConst(g, "ln_beta", MakeFloatTensor(*beta, {cols}));
             out = add->outputs[0];
             absorbed.push_back(add);
@@ -86,7 +91,8 @@ int FuseLayerNorm(Graph& g) {
         }
       }
     }
-    if (inputs[1] < 0) inputs[1] = AddConst(g, "ln_gamma", MakeFloatTensor(std::vector<float>(cols, 1.0f), {cols}));
+    if (inputs[1] < 0)
+      inputs[1] = AddConst(g, "ln_gamma", MakeFloatTensor(std::vector<float>(cols, 1.0f), {cols}));
     if (inputs[2] < 0) inputs.resize(2);
     for (Node* n : {mean, sub, sq, var, add_eps, sqrt}) n->dead = true;
     for (Node* n : absorbed) n->dead = true;
