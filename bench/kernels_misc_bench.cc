@@ -119,7 +119,7 @@ void BM_Transpose(benchmark::State& state) {
     TransposeRun(plan, x.data(), y.data(), 0, plan.outer);
     benchmark::DoNotOptimize(y.data());
   }
-  Report(state, 0.0, 8.0 * n, inner == 1 ? "transpose_x32_4x4" : "transpose_rows");
+  Report(state, 0.0, 8.0 * n, inner == 1 ? "transpose_x32" : "transpose_rows");
 }
 BENCHMARK(BM_Transpose)->Args({3, 224 * 224, 1})->Args({49, 8, 64})->UseRealTime();
 

@@ -39,6 +39,8 @@ TEST(OptTranspose, PlannedPermutationsMatchReferenceAllTargets) {
     const std::pair<V, V> cases[] = {
         {{1, 48, 56, 56}, {0, 2, 3, 1}},  // NCHW -> NHWC
         {{2, 3, 5, 7}, {0, 2, 3, 1}},
+        {{2, 3, 7, 9}, {0, 2, 3, 1}},  // 3 planes: the interleaving path, with a tail
+        {{1, 3, 16, 16}, {0, 2, 3, 1}},
         {{1, 17, 1, 9}, {0, 2, 3, 1}},
         {{1, 56, 56, 48}, {0, 3, 1, 2}},  // NHWC -> NCHW
         {{2, 5, 7, 3}, {0, 3, 1, 2}},
