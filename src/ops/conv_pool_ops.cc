@@ -3,6 +3,7 @@
 // which the layout pass produces.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/gemm.h"
@@ -159,22 +160,35 @@ void InferNhwcConv(const Node& n, Graph& g) {
 }
 
 // im2col for rows [m0, m1) of the NHWC output: row = (n, oy, ox), columns ordered (ky, kx, c) to
-// match OHWI weights. Out-of-image taps are zero.
+// match OHWI weights. Out-of-image taps are zero. With dilation 1 a kernel row's in-image taps are
+// contiguous in NHWC: one memcpy per kernel row (the stem conv has c_in = 3).
 void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t m1, float* col) {
   const int64_t kcols = p.kh * p.kw * p.c_in;
+  const size_t cb = sizeof(float) * static_cast<size_t>(p.c_in);
   for (int64_t m = m0; m < m1; ++m) {
     const int64_t ox = m % p.w_out, oy = (m / p.w_out) % p.h_out, b = m / (p.w_out * p.h_out);
     float* row = col + (m - m0) * kcols;
+    const int64_t ix0 = ox * p.stride_w - p.pad_left;
     for (int64_t ky = 0; ky < p.kh; ++ky) {
       const int64_t iy = oy * p.stride_h - p.pad_top + ky * p.dil_h;
+      float* dst = row + ky * p.kw * p.c_in;
+      if (iy < 0 || iy >= p.h_in) {
+        std::memset(dst, 0, cb * static_cast<size_t>(p.kw));
+        continue;
+      }
+      const float* src_row = x + (b * p.h_in + iy) * p.w_in * p.c_in;
+      if (p.dil_w == 1) {
+        // Taps kx in [lo, hi) are inside the image.
+        const int64_t lo = std::clamp<int64_t>(-ix0, 0, p.kw), hi = std::clamp<int64_t>(p.w_in - ix0, lo, p.kw);
+        if (lo > 0) std::memset(dst, 0, cb * static_cast<size_t>(lo));
+        if (hi > lo) std::memcpy(dst + lo * p.c_in, src_row + (ix0 + lo) * p.c_in, cb * static_cast<size_t>(hi - lo));
+        if (hi < p.kw) std::memset(dst + hi * p.c_in, 0, cb * static_cast<size_t>(p.kw - hi));
+        continue;
+      }
       for (int64_t kx = 0; kx < p.kw; ++kx) {
-        const int64_t ix = ox * p.stride_w - p.pad_left + kx * p.dil_w;
-        float* dst = row + (ky * p.kw + kx) * p.c_in;
-        if (iy < 0 || iy >= p.h_in || ix < 0 || ix >= p.w_in) {
-          std::memset(dst, 0, sizeof(float) * static_cast<size_t>(p.c_in));
-        } else {
-          std::memcpy(dst, x + ((b * p.h_in + iy) * p.w_in + ix) * p.c_in, sizeof(float) * static_cast<size_t>(p.c_in));
-        }
+        const int64_t ix = ix0 + kx * p.dil_w;
+        if (ix < 0 || ix >= p.w_in) std::memset(dst + kx * p.c_in, 0, cb);
+        else std::memcpy(dst + kx * p.c_in, src_row + ix * p.c_in, cb);
       }
     }
   }
@@ -202,24 +216,45 @@ std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
       const float* x = static_cast<const float*>(in[0]);
       float* y = static_cast<float*>(o[0]);
       kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), cout};
-      const int64_t rows = RowsPerTask(ctx, m, 8);
-      ParallelFor(ctx, (m + rows - 1) / rows, [&](int64_t t, int) {
-        kernels::GemmPacked(t * rows, std::min(m, (t + 1) * rows), x, kdim, *packed, y, cout, ep);
-      });
+      ParallelGemm(ctx, m, x, kdim, *packed, y, cout, ep);
     });
   }
-  // General conv: im2col of a 96-row chunk per task into the thread's scratch, then GEMM. 96 rows
-  // are a multiple of both MR values (6, 8); the chunk (<= 96 x 2016 floats on L1) stays in L2.
+  // Small M (stage downsamples at 14x14 and 7x7): the whole im2col (<= 1 MB, stays in L2) is
+  // built once, split by rows across threads, then one ParallelGemm splits the product in 2-D
+  // (with M = 49 each thread takes half the columns and so streams only half the weights).
+  constexpr size_t kWholeIm2colBytes = size_t{1} << 20;
+  const size_t whole_bytes = static_cast<size_t>(m * kdim) * sizeof(float);
+  if (whole_bytes <= kWholeIm2colBytes) {
+    return MakeKernel(
+        [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+          const float* x = static_cast<const float*>(in[0]);
+          float* col = static_cast<float*>(scratch);
+          const int64_t parts = std::min<int64_t>(ctx.threads(), m);
+          ParallelFor(ctx, parts, [&](int64_t t, int) {
+            const int64_t m0 = SplitBegin(m, parts, t), m1 = SplitBegin(m, parts, t + 1);
+            Im2colNhwc(p, x, m0, m1, col + m0 * kdim);
+          });
+          kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), cout};
+          ParallelGemm(ctx, m, col, kdim, *packed, static_cast<float*>(o[0]), cout, ep);
+        },
+        whole_bytes, 0);
+  }
+  // Large M: im2col of a chunk of <= 96 rows per task into the thread's scratch, then GEMM. The
+  // chunk (<= 96 x 2016 floats) stays in L2; 96 rows are a multiple of both MR values (6, 8). The
+  // chunk count is a multiple of the thread count and chunks differ by at most 8 rows.
   constexpr int64_t kChunk = 96;
   const size_t per_thread = static_cast<size_t>(kChunk * kdim) * sizeof(float);
+  const int64_t units = (m + 7) / 8;
   return MakeKernel(
       [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
         const float* x = static_cast<const float*>(in[0]);
         float* y = static_cast<float*>(o[0]);
         const float* res = static_cast<const float*>(in[3]);
         kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, nullptr, cout};
-        ParallelFor(ctx, (m + kChunk - 1) / kChunk, [&](int64_t t, int thread) {
-          const int64_t m0 = t * kChunk, m1 = std::min(m, m0 + kChunk);
+        const int64_t t = ctx.threads();
+        const int64_t chunks = std::min(units, ((units + kChunk / 8 - 1) / (kChunk / 8) + t - 1) / t * t);
+        ParallelFor(ctx, chunks, [&](int64_t c, int thread) {
+          const int64_t m0 = SplitBegin(units, chunks, c) * 8, m1 = std::min(m, SplitBegin(units, chunks, c + 1) * 8);
           float* col = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) + per_thread * static_cast<size_t>(thread));
           Im2colNhwc(p, x, m0, m1, col);
           kernels::GemmEpilogue e = ep;

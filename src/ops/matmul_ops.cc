@@ -145,10 +145,7 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
     const float* a = static_cast<const float*>(in[0]);
     float* y = static_cast<float*>(o[0]);
     kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), nn};
-    const int64_t rows = RowsPerTask(ctx, m, 8);
-    ParallelFor(ctx, (m + rows - 1) / rows, [&](int64_t t, int) {
-      kernels::GemmPacked(t * rows, std::min(m, (t + 1) * rows), a, k, *packed, y, nn, ep);
-    });
+    ParallelGemm(ctx, m, a, k, *packed, y, nn, ep);
   });
 }
 

@@ -12,7 +12,11 @@
 
 namespace effi {
 class ThreadPool;
-}
+namespace kernels {
+class PackedB;
+struct GemmEpilogue;
+}  // namespace kernels
+}  // namespace effi
 
 namespace effi::ops {
 
@@ -73,6 +77,21 @@ std::vector<const OpSchema*> AllOps();
 bool UseReferenceKernels();
 // Splits rows [0, m) into tasks (multiples of `align` rows) for ctx's threads.
 int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align);
+
+// A 2-D split of an [m, n] GEMM output into tm x tn blocks: rows in units of 8, columns in whole
+// B panels of nr. Chosen so every thread gets the same work and blocks stay efficient: large M
+// splits M (blocks of <= ~256 rows so the A slice stays in L2), small M (a 7x7 stage has 49 rows)
+// splits N, so each thread also streams only its share of the weights.
+struct GemmSplit {
+  int64_t tm = 1, tn = 1;
+  int64_t tasks() const { return tm * tn; }
+};
+GemmSplit ChooseGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t nr);
+// C[0:m, :] = A * packed B with epilogue, split across ctx's threads by ChooseGemmSplit.
+void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda, const kernels::PackedB& b, float* c,
+                  int64_t ldc, const kernels::GemmEpilogue& ep);
+// [begin, end) of part i when `total` units are split into `parts` near-equal parts.
+inline int64_t SplitBegin(int64_t total, int64_t parts, int64_t i) { return total * i / parts; }
 
 // ---- helpers shared by the op files ----
 const Value& In(const Graph& g, const Node& n, size_t i);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/gemm.h"
 #include "ops/op.h"
 #include "runtime/thread_pool.h"
 
@@ -62,6 +63,44 @@ int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align) {
   int64_t rows = (m + 4 * t - 1) / (4 * t);
   rows = std::max<int64_t>(rows, 2 * align);
   return (rows + align - 1) / align * align;
+}
+
+GemmSplit ChooseGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t nr) {
+  GemmSplit best;
+  if (m <= 0 || n <= 0) return best;
+  const int64_t t = std::max(threads, 1);
+  const int64_t mu = (m + 7) / 8, np = (n + nr - 1) / nr;
+  // Cost model in multiply-adds per thread: the largest block's padded work, plus streaming its
+  // B columns (reused only `rows` times: worth ~16 rows of compute) and its A rows, plus a fixed
+  // cost per task. Blocks over 256 rows lose the L2 residency of the A slice.
+  constexpr double kStream = 16.0, kTaskCost = 30000.0, kMaxRows = 256.0;
+  double best_cost = 0;
+  bool have = false;
+  for (int64_t tn = 1; tn <= std::min<int64_t>(np, 4 * t); ++tn) {
+    const double cols = static_cast<double>((np + tn - 1) / tn * nr);
+    for (int64_t tm = 1; tm <= std::min<int64_t>(mu, 64 * t); ++tm) {
+      const double rows = std::min<double>(static_cast<double>((mu + tm - 1) / tm * 8), static_cast<double>(m));
+      double block = static_cast<double>(std::max<int64_t>(k, 1)) * ((rows + kStream) * cols + kStream * rows);
+      if (rows > kMaxRows) block *= 1.15;
+      const int64_t tasks = tm * tn;
+      const double cost = static_cast<double>((tasks + t - 1) / t) * block + kTaskCost * static_cast<double>(tasks);
+      if (!have || cost < best_cost) best_cost = cost, best = {tm, tn}, have = true;
+    }
+  }
+  return best;
+}
+
+void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda, const kernels::PackedB& b, float* c,
+                  int64_t ldc, const kernels::GemmEpilogue& ep) {
+  if (m <= 0 || b.n() <= 0) return;
+  const GemmSplit s = ChooseGemmSplit(ctx.threads(), m, b.n(), b.k(), b.nr());
+  const int64_t mu = (m + 7) / 8, np = (b.n() + b.nr() - 1) / b.nr();
+  ParallelFor(ctx, s.tasks(), [&](int64_t task, int) {
+    const int64_t i = task / s.tn, j = task % s.tn;
+    const int64_t r0 = SplitBegin(mu, s.tm, i) * 8, r1 = std::min(m, SplitBegin(mu, s.tm, i + 1) * 8);
+    const int64_t p0 = SplitBegin(np, s.tn, j), p1 = SplitBegin(np, s.tn, j + 1);
+    kernels::GemmPacked(r0, r1, p0 * b.nr(), p1 * b.nr(), a, lda, b, c, ldc, ep);
+  });
 }
 
 int ExecContext::threads() const { return pool ? pool->size() : 1; }
