@@ -31,7 +31,8 @@ TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
   // Odd sizes, tails in M (not multiples of 6 or 8), N (not multiples of 16/32), K (across the
   // 256 K-block), and the model's real shapes.
   const int64_t shapes[][3] = {{1, 1, 1},     {5, 7, 3},      {13, 33, 17},   {8, 32, 256},  {9, 31, 257},
-                               {49, 448, 1792}, {37, 100, 515}, {196, 224, 896}, {3, 1000, 448}, {17, 65, 1}};
+                               {49, 448, 1792}, {37, 100, 515}, {196, 224, 896}, {3, 1000, 448}, {17, 65, 1},
+                               {100, 24, 27}, {21, 48, 192}, {9, 40, 13}, {2, 8, 5}};
   ForEachTarget([&](const std::string&) {
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];
@@ -65,6 +66,63 @@ TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
           }
           ExpectClose(got, want, 2e-5, "gemm");
         }
+      }
+    }
+  });
+}
+
+TEST(OptGemm, ColumnTailsStayInsideCAllTargets) {
+  // Every column-tail case of every target: N below, at and just above one vector (4/8/16 lanes)
+  // and one panel (2 vectors), single-vector last panels (48 = 32 + 16 on AVX-512, the head's
+  // 1000), the stem conv's 24 x 27. C and the residual have padded rows (ldc, ldr > n) filled with
+  // a sentinel: masked/buffered tail stores must not write past column n, and the tail must not
+  // pick up padding from the residual.
+  std::mt19937 rng(11);
+  const int64_t ns[] = {1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 20, 24, 31, 32, 33, 40, 47, 48, 49, 63, 65, 1000};
+  ForEachTarget([&](const std::string&) {
+    for (int64_t n : ns) {
+      for (int64_t k : {int64_t{27}, int64_t{300}}) {
+        const int64_t m = 11, ldc = n + 5, ldr = n + 3;
+        const float kSentinel = 12345.0f;
+        SCOPED_TRACE(testing::Message() << "n=" << n << " k=" << k);
+        auto a = Random(static_cast<size_t>(m * k), rng);
+        auto b = Random(static_cast<size_t>(k * n), rng, 1.0f / std::sqrt(static_cast<float>(k)));
+        auto bias = Random(static_cast<size_t>(n), rng);
+        std::vector<float> res(static_cast<size_t>(m * ldr), kSentinel);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) res[static_cast<size_t>(i * ldr + j)] = Random(1, rng)[0];
+        std::vector<float> want(static_cast<size_t>(m * n));
+        ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want.data(), n);
+        std::vector<float> res_dense(static_cast<size_t>(m * n));
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) res_dense[static_cast<size_t>(i * n + j)] = res[static_cast<size_t>(i * ldr + j)];
+        ref::epilogue_f32(m, n, bias.data(), ref::Activation::kGelu, res_dense.data(), want.data());
+        PackedB packed(b.data(), k, n, n);
+        std::vector<float> c(static_cast<size_t>(m * ldc), kSentinel);
+        GemmEpilogue ep{bias.data(), ref::Activation::kGelu, res.data(), ldr};
+        GemmPacked(0, 5, a.data(), k, packed, c.data(), ldc, ep);
+        GemmPacked(5, m, a.data(), k, packed, c.data(), ldc, ep);
+        std::vector<float> got(static_cast<size_t>(m * n));
+        int clobbered = 0;
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < ldc; ++j) {
+            const float v = c[static_cast<size_t>(i * ldc + j)];
+            if (j < n)
+              got[static_cast<size_t>(i * n + j)] = v;
+            else
+              clobbered += v != kSentinel;
+          }
+        }
+        EXPECT_EQ(clobbered, 0);
+        ExpectClose(got, want, 2e-5, "gemm tail");
+        // The raw interface (attention) packs into PackedBFloats(k, n) caller-owned floats.
+        std::vector<float> raw(static_cast<size_t>(PackedBFloats(k, n)) + 16);
+        float* packed_raw = raw.data() + (16 - (reinterpret_cast<uintptr_t>(raw.data()) / sizeof(float)) % 16) % 16;
+        PackBInto(b.data(), k, n, n, false, packed_raw);
+        std::vector<float> got_raw(static_cast<size_t>(m * n)), want_raw(static_cast<size_t>(m * n));
+        ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want_raw.data(), n);
+        GemmPackedRaw(0, m, a.data(), k, packed_raw, k, n, got_raw.data(), n, GemmEpilogue{});
+        ExpectClose(got_raw, want_raw, 2e-5, "gemm raw");
       }
     }
   });
