@@ -39,11 +39,33 @@ HWY_INLINE V Erf(D d, V x) {
   return hn::Min(hn::Max(r, hn::Set(d, -1.0f)), hn::Set(d, 1.0f));
 }
 
-// GELU(x) = 0.5 x (1 + erf(x / sqrt(2))).
+// GELU(x) = 0.5 x (1 + erf(x / sqrt(2))) = h + h * erf(x / sqrt(2)) with h = 0.5 x. The Erf
+// coefficients above with the 1/sqrt(2) folded in (p_i / 2^i / sqrt(2), q_i / 2^i), the final
+// [-1, 1] clamp dropped (the fit overshoots 1 by < 2e-7) and the last add fused: 4 vector ops
+// fewer than Gelu(Erf(x / sqrt(2))): BM_EpilogueGelu +24-28% (AVX-512). Worst error 1.6e-7 *
+// max(1, |x|) over [-12, 12] (float emulation; the test checks < 1e-6 on every target).
+// Division kept: rcp14 + one Newton step instead measured 13% slower (the divider runs beside
+// the FMA ports, and the epilogue is bound by FMA-port ops).
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V Gelu(D d, V x) {
-  const V e = Erf(d, hn::Mul(x, hn::Set(d, 0.70710678118654752f)));
-  return hn::Mul(hn::Mul(x, hn::Set(d, 0.5f)), hn::Add(e, hn::Set(d, 1.0f)));
+  const V xc = hn::Min(hn::Max(x, hn::Set(d, -5.543717384338379f)), hn::Set(d, 5.543717384338379f));
+  const V z = hn::Mul(xc, xc);
+  V p = hn::Set(d, -1.4736618869637397e-10f);
+  p = hn::MulAdd(p, z, hn::Set(d, 1.0425863194996055e-07f));
+  p = hn::MulAdd(p, z, hn::Set(d, 1.6810854504001327e-05f));
+  p = hn::MulAdd(p, z, hn::Set(d, 0.0003387409960851073f));
+  p = hn::MulAdd(p, z, hn::Set(d, 0.009595203213393688f));
+  p = hn::MulAdd(p, z, hn::Set(d, 0.06530166417360306f));
+  p = hn::MulAdd(p, z, hn::Set(d, 0.7978845834732056f));
+  V q = hn::Set(d, 1.981964032893302e-06f);
+  q = hn::MulAdd(q, z, hn::Set(d, 8.156606054399163e-05f));
+  q = hn::MulAdd(q, z, hn::Set(d, 0.0019288843031972647f));
+  q = hn::MulAdd(q, z, hn::Set(d, 0.02844395488500595f));
+  q = hn::MulAdd(q, z, hn::Set(d, 0.24851027131080627f));
+  q = hn::MulAdd(q, z, hn::Set(d, 1.0f));
+  const V e = hn::Div(hn::Mul(xc, p), q);
+  const V h = hn::Mul(x, hn::Set(d, 0.5f));
+  return hn::MulAdd(h, e, h);
 }
 
 }  // namespace HWY_NAMESPACE
