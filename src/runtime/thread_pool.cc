@@ -1,5 +1,7 @@
-// Fork-join pool: a generation counter publishes each ParallelFor; tasks are claimed with an
-// atomic counter so uneven tasks balance themselves.
+// Fork-join pool: each ParallelFor is a job with a generation number; tasks are claimed with an
+// atomic counter so uneven tasks balance themselves. Workers join an open job (see job_ in the
+// header); the caller runs tasks too, closes the job when all are claimed and waits only for the
+// workers that joined, so a descheduled worker never delays an op it took no part in.
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,10 +20,10 @@ ThreadPool::ThreadPool(int threads) {
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    generation_.fetch_add(1);
+    job_.fetch_add(uint64_t{1} << kGenShift);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -42,23 +44,34 @@ void ThreadPool::RunTasks(int thread_index) {
 }
 
 void ThreadPool::WorkerLoop(int index) {
-  uint64_t seen = 0;
+  uint64_t seen = 0;  // last generation this worker looked at
   for (;;) {
     // Spin a little: the next op usually follows within microseconds.
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < 20000; ++spin) {
+    uint64_t j = job_.load(std::memory_order_acquire);
+    for (int spin = 0; (j >> kGenShift) == seen && spin < 20000; ++spin) {
       EFFI_PAUSE();
-      gen = generation_.load(std::memory_order_acquire);
+      j = job_.load(std::memory_order_acquire);
     }
-    if (gen == seen) {
+    if ((j >> kGenShift) == seen) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return generation_.load() != seen; });
-      gen = generation_.load();
+      sleepers_.fetch_add(1);  // seq_cst: pairs with the caller's publish-then-check
+      cv_.wait(lock, [&] { return (job_.load() >> kGenShift) != seen; });
+      sleepers_.fetch_sub(1);
+      j = job_.load(std::memory_order_acquire);
     }
-    seen = gen;
-    if (stop_) return;
+    if (stop_.load()) return;
+    seen = j >> kGenShift;
+    // Join while the job is open and still this generation; otherwise skip it.
+    bool joined = false;
+    while ((j & kOpen) && (j >> kGenShift) == seen) {
+      if (job_.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     RunTasks(index);
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    finished_.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
@@ -68,18 +81,23 @@ void ThreadPool::ParallelFor(int64_t tasks, const std::function<void(int64_t, in
     for (int64_t t = 0; t < tasks; ++t) fn(t, 0);
     return;
   }
+  // No worker is inside a job here (the previous one waited for all that joined).
   fn_ = &fn;
   tasks_ = tasks;
-  next_.store(0);
+  next_.store(0, std::memory_order_relaxed);
+  finished_.store(0, std::memory_order_relaxed);
   error_ = nullptr;
-  active_.store(static_cast<int>(workers_.size()));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+  const uint64_t gen = (job_.load(std::memory_order_relaxed) >> kGenShift) + 1;
+  job_.store(gen << kGenShift | kOpen);  // seq_cst: publish, then look for sleepers
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }
+    cv_.notify_all();
   }
-  cv_.notify_all();
   RunTasks(0);
-  while (active_.load(std::memory_order_acquire) != 0) EFFI_PAUSE();
+  // Every task is claimed: close the job; late workers will skip it.
+  const uint64_t closed = job_.fetch_and(~kOpen, std::memory_order_acq_rel);
+  const int joined = static_cast<int>(closed & kJoinedMask);
+  while (finished_.load(std::memory_order_acquire) != joined) EFFI_PAUSE();
   fn_ = nullptr;
   if (error_) std::rethrow_exception(error_);
 }
