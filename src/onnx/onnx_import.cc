@@ -7,13 +7,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include "onnx.pb.h"
 #include "onnx/convert.h"
@@ -82,9 +86,29 @@ void CopyConvert(const Src* src, Dst* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
 }
 
+// Copies `raw` to dst: pread from the model file when raw lies in its mapping, else memcpy.
+void CopyRaw(const ImportContext& ctx, std::string_view raw, void* dst) {
+  if (ctx.fd >= 0 && raw.data() >= ctx.file_base && raw.data() + raw.size() <= ctx.file_base + ctx.file_size) {
+    auto* out = static_cast<char*>(dst);
+    size_t done = 0;
+    while (done < raw.size()) {
+      const ssize_t r = ::pread(ctx.fd, out + done, raw.size() - done, static_cast<off_t>(raw.data() - ctx.file_base + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      done += static_cast<size_t>(r);
+    }
+    if (done == raw.size()) return;
+    // A short read (file changed under us): fall back to the mapping.
+    std::memcpy(out + done, raw.data() + done, raw.size() - done);
+    return;
+  }
+  std::memcpy(dst, raw.data(), raw.size());
+}
+
 }  // namespace
 
-ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, const std::string& what) {
+ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, const std::string& what,
+                          const std::string_view* raw_data) {
   DType dt = FromOnnxType(t.data_type(), what);
   Shape shape(t.dims().begin(), t.dims().end());
   int64_t n = NumElements(shape, what.c_str());
@@ -93,12 +117,17 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
   const size_t nbytes = static_cast<size_t>(n) * src_elem;
 
   std::string external;
-  const std::string* raw = nullptr;
+  std::string_view raw_view;
+  const std::string_view* raw = nullptr;
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
     external = ReadExternal(ctx, t, nbytes);
-    raw = &external;
+    raw_view = external;
+    raw = &raw_view;
+  } else if (raw_data) {
+    raw = raw_data;
   } else if (t.has_raw_data()) {
-    raw = &t.raw_data();
+    raw_view = t.raw_data();
+    raw = &raw_view;
   }
   // Validate the byte/value count before allocating: a hostile header cannot make us allocate
   // more than the file actually carries.
@@ -122,7 +151,7 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
       std::memcpy(tmp.data(), raw->data(), nbytes);
       CopyConvert(tmp.data(), out->mutable_as<float>(), n);
     } else if (nbytes) {
-      std::memcpy(out->mutable_data(), raw->data(), nbytes);
+      CopyRaw(ctx, *raw, out->mutable_data());
     }
     return out;
   }
@@ -208,7 +237,15 @@ void ReadValueInfo(const onnx::ValueInfoProto& vi, Value& v) {
   }
 }
 
-Graph Convert(const onnx::ModelProto& m, const ImportContext& ctx) {
+// An initializer as split out of the wire bytes: the message without raw_data, and raw_data's bytes
+// where they lie in the model buffer.
+struct Initializer {
+  onnx::TensorProto proto;
+  bool has_raw = false;
+  std::string_view raw;
+};
+
+Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits, const ImportContext& ctx) {
   Graph g;
   for (const auto& op : m.opset_import()) {
     if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
@@ -227,10 +264,12 @@ Graph Convert(const onnx::ModelProto& m, const ImportContext& ctx) {
     return id >= 0 ? id : g.AddValue(name);
   };
 
-  for (const auto& init : gp.initializer()) {
+  for (const Initializer& in : inits) {
+    const onnx::TensorProto& init = in.proto;
     if (init.name().empty()) Bad(fmt::format("{}: initializer without a name", ctx.model_name));
     if (g.FindValue(init.name()) >= 0) Bad(fmt::format("{}: initializer '{}' defined twice", ctx.model_name, init.name()));
-    int id = g.AddConstant(init.name(), ConvertTensor(ctx, init, fmt::format("initializer '{}'", init.name())));
+    int id = g.AddConstant(init.name(), ConvertTensor(ctx, init, fmt::format("initializer '{}'", init.name()),
+                                                      in.has_raw ? &in.raw : nullptr));
     g.initializer_elements += g.values[id].constant->elements();
   }
   for (const auto& vi : gp.input()) {
@@ -299,16 +338,89 @@ Graph Convert(const onnx::ModelProto& m, const ImportContext& ctx) {
 
 }  // namespace
 
-Graph ImportMemory(const void* data, size_t size, const std::string& name_for_errors, const std::string& base_dir) {
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// Splits the fields of one serialized message: the payloads of length-delimited field `special`
+// (in order) and everything else as runs of whole fields. False on malformed wire data.
+bool SplitFields(std::string_view msg, uint32_t special, std::vector<std::string_view>& special_out,
+                 std::vector<std::string_view>& rest) {
+  const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
+  const int n = static_cast<int>(msg.size());
+  google::protobuf::io::CodedInputStream in(p, n);
+  while (in.CurrentPosition() < n) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return false;
+    if (WireFormatLite::GetTagFieldNumber(tag) == static_cast<int>(special) &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t len = 0;
+      if (!in.ReadVarint32(&len)) return false;
+      const int pos = in.CurrentPosition();
+      if (len > static_cast<uint32_t>(n - pos)) return false;
+      special_out.push_back(msg.substr(static_cast<size_t>(pos), len));
+      if (!in.Skip(static_cast<int>(len))) return false;
+    } else {
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
+      const int end = in.CurrentPosition();
+      if (!rest.empty() && rest.back().data() + rest.back().size() == msg.data() + start)
+        rest.back() = std::string_view(rest.back().data(), rest.back().size() + static_cast<size_t>(end - start));
+      else
+        rest.push_back(msg.substr(static_cast<size_t>(start), static_cast<size_t>(end - start)));
+    }
+  }
+  return true;
+}
+
+// Protobuf merges repeated occurrences of a message, so parsing the runs one after another equals
+// parsing the whole message.
+bool MergeRuns(google::protobuf::MessageLite& m, const std::vector<std::string_view>& runs, int recursion_limit) {
+  for (std::string_view r : runs) {
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(r.data()), static_cast<int>(r.size()));
+    in.SetRecursionLimit(recursion_limit);
+    if (!m.MergeFromCodedStream(&in) || !in.ConsumedEntireMessage()) return false;
+  }
+  return true;
+}
+
+Graph ImportBuffer(const void* data, size_t size, const ImportContext& ctx) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
-    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: larger than 2 GiB; use external data", name_for_errors));
+    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: larger than 2 GiB; use external data", ctx.model_name));
+  auto fail = [&] {
+    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: not a valid ONNX model (protobuf parse failed)", ctx.model_name));
+  };
+  // Parsed field by field so initializers' raw_data (nearly all of the file) is never copied into
+  // the message: each is copied once, straight from the buffer into its tensor.
+  // ModelProto.graph = 7, GraphProto.initializer = 5, TensorProto.raw_data = 9.
+  const std::string_view bytes(static_cast<const char*>(data), size);
+  std::vector<std::string_view> graphs, model_rest;
+  if (!SplitFields(bytes, 7, graphs, model_rest)) fail();
   onnx::ModelProto m;
-  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(data), static_cast<int>(size));
-  in.SetRecursionLimit(64);
-  if (!m.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
-    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: not a valid ONNX model (protobuf parse failed)", name_for_errors));
-  ImportContext ctx{name_for_errors, base_dir};
-  return Convert(m, ctx);
+  if (!MergeRuns(m, model_rest, 64)) fail();
+  std::vector<Initializer> inits;
+  for (std::string_view gbytes : graphs) {
+    std::vector<std::string_view> init_bytes, graph_rest;
+    if (!SplitFields(gbytes, 5, init_bytes, graph_rest)) fail();
+    if (!MergeRuns(*m.mutable_graph(), graph_rest, 63)) fail();
+    for (std::string_view tb : init_bytes) {
+      std::vector<std::string_view> raws, tensor_rest;
+      if (!SplitFields(tb, 9, raws, tensor_rest)) fail();
+      Initializer& init = inits.emplace_back();
+      if (!MergeRuns(init.proto, tensor_rest, 62)) fail();
+      if (!raws.empty()) {
+        init.has_raw = true;
+        init.raw = raws.back();  // a repeated singular field: the last one wins
+      }
+    }
+  }
+  return Convert(m, inits, ctx);
+}
+
+}  // namespace
+
+Graph ImportMemory(const void* data, size_t size, const std::string& name_for_errors, const std::string& base_dir) {
+  return ImportBuffer(data, size, ImportContext{name_for_errors, base_dir});
 }
 
 Graph ImportFile(const std::string& path) {
@@ -331,14 +443,24 @@ Graph ImportFile(const std::string& path) {
     throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", path));
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw Error(ErrorCode::kIo, fmt::format("cannot map model file '{}'", path));
+  if (map == MAP_FAILED) {
+    ::close(fd);
+    throw Error(ErrorCode::kIo, fmt::format("cannot map model file '{}'", path));
+  }
   struct Unmap {
     void* p;
     size_t n;
-    ~Unmap() { ::munmap(p, n); }
-  } unmap{map, size};
-  return ImportMemory(map, size, path, dir);
+    int fd;
+    ~Unmap() {
+      ::munmap(p, n);
+      ::close(fd);
+    }
+  } unmap{map, size, fd};
+  ImportContext ctx{path, dir};
+  ctx.fd = fd;
+  ctx.file_base = static_cast<const char*>(map);
+  ctx.file_size = size;
+  return ImportBuffer(map, size, ctx);
 }
 
 }  // namespace effi::onnx_io
