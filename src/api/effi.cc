@@ -95,7 +95,13 @@ int64_t Tensor::elements() const {
 
 // ---------------- Model ----------------
 struct Model::Impl {
-  Graph graph;  // as imported (shapes unbound)
+  // As imported (shapes unbound), kept to compile plans for new input shapes. A model whose
+  // inputs are all static can only ever need one plan: its graph is moved into that compilation
+  // (so the imported weights are freed once passes and kernel packing have replaced them).
+  mutable Graph graph;
+  mutable bool graph_consumed = false;
+  int64_t opset = 0, initializer_elements = 0;
+  std::map<std::string, int> file_op_histogram;
   passes::PassOptions pass_options;
   std::vector<TensorInfo> inputs, outputs;
   std::map<std::string, std::string> metadata;
@@ -103,17 +109,45 @@ struct Model::Impl {
   mutable std::map<std::vector<Shape>, std::shared_ptr<const runtime::Plan>> plans;
   mutable std::map<std::vector<Shape>, passes::PassReport> reports;
 
-  std::shared_ptr<const runtime::Plan> GetPlan(const std::map<std::string, Shape>& shapes) const {
+  bool StaticShapes() const {
+    for (const TensorInfo& in : inputs)
+      for (int64_t d : in.shape)
+        if (d < 0) return false;
+    return true;
+  }
+
+  // The cache key is the bound shape of every input (an input not given takes its declared shape
+  // with dynamic dims = 1, as BindInputShapes does), so the plan compiled at load serves a Run
+  // at the declared shapes.
+  std::vector<Shape> Key(const std::map<std::string, Shape>& shapes) const {
     std::vector<Shape> key;
-    for (int id : graph.inputs) {
-      auto it = shapes.find(graph.values[id].name);
-      key.push_back(it == shapes.end() ? Shape{} : it->second);
+    for (const TensorInfo& in : inputs) {
+      auto it = shapes.find(in.name);
+      Shape s = it == shapes.end() ? in.shape : it->second;
+      if (it == shapes.end())
+        for (int64_t& d : s)
+          if (d < 0) d = 1;
+      key.push_back(std::move(s));
     }
+    return key;
+  }
+
+  std::shared_ptr<const runtime::Plan> GetPlan(const std::map<std::string, Shape>& shapes) const {
+    const std::vector<Shape> key = Key(shapes);
     std::lock_guard<std::mutex> lock(mu);
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
+    if (graph_consumed)
+      throw Error(ErrorCode::kInternal, "static-shape model was compiled once; no graph left for other shapes");
     passes::PassReport report;
-    auto plan = runtime::Compile(graph, shapes, pass_options, &report);
+    std::shared_ptr<const runtime::Plan> plan;
+    if (StaticShapes()) {
+      graph_consumed = true;
+      plan = runtime::Compile(std::move(graph), shapes, pass_options, &report);
+      graph = Graph();
+    } else {
+      plan = runtime::Compile(graph, shapes, pass_options, &report);
+    }
     // Keep a few plans (one per batch size in practice); weights are shared with the import.
     if (plans.size() >= 8) plans.erase(plans.begin());
     plans[key] = plan;
@@ -136,6 +170,9 @@ std::shared_ptr<Model> Finish(Graph g, const ModelOptions& options) {
   Model::Impl& impl = ModelFactory::Impl(*m);
   impl.pass_options = passes::PassOptions::Parse(options.passes);
   impl.metadata = g.metadata;
+  impl.opset = g.opset;
+  impl.initializer_elements = g.initializer_elements;
+  impl.file_op_histogram = g.file_op_histogram;
   for (int id : g.inputs) impl.inputs.push_back(InfoOf(g.values[id]));
   impl.graph = std::move(g);
   // Compile once at the declared shapes: validates every op and shape now, not at first Run.
@@ -167,7 +204,7 @@ std::shared_ptr<Model> Model::LoadFromMemory(const void* data, size_t size, cons
 const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
 const std::map<std::string, std::string>& Model::metadata() const { return impl_->metadata; }
-int64_t Model::opset() const { return impl_->graph.opset; }
+int64_t Model::opset() const { return impl_->opset; }
 
 ModelStats Model::Stats(int64_t batch) const {
   std::map<std::string, Shape> shapes;
@@ -179,8 +216,8 @@ ModelStats Model::Stats(int64_t batch) const {
   }
   auto plan = impl_->GetPlan(shapes);
   ModelStats st;
-  st.parameters = impl_->graph.initializer_elements;
-  st.ops_imported = impl_->graph.file_op_histogram;
+  st.parameters = impl_->initializer_elements;
+  st.ops_imported = impl_->file_op_histogram;
   const Graph& g = plan->graph();
   for (const Node& n : g.nodes) {
     st.ops_optimized[OpKey(n)]++;

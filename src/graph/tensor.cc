@@ -117,6 +117,14 @@ ConstTensor Reshaped(const ConstTensor& t, Shape shape) {
   return r;
 }
 
+ConstTensor DataReleased(const ConstTensor& t) {
+  auto r = std::make_shared<TensorData>(t->dtype(), Shape{}, false);
+  r->shape_ = t->shape();
+  r->elements_ = t->elements();
+  r->storage_.reset();
+  return r;
+}
+
 std::shared_ptr<TensorData> MakeUninitializedTensor(DType dtype, Shape shape) {
   return std::make_shared<TensorData>(dtype, std::move(shape), false);
 }

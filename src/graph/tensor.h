@@ -56,6 +56,7 @@ class TensorData {
 
  private:
   friend ConstTensor Reshaped(const ConstTensor& t, Shape shape);
+  friend ConstTensor DataReleased(const ConstTensor& t);
   DType dtype_;
   Shape shape_;
   int64_t elements_;
@@ -68,6 +69,9 @@ std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape);
 std::shared_ptr<TensorData> MakeUninitializedTensor(DType dtype, Shape shape);
 // The same bytes under another shape (same element count), without copying.
 ConstTensor Reshaped(const ConstTensor& t, Shape shape);
+// The same dtype and shape with no storage (data() is null): stands in for a weight whose bytes a
+// kernel has packed into its own copy, so the original can be freed.
+ConstTensor DataReleased(const ConstTensor& t);
 ConstTensor MakeInt64Tensor(const std::vector<int64_t>& values, Shape shape);
 ConstTensor MakeFloatTensor(const std::vector<float>& values, Shape shape);
 

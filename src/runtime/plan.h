@@ -39,8 +39,10 @@ class Plan {
   size_t arena_bytes_ = 0;
 };
 
-// import graph -> bind shapes -> passes -> plan.
-std::shared_ptr<const Plan> Compile(const Graph& imported, const std::map<std::string, Shape>& input_shapes,
+// import graph -> bind shapes -> passes -> plan. Pass the imported graph by copy to keep it (its
+// constants are shared, not copied), or move it in so weights replaced by passes or packed by
+// kernels are freed during compilation.
+std::shared_ptr<const Plan> Compile(Graph imported, const std::map<std::string, Shape>& input_shapes,
                                     const passes::PassOptions& opts, passes::PassReport* report = nullptr);
 
 }  // namespace effi::runtime
