@@ -24,7 +24,8 @@ struct Geom2d {
 
 // Resolves kernel/stride/dilation/pads (incl. auto_pad and ceil_mode) for a 1-D or 2-D window op
 // whose spatial input is (h, w). `spatial` = 1 or 2.
-Geom2d ResolveGeometry(const Node& n, int spatial, int64_t h, int64_t w, std::vector<int64_t> kernel) {
+Geom2d ResolveGeometry(const Node& n, int spatial, int64_t h, int64_t w,
+                       std::vector<int64_t> kernel) {
   Geom2d g;
   auto strides = n.GetInts("strides", std::vector<int64_t>(spatial, 1));
   auto dil = n.GetInts("dilations", std::vector<int64_t>(spatial, 1));
@@ -33,10 +34,11 @@ Geom2d ResolveGeometry(const Node& n, int spatial, int64_t h, int64_t w, std::ve
       static_cast<int>(dil.size()) != spatial || static_cast<int>(pads.size()) != 2 * spatial)
     Fail(n, "kernel_shape/strides/dilations/pads do not match the input rank");
   for (int i = 0; i < spatial; ++i) {
-    if (kernel[i] < 1 || strides[i] < 1 || dil[i] < 1 || kernel[i] > (1 << 20) || strides[i] > (1 << 20) ||
-        dil[i] > (1 << 20))
+    if (kernel[i] < 1 || strides[i] < 1 || dil[i] < 1 || kernel[i] > (1 << 20) ||
+        strides[i] > (1 << 20) || dil[i] > (1 << 20))
       Fail(n, "kernel, strides and dilations must be positive");
-    if (pads[i] < 0 || pads[i + spatial] < 0 || pads[i] > (1 << 20) || pads[i + spatial] > (1 << 20))
+    if (pads[i] < 0 || pads[i + spatial] < 0 || pads[i] > (1 << 20) ||
+        pads[i + spatial] > (1 << 20))
       Fail(n, "pads must be non-negative");
   }
   const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
@@ -86,24 +88,45 @@ ConvShape ConvGeometry(const Node& n, const Graph& gr) {
   const Value& x = In(gr, n, 0);
   const Value& w = In(gr, n, 1);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
-  if (rank != 3 && rank != 4) Unsupported(n, fmt::format("only 1-D and 2-D convolution is supported (input {})", ShapeStr(x.shape)));
-  if (w.shape.size() != x.shape.size()) Fail(n, fmt::format("weight rank {} does not match input rank {}", w.shape.size(), rank));
+  if (rank != 3 && rank != 4)
+    Unsupported(
+        n, fmt::format("only 1-D and 2-D convolution is supported (input {})", ShapeStr(x.shape)));
+  if (w.shape.size() != x.shape.size())
+    Fail(n, fmt::format("weight rank {} does not match input rank {}", w.shape.size(), rank));
   const int spatial = static_cast<int>(rank) - 2;
   const int64_t group = n.GetInt("group", 1);
   if (group < 1 || x.shape[1] % group != 0 || w.shape[0] % group != 0)
-    Fail(n, fmt::format("group {} does not divide channels {} / filters {}", group, x.shape[1], w.shape[0]));
+    Fail(n, fmt::format("group {} does not divide channels {} / filters {}", group, x.shape[1],
+                        w.shape[0]));
   if (w.shape[1] * group != x.shape[1])
-    Fail(n, fmt::format("weight {} expects {} input channels, input has {}", ShapeStr(w.shape), w.shape[1] * group, x.shape[1]));
+    Fail(n, fmt::format("weight {} expects {} input channels, input has {}", ShapeStr(w.shape),
+                        w.shape[1] * group, x.shape[1]));
   std::vector<int64_t> kshape(w.shape.begin() + 2, w.shape.end());
-  if (n.Has("kernel_shape") && n.GetInts("kernel_shape", {}) != kshape) Fail(n, "kernel_shape does not match the weight");
+  if (n.Has("kernel_shape") && n.GetInts("kernel_shape", {}) != kshape)
+    Fail(n, "kernel_shape does not match the weight");
   Geom2d g = ResolveGeometry(n, spatial, x.shape[2], spatial == 2 ? x.shape[3] : 1, kshape);
   ConvShape cs{};
   cs.spatial = spatial;
-  cs.p = {x.shape[0], x.shape[1], spatial == 2 ? x.shape[2] : 1, spatial == 2 ? x.shape[3] : x.shape[2],
-          w.shape[0], g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, group};
+  cs.p = {x.shape[0],
+          x.shape[1],
+          spatial == 2 ? x.shape[2] : 1,
+          spatial == 2 ? x.shape[3] : x.shape[2],
+          w.shape[0],
+          g.ho,
+          g.wo,
+          g.kh,
+          g.kw,
+          g.sh,
+          g.sw,
+          g.pt,
+          g.pl,
+          g.dh,
+          g.dw,
+          group};
   if (n.HasInput(2)) {
     const Value& b = In(gr, n, 2);
-    if (b.shape != Shape{w.shape[0]}) Fail(n, fmt::format("bias shape {} must be [{}]", ShapeStr(b.shape), w.shape[0]));
+    if (b.shape != Shape{w.shape[0]})
+      Fail(n, fmt::format("bias shape {} must be [{}]", ShapeStr(b.shape), w.shape[0]));
   }
   return cs;
 }
@@ -112,7 +135,8 @@ void InferConv(const Node& n, Graph& g) {
   for (size_t i = 0; i < n.inputs.size(); ++i)
     if (n.HasInput(i)) RequireFloat(g, n, i);
   ConvShape cs = ConvGeometry(n, g);
-  Shape out = cs.spatial == 2 ? Shape{cs.p.n, cs.p.c_out, cs.p.h_out, cs.p.w_out} : Shape{cs.p.n, cs.p.c_out, cs.p.w_out};
+  Shape out = cs.spatial == 2 ? Shape{cs.p.n, cs.p.c_out, cs.p.h_out, cs.p.w_out}
+                              : Shape{cs.p.n, cs.p.c_out, cs.p.w_out};
   SetOut(g, n, 0, DType::kF32, out);
 }
 
@@ -135,9 +159,11 @@ ref::Conv2dParams NhwcConvParams(const Node& n, const Graph& g) {
   auto d = n.GetInts("dilations", {1, 1});
   auto pads = n.GetInts("pads", {0, 0, 0, 0});
   const int64_t group = n.GetInt("group", 1);
-  if (s.size() != 2 || d.size() != 2 || pads.size() != 4 || group < 1 || w[3] * group != x[3] || w[0] % group)
+  if (s.size() != 2 || d.size() != 2 || pads.size() != 4 || group < 1 || w[3] * group != x[3] ||
+      w[0] % group)
     Fail(n, "inconsistent effi.Conv attributes");
-  ref::Conv2dParams p{x[0], x[3], x[1], x[2], w[0], 0, 0, w[1], w[2], s[0], s[1], pads[0], pads[1], d[0], d[1], group};
+  ref::Conv2dParams p{x[0], x[3], x[1], x[2],    w[0],    0,    0,    w[1],
+                      w[2], s[0], s[1], pads[0], pads[1], d[0], d[1], group};
   p.h_out = (x[1] + pads[0] + pads[2] - d[0] * (w[1] - 1) - 1) / s[0] + 1;
   p.w_out = (x[2] + pads[1] + pads[3] - d[1] * (w[2] - 1) - 1) / s[1] + 1;
   if (p.h_out < 1 || p.w_out < 1) Fail(n, "kernel is larger than the padded input");
@@ -179,16 +205,21 @@ void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t 
       const float* src_row = x + (b * p.h_in + iy) * p.w_in * p.c_in;
       if (p.dil_w == 1) {
         // Taps kx in [lo, hi) are inside the image.
-        const int64_t lo = std::clamp<int64_t>(-ix0, 0, p.kw), hi = std::clamp<int64_t>(p.w_in - ix0, lo, p.kw);
+        const int64_t lo = std::clamp<int64_t>(-ix0, 0, p.kw),
+                      hi = std::clamp<int64_t>(p.w_in - ix0, lo, p.kw);
         if (lo > 0) std::memset(dst, 0, cb * static_cast<size_t>(lo));
-        if (hi > lo) std::memcpy(dst + lo * p.c_in, src_row + (ix0 + lo) * p.c_in, cb * static_cast<size_t>(hi - lo));
+        if (hi > lo)
+          std::memcpy(dst + lo * p.c_in, src_row + (ix0 + lo) * p.c_in,
+                      cb * static_cast<size_t>(hi - lo));
         if (hi < p.kw) std::memset(dst + hi * p.c_in, 0, cb * static_cast<size_t>(p.kw - hi));
         continue;
       }
       for (int64_t kx = 0; kx < p.kw; ++kx) {
         const int64_t ix = ix0 + kx * p.dil_w;
-        if (ix < 0 || ix >= p.w_in) std::memset(dst + kx * p.c_in, 0, cb);
-        else std::memcpy(dst + kx * p.c_in, src_row + ix * p.c_in, cb);
+        if (ix < 0 || ix >= p.w_in)
+          std::memset(dst + kx * p.c_in, 0, cb);
+        else
+          std::memcpy(dst + kx * p.c_in, src_row + ix * p.c_in, cb);
       }
     }
   }
@@ -200,22 +231,26 @@ std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
   if (UseReferenceKernels() || p.groups != 1 || !In(g, n, 1).is_constant()) {
     return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
       float* y = static_cast<float*>(o[0]);
-      ref::conv2d_nhwc_f32(p, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), nullptr, y);
+      ref::conv2d_nhwc_f32(p, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]),
+                           nullptr, y);
       ref::epilogue_f32(p.n * p.h_out * p.w_out, p.c_out, static_cast<const float*>(in[2]), act,
                         static_cast<const float*>(in[3]), y);
     });
   }
   // OHWI weights are [O][K] with K = kh*kw*Cin: pack as B^T.
   const int64_t kdim = p.kh * p.kw * p.c_in, m = p.n * p.h_out * p.w_out, cout = p.c_out;
-  auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), kdim, cout, kdim, true);
-  const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                         p.pad_left == 0 && p.h_out == p.h_in && p.w_out == p.w_in;
+  auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), kdim,
+                                                         cout, kdim, true);
+  const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+                         p.pad_top == 0 && p.pad_left == 0 && p.h_out == p.h_in &&
+                         p.w_out == p.w_in;
   if (pointwise) {
     // 1x1 conv on NHWC is a plain [N*H*W, Cin] x [Cin, Cout] GEMM: no copy at all.
     return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
       const float* x = static_cast<const float*>(in[0]);
       float* y = static_cast<float*>(o[0]);
-      kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), cout};
+      kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act,
+                               static_cast<const float*>(in[3]), cout};
       ParallelGemm(ctx, m, x, kdim, *packed, y, cout, ep);
     });
   }
@@ -234,7 +269,8 @@ std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
             const int64_t m0 = SplitBegin(m, parts, t), m1 = SplitBegin(m, parts, t + 1);
             Im2colNhwc(p, x, m0, m1, col + m0 * kdim);
           });
-          kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), cout};
+          kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act,
+                                   static_cast<const float*>(in[3]), cout};
           ParallelGemm(ctx, m, col, kdim, *packed, static_cast<float*>(o[0]), cout, ep);
         },
         whole_bytes, 0);
@@ -252,10 +288,13 @@ std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
         const float* res = static_cast<const float*>(in[3]);
         kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, nullptr, cout};
         const int64_t t = ctx.threads();
-        const int64_t chunks = std::min(units, ((units + kChunk / 8 - 1) / (kChunk / 8) + t - 1) / t * t);
+        const int64_t chunks =
+            std::min(units, ((units + kChunk / 8 - 1) / (kChunk / 8) + t - 1) / t * t);
         ParallelFor(ctx, chunks, [&](int64_t c, int thread) {
-          const int64_t m0 = SplitBegin(units, chunks, c) * 8, m1 = std::min(m, SplitBegin(units, chunks, c + 1) * 8);
-          float* col = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) + per_thread * static_cast<size_t>(thread));
+          const int64_t m0 = SplitBegin(units, chunks, c) * 8,
+                        m1 = std::min(m, SplitBegin(units, chunks, c + 1) * 8);
+          float* col = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
+                                                per_thread * static_cast<size_t>(thread));
           Im2colNhwc(p, x, m0, m1, col);
           kernels::GemmEpilogue e = ep;
           if (res) e.residual = res + m0 * cout, e.ldr = cout;
@@ -272,22 +311,55 @@ ref::Pool2dParams PoolGeometry(const Node& n, const Graph& gr, bool nhwc) {
     if (x.size() != 4) Fail(n, "needs a 4-D input");
     auto k = n.GetInts("kernel_shape", {});
     Geom2d g = ResolveGeometry(n, 2, x[1], x[2], k);
-    return {x[0], x[3], x[1], x[2], g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw,
+    return {x[0],
+            x[3],
+            x[1],
+            x[2],
+            g.ho,
+            g.wo,
+            g.kh,
+            g.kw,
+            g.sh,
+            g.sw,
+            g.pt,
+            g.pl,
+            g.pb,
+            g.pr,
+            g.dh,
+            g.dw,
             n.GetInt("count_include_pad", 0) != 0};
   }
-  if (x.size() != 3 && x.size() != 4) Unsupported(n, fmt::format("only 1-D and 2-D pooling is supported (input {})", ShapeStr(x)));
+  if (x.size() != 3 && x.size() != 4)
+    Unsupported(n, fmt::format("only 1-D and 2-D pooling is supported (input {})", ShapeStr(x)));
   const int spatial = static_cast<int>(x.size()) - 2;
   if (!n.Has("kernel_shape")) Fail(n, "kernel_shape is required");
-  Geom2d g = ResolveGeometry(n, spatial, x[2], spatial == 2 ? x[3] : 1, n.GetInts("kernel_shape", {}));
-  return {x[0], x[1], spatial == 2 ? x[2] : 1, spatial == 2 ? x[3] : x[2], g.ho, g.wo, g.kh, g.kw, g.sh, g.sw,
-          g.pt, g.pl, g.pb, g.pr, g.dh, g.dw, n.GetInt("count_include_pad", 0) != 0};
+  Geom2d g =
+      ResolveGeometry(n, spatial, x[2], spatial == 2 ? x[3] : 1, n.GetInts("kernel_shape", {}));
+  return {x[0],
+          x[1],
+          spatial == 2 ? x[2] : 1,
+          spatial == 2 ? x[3] : x[2],
+          g.ho,
+          g.wo,
+          g.kh,
+          g.kw,
+          g.sh,
+          g.sw,
+          g.pt,
+          g.pl,
+          g.pb,
+          g.pr,
+          g.dh,
+          g.dw,
+          n.GetInt("count_include_pad", 0) != 0};
 }
 
 void InferPool(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);
   const bool nhwc = n.domain == kEffiDomain;
   if (n.GetInt("storage_order", 0) != 0) Unsupported(n, "storage_order=1 is not supported");
-  if (n.Is("MaxPool") && n.outputs.size() > 1 && n.outputs[1] >= 0) Unsupported(n, "the Indices output is not supported");
+  if (n.Is("MaxPool") && n.outputs.size() > 1 && n.outputs[1] >= 0)
+    Unsupported(n, "the Indices output is not supported");
   ref::Pool2dParams p = PoolGeometry(n, g, nhwc);
   const Shape& x = In(g, n, 0).shape;
   Shape out = nhwc ? Shape{p.n, p.h_out, p.w_out, p.c}
@@ -295,8 +367,10 @@ void InferPool(const Node& n, Graph& g) {
   SetOut(g, n, 0, DType::kF32, out);
 }
 
-// Pooling kernels below this many output elements run on the calling thread.
-constexpr int64_t kPoolParallelElems = 1 << 16;
+// Pooling kernels below this many output elements run on the calling thread. Low, because the
+// pool gives each thread the same rows op after op (see ThreadPool): splitting even a 14x14x224
+// token mixer keeps its reads core-local (2-thread L1 PoolMixer total 0.29 -> 0.21 ms).
+constexpr int64_t kPoolParallelElems = 1 << 12;
 
 // Runs fn(row_begin, row_end) over `rows` output rows of `row_elems` elements each, split across
 // threads when the output is large enough.
@@ -316,17 +390,19 @@ std::unique_ptr<Kernel> CreatePool(const Node& n, const Graph& g) {
     return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
       const float* x = static_cast<const float*>(in[0]);
       float* y = static_cast<float*>(o[0]);
-      ForRowRanges(ctx, p.n * p.h_out, p.w_out * p.c, [&](int64_t r0, int64_t r1) {
-        kernels::AvgPool2dNhwcF32(p, x, y, r0, r1);
-      });
+      ForRowRanges(ctx, p.n * p.h_out, p.w_out * p.c,
+                   [&](int64_t r0, int64_t r1) { kernels::AvgPool2dNhwcF32(p, x, y, r0, r1); });
     });
   }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     const float* x = static_cast<const float*>(in[0]);
     float* y = static_cast<float*>(o[0]);
-    if (max) ref::maxpool2d_nchw_f32(p, x, y);
-    else if (nhwc) ref::avgpool2d_nhwc_f32(p, x, y);
-    else ref::avgpool2d_nchw_f32(p, x, y);
+    if (max)
+      ref::maxpool2d_nchw_f32(p, x, y);
+    else if (nhwc)
+      ref::avgpool2d_nhwc_f32(p, x, y);
+    else
+      ref::avgpool2d_nchw_f32(p, x, y);
   });
 }
 
@@ -383,30 +459,70 @@ std::unique_ptr<Kernel> CreateGlobalPool(const Node& n, const Graph& g) {
   const Shape& x = In(g, n, 0).shape;
   const bool nhwc = n.domain == kEffiDomain;
   int64_t hw = 1;
-  if (nhwc) hw = x[1] * x[2];
+  if (nhwc)
+    hw = x[1] * x[2];
   else
     for (size_t i = 2; i < x.size(); ++i) hw *= x[i];
   const int64_t nb = x[0], c = nhwc ? x[3] : x[1];
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-    if (nhwc) ref::global_avgpool_nhwc_f32(nb, hw, c, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
-    else ref::global_avgpool_nchw_f32(nb, c, hw, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
+    if (nhwc)
+      ref::global_avgpool_nhwc_f32(nb, hw, c, static_cast<const float*>(in[0]),
+                                   static_cast<float*>(o[0]));
+    else
+      ref::global_avgpool_nchw_f32(nb, c, hw, static_cast<const float*>(in[0]),
+                                   static_cast<float*>(o[0]));
   });
 }
 
 }  // namespace
 
 void RegisterConvPoolOps(std::vector<OpSchema>& r) {
-  r.push_back({"", "Conv", 2, 3, 1, 1, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, InferConv,
+  r.push_back({"",
+               "Conv",
+               2,
+               3,
+               1,
+               1,
+               {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
+               InferConv,
                CreateConv});
-  r.push_back({kEffiDomain, "Conv", 2, 4, 1, 1, {"dilations", "group", "pads", "strides", "activation"}, InferNhwcConv,
+  r.push_back({kEffiDomain,
+               "Conv",
+               2,
+               4,
+               1,
+               1,
+               {"dilations", "group", "pads", "strides", "activation"},
+               InferNhwcConv,
                CreateNhwcConv});
-  r.push_back({"", "AveragePool", 1, 1, 1, 1,
-               {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides", "dilations"}, InferPool,
+  r.push_back({"",
+               "AveragePool",
+               1,
+               1,
+               1,
+               1,
+               {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides",
+                "dilations"},
+               InferPool,
                CreatePool});
-  r.push_back({"", "MaxPool", 1, 1, 1, 2,
-               {"auto_pad", "ceil_mode", "kernel_shape", "pads", "strides", "dilations", "storage_order"}, InferPool,
-               CreatePool});
-  r.push_back({kEffiDomain, "AvgPool", 1, 1, 1, 1, {"count_include_pad", "kernel_shape", "pads", "strides"}, InferPool,
+  r.push_back(
+      {"",
+       "MaxPool",
+       1,
+       1,
+       1,
+       2,
+       {"auto_pad", "ceil_mode", "kernel_shape", "pads", "strides", "dilations", "storage_order"},
+       InferPool,
+       CreatePool});
+  r.push_back({kEffiDomain,
+               "AvgPool",
+               1,
+               1,
+               1,
+               1,
+               {"count_include_pad", "kernel_shape", "pads", "strides"},
+               InferPool,
                CreatePool});
   r.push_back({"", "GlobalAveragePool", 1, 1, 1, 1, {}, InferGlobalPool, CreateGlobalPool});
   r.push_back({kEffiDomain, "GlobalAvgPool", 1, 1, 1, 1, {}, InferGlobalPool, CreateGlobalPool});

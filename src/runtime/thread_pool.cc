@@ -1,8 +1,11 @@
-// Fork-join pool: each ParallelFor is a job with a generation number; tasks are claimed with an
-// atomic counter so uneven tasks balance themselves. Workers join an open job (see job_ in the
+// Fork-join pool: each ParallelFor is a job with a generation number; each thread first runs its
+// own contiguous share of the tasks (data affinity across ops), then steals from the others' backs
+// so uneven tasks and a busy core still balance. Workers join an open job (see job_ in the
 // header); the caller runs tasks too, closes the job when all are claimed and waits only for the
 // workers that joined, so a descheduled worker never delays an op it took no part in.
 #include "runtime/thread_pool.h"
+
+#include <algorithm>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -15,7 +18,8 @@
 
 namespace effi {
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads)
+    : ranges_(new Range[static_cast<size_t>(std::max(threads, 1))]) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -29,17 +33,50 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunTasks(int thread_index) {
+namespace {
+constexpr uint64_t Pack(uint64_t lo, uint64_t hi) { return hi << 32 | lo; }
+}  // namespace
+
+int64_t ThreadPool::ClaimFront(int i) {
+  std::atomic<uint64_t>& r = ranges_[static_cast<size_t>(i)].v;
+  uint64_t v = r.load(std::memory_order_acquire);
   for (;;) {
-    const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= tasks_) break;
+    const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+    if (lo >= hi) return -1;
+    if (r.compare_exchange_weak(v, Pack(lo + 1, hi), std::memory_order_acq_rel,
+                                std::memory_order_acquire))
+      return static_cast<int64_t>(lo);
+  }
+}
+
+int64_t ThreadPool::ClaimBack(int i) {
+  std::atomic<uint64_t>& r = ranges_[static_cast<size_t>(i)].v;
+  uint64_t v = r.load(std::memory_order_acquire);
+  for (;;) {
+    const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+    if (lo >= hi) return -1;
+    if (r.compare_exchange_weak(v, Pack(lo, hi - 1), std::memory_order_acq_rel,
+                                std::memory_order_acquire))
+      return static_cast<int64_t>(hi - 1);
+  }
+}
+
+void ThreadPool::RunTasks(int thread_index) {
+  const int n = size();
+  auto run = [&](int64_t t) {
     try {
       (*fn_)(t, thread_index);
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mu_);
       if (!error_) error_ = std::current_exception();
-      next_.store(tasks_);
+      for (int i = 0; i < n; ++i)
+        ranges_[static_cast<size_t>(i)].v.store(0);  // nothing left to claim
     }
+  };
+  for (int64_t t; (t = ClaimFront(thread_index)) >= 0;) run(t);
+  for (int k = 1; k < n; ++k) {
+    const int victim = (thread_index + k) % n;
+    for (int64_t t; (t = ClaimBack(victim)) >= 0;) run(t);
   }
 }
 
@@ -64,7 +101,8 @@ void ThreadPool::WorkerLoop(int index) {
     // Join while the job is open and still this generation; otherwise skip it.
     bool joined = false;
     while ((j & kOpen) && (j >> kGenShift) == seen) {
-      if (job_.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (job_.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
         joined = true;
         break;
       }
@@ -82,9 +120,17 @@ void ThreadPool::ParallelFor(int64_t tasks, const std::function<void(int64_t, in
     return;
   }
   // No worker is inside a job here (the previous one waited for all that joined).
+  if (tasks >
+      int64_t{0x7fffffff}) {  // the packed ranges hold 32-bit indices; never seen in practice
+    for (int64_t t = 0; t < tasks; ++t) fn(t, 0);
+    return;
+  }
   fn_ = &fn;
-  tasks_ = tasks;
-  next_.store(0, std::memory_order_relaxed);
+  const int n = size();
+  for (int i = 0; i < n; ++i)
+    ranges_[static_cast<size_t>(i)].v.store(
+        Pack(static_cast<uint64_t>(tasks * i / n), static_cast<uint64_t>(tasks * (i + 1) / n)),
+        std::memory_order_relaxed);
   finished_.store(0, std::memory_order_relaxed);
   error_ = nullptr;
   const uint64_t gen = (job_.load(std::memory_order_relaxed) >> kGenShift) + 1;

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -44,8 +45,18 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   const std::function<void(int64_t, int)>* fn_ = nullptr;
-  int64_t tasks_ = 0;
-  std::atomic<int64_t> next_{0};
+  // Task claiming with affinity: thread i owns the contiguous range [lo, hi) packed in ranges_[i]
+  // (hi << 32 | lo) and takes it from the front; when done it steals from the back of the others.
+  // Ops split rows in task order, so consecutive ops give each core the same rows and it reads
+  // mostly what it wrote itself: on this VM a row block written by the other core costs ~4 GB/s
+  // to read back (measured: a 175 KB token mixer 5 us on 1 thread, 27 us after a 2-thread GEMM
+  // with first-come task claiming).
+  struct alignas(64) Range {
+    std::atomic<uint64_t> v{0};
+  };
+  std::unique_ptr<Range[]> ranges_;
+  int64_t ClaimFront(int i);
+  int64_t ClaimBack(int i);
   std::atomic<int> finished_{0};
   std::exception_ptr error_;
   std::mutex error_mu_;
