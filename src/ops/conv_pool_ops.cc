@@ -191,8 +191,14 @@ void InferNhwcConv(const Node& n, Graph& g) {
 void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t m1, float* col) {
   const int64_t kcols = p.kh * p.kw * p.c_in;
   const size_t cb = sizeof(float) * static_cast<size_t>(p.c_in);
-  for (int64_t m = m0; m < m1; ++m) {
-    const int64_t ox = m % p.w_out, oy = (m / p.w_out) % p.h_out, b = m / (p.w_out * p.h_out);
+  // Output coordinates advance incrementally: three 64-bit divisions per row were the larger part
+  // of the stem conv's im2col (perf: Im2colNhwc 36 % of that conv).
+  int64_t ox = m0 % p.w_out, oy = (m0 / p.w_out) % p.h_out, b = m0 / (p.w_out * p.h_out);
+  for (int64_t m = m0; m < m1; ++m, ++ox) {
+    if (ox == p.w_out) {
+      ox = 0;
+      if (++oy == p.h_out) oy = 0, ++b;
+    }
     float* row = col + (m - m0) * kcols;
     const int64_t ix0 = ox * p.stride_w - p.pad_left;
     for (int64_t ky = 0; ky < p.kh; ++ky) {
@@ -208,9 +214,14 @@ void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t 
         const int64_t lo = std::clamp<int64_t>(-ix0, 0, p.kw),
                       hi = std::clamp<int64_t>(p.w_in - ix0, lo, p.kw);
         if (lo > 0) std::memset(dst, 0, cb * static_cast<size_t>(lo));
-        if (hi > lo)
+        if (lo == 0 && hi == p.kw && p.kw * p.c_in == 9) {
+          // The stem conv (3x3 over RGB): a constant-size copy the compiler inlines instead of a
+          // libc memmove call per 36 bytes (perf: memmove 10 % of that conv).
+          std::memcpy(dst, src_row + ix0 * p.c_in, 9 * sizeof(float));
+        } else if (hi > lo) {
           std::memcpy(dst + lo * p.c_in, src_row + (ix0 + lo) * p.c_in,
                       cb * static_cast<size_t>(hi - lo));
+        }
         if (hi < p.kw) std::memset(dst + hi * p.c_in, 0, cb * static_cast<size_t>(p.kw - hi));
         continue;
       }
