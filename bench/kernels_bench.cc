@@ -64,7 +64,8 @@ double PeakFlops() {
     __builtin_cpu_init();
     double best = 0;
     for (int rep = 0; rep < 5; ++rep)
-      best = std::max(best, __builtin_cpu_supports("avx512f") ? PeakAvx512(20'000'000) : PeakAvx2(20'000'000));
+      best = std::max(
+          best, __builtin_cpu_supports("avx512f") ? PeakAvx512(20'000'000) : PeakAvx2(20'000'000));
     return best;
 #else
     return 0.0;
@@ -84,8 +85,8 @@ void BM_GemmPacked(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)), c(static_cast<size_t>(m * n)),
-      bias(static_cast<size_t>(n));
+  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)),
+      c(static_cast<size_t>(m * n)), bias(static_cast<size_t>(n));
   for (float& x : a) x = u(rng);
   for (float& x : b) x = u(rng);
   effi::kernels::PackedB packed(b.data(), k, n, n);
@@ -96,9 +97,12 @@ void BM_GemmPacked(benchmark::State& state) {
   }
   const double flops = 2.0 * static_cast<double>(m * n * k);
   // Rates over wall time (UseRealTime): on a shared VM CPU time under-counts stolen cycles.
-  state.counters["GFLOPs"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   const double peak = PeakFlops();
-  if (peak > 0) state.counters["peak_frac"] = benchmark::Counter(flops / peak, benchmark::Counter::kIsIterationInvariantRate);
+  if (peak > 0)
+    state.counters["peak_frac"] =
+        benchmark::Counter(flops / peak, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(effi::kernels::GemmKernelName());
 }
 // L1 @224: stage tokens 3136/784/196/49; 1x1 conv MLPs C->4C and 4C->C; the last stage's Linear.
@@ -125,8 +129,8 @@ void BM_GemmPackedCold(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)), c(static_cast<size_t>(m * n)),
-      bias(static_cast<size_t>(n));
+  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)),
+      c(static_cast<size_t>(m * n)), bias(static_cast<size_t>(n));
   for (float& x : a) x = u(rng);
   for (float& x : b) x = u(rng);
   const size_t bytes = static_cast<size_t>(k * n) * sizeof(float);
@@ -142,13 +146,20 @@ void BM_GemmPackedCold(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   const double flops = 2.0 * static_cast<double>(m * n * k);
-  state.counters["GFLOPs"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   const double peak = PeakFlops();
-  if (peak > 0) state.counters["peak_frac"] = benchmark::Counter(flops / peak, benchmark::Counter::kIsIterationInvariantRate);
+  if (peak > 0)
+    state.counters["peak_frac"] =
+        benchmark::Counter(flops / peak, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(effi::kernels::GemmKernelName());
 }
 // The last stage's MLP (49 tokens, 448 <-> 1792): 3.2 MB of packed weights each.
-BENCHMARK(BM_GemmPackedCold)->Args({49, 1792, 448})->Args({49, 448, 1792})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmPackedCold)
+    ->Args({49, 1792, 448})
+    ->Args({49, 448, 1792})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // The fused bias + GELU epilogue alone (what an fc1 layer adds on top of its GEMM), on L1's fc1
 // outputs: rows x cols = tokens x 4C. Counter: elements per second.
@@ -162,13 +173,19 @@ void BM_EpilogueGelu(benchmark::State& state) {
   for (auto _ : state) {
     // Applied in place repeatedly: GELU is branch-free, and the bias (|b| ~ 1e-2) keeps values at
     // a fixed point away from denormals, so the timing does not depend on the iteration.
-    effi::kernels::EpilogueF32(rows, cols, bias.data(), effi::kernels::ref::Activation::kGelu, nullptr, y.data());
+    effi::kernels::EpilogueF32(rows, cols, bias.data(), effi::kernels::ref::Activation::kGelu,
+                               nullptr, y.data());
     benchmark::ClobberMemory();
   }
-  state.counters["elems"] = benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["elems"] = benchmark::Counter(static_cast<double>(rows * cols),
+                                               benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(effi::kernels::ActiveIsaName());
 }
-BENCHMARK(BM_EpilogueGelu)->Args({3136, 192})->Args({49, 1792})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EpilogueGelu)
+    ->Args({3136, 192})
+    ->Args({49, 1792})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

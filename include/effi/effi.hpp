@@ -18,7 +18,15 @@
 
 namespace effi {
 
-enum class ElementType : int { kUndefined = 0, kFloat32 = 1, kInt64 = 2, kInt32 = 3, kInt8 = 4, kUInt8 = 5, kBool = 6 };
+enum class ElementType : int {
+  kUndefined = 0,
+  kFloat32 = 1,
+  kInt64 = 2,
+  kInt32 = 3,
+  kInt8 = 4,
+  kUInt8 = 5,
+  kBool = 6
+};
 const char* ElementTypeName(ElementType t);
 size_t ElementSize(ElementType t);
 
@@ -63,7 +71,7 @@ struct NodeTiming {
 struct ModelStats {
   int64_t parameters = 0;  // elements of all initializers, as stored in the file
   int64_t macs = 0;        // multiply-accumulates of Conv/MatMul/Gemm at the bound input shapes
-  int64_t peak_activation_bytes = 0;  // arena of the memory plan
+  int64_t peak_activation_bytes = 0;         // arena of the memory plan
   std::map<std::string, int> ops_imported;   // op histogram as in the file (Constant included)
   std::map<std::string, int> ops_optimized;  // after passes (effi fused ops prefixed "effi.")
   std::vector<std::pair<std::string, int>> pass_rewrites;
@@ -75,7 +83,8 @@ class Model {
   // Loads and validates the model and compiles it for its declared input shapes (dynamic dims = 1),
   // so unsupported ops and malformed graphs are reported here.
   static std::shared_ptr<Model> Load(const std::string& path, const ModelOptions& options = {});
-  static std::shared_ptr<Model> LoadFromMemory(const void* data, size_t size, const ModelOptions& options = {});
+  static std::shared_ptr<Model> LoadFromMemory(const void* data, size_t size,
+                                               const ModelOptions& options = {});
   ~Model();
 
   const std::vector<TensorInfo>& inputs() const;

@@ -2,10 +2,10 @@
 // built under a lock); Session = an activation arena bound to one model.
 #include "effi/effi.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <mutex>
-
-#include <fmt/format.h>
 
 #include "graph/passes/passes.h"
 #include "kernels/gemm.h"
@@ -18,19 +18,28 @@ namespace effi {
 
 const char* Version() { return "0.1.0"; }
 
-std::string ActiveIsa() { return kernels::ActiveIsaName() + " (" + kernels::GemmKernelName() + ")"; }
+std::string ActiveIsa() {
+  return kernels::ActiveIsaName() + " (" + kernels::GemmKernelName() + ")";
+}
 
 namespace {
 
 ElementType ToPublic(DType t) {
   switch (t) {
-    case DType::kF32: return ElementType::kFloat32;
-    case DType::kI64: return ElementType::kInt64;
-    case DType::kI32: return ElementType::kInt32;
-    case DType::kI8: return ElementType::kInt8;
-    case DType::kU8: return ElementType::kUInt8;
-    case DType::kBool: return ElementType::kBool;
-    default: return ElementType::kUndefined;
+    case DType::kF32:
+      return ElementType::kFloat32;
+    case DType::kI64:
+      return ElementType::kInt64;
+    case DType::kI32:
+      return ElementType::kInt32;
+    case DType::kI8:
+      return ElementType::kInt8;
+    case DType::kU8:
+      return ElementType::kUInt8;
+    case DType::kBool:
+      return ElementType::kBool;
+    default:
+      return ElementType::kUndefined;
   }
 }
 
@@ -42,25 +51,36 @@ std::string OpKey(const Node& n) { return n.domain.empty() ? n.op : n.domain + "
 
 const char* ElementTypeName(ElementType t) {
   switch (t) {
-    case ElementType::kFloat32: return "float32";
-    case ElementType::kInt64: return "int64";
-    case ElementType::kInt32: return "int32";
-    case ElementType::kInt8: return "int8";
-    case ElementType::kUInt8: return "uint8";
-    case ElementType::kBool: return "bool";
-    default: return "undefined";
+    case ElementType::kFloat32:
+      return "float32";
+    case ElementType::kInt64:
+      return "int64";
+    case ElementType::kInt32:
+      return "int32";
+    case ElementType::kInt8:
+      return "int8";
+    case ElementType::kUInt8:
+      return "uint8";
+    case ElementType::kBool:
+      return "bool";
+    default:
+      return "undefined";
   }
 }
 
 size_t ElementSize(ElementType t) {
   switch (t) {
     case ElementType::kFloat32:
-    case ElementType::kInt32: return 4;
-    case ElementType::kInt64: return 8;
+    case ElementType::kInt32:
+      return 4;
+    case ElementType::kInt64:
+      return 8;
     case ElementType::kInt8:
     case ElementType::kUInt8:
-    case ElementType::kBool: return 1;
-    default: return 0;
+    case ElementType::kBool:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -69,8 +89,9 @@ Tensor Tensor::Float(std::vector<int64_t> shape, const std::vector<float>& value
   t.type = ElementType::kFloat32;
   t.shape = std::move(shape);
   if (static_cast<int64_t>(values.size()) != t.elements())
-    throw Error(ErrorCode::kInvalidArgument, fmt::format("tensor of shape {} needs {} values, got {}",
-                                                         ShapeStr(t.shape), t.elements(), values.size()));
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("tensor of shape {} needs {} values, got {}", ShapeStr(t.shape),
+                            t.elements(), values.size()));
   t.bytes.resize(values.size() * sizeof(float));
   if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
   return t;
@@ -138,7 +159,8 @@ struct Model::Impl {
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
     if (graph_consumed)
-      throw Error(ErrorCode::kInternal, "static-shape model was compiled once; no graph left for other shapes");
+      throw Error(ErrorCode::kInternal,
+                  "static-shape model was compiled once; no graph left for other shapes");
     passes::PassReport report;
     std::shared_ptr<const runtime::Plan> plan;
     if (StaticShapes()) {
@@ -197,7 +219,8 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
   return Finish(onnx_io::ImportFile(path), options);
 }
 
-std::shared_ptr<Model> Model::LoadFromMemory(const void* data, size_t size, const ModelOptions& options) {
+std::shared_ptr<Model> Model::LoadFromMemory(const void* data, size_t size,
+                                             const ModelOptions& options) {
   return Finish(onnx_io::ImportMemory(data, size, "<memory>"), options);
 }
 
@@ -257,12 +280,14 @@ struct Session::Impl {
   int64_t profiled_runs = 0;
 };
 
-Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
+    : impl_(std::make_unique<Impl>()) {
   if (!model) throw Error(ErrorCode::kInvalidArgument, "Session needs a model");
   impl_->model = std::move(model);
   impl_->options = options;
   if (options.threads < 1 || options.threads > 256)
-    throw Error(ErrorCode::kInvalidArgument, fmt::format("threads must be 1..256, got {}", options.threads));
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("threads must be 1..256, got {}", options.threads));
   if (options.threads > 1) impl_->pool = std::make_unique<ThreadPool>(options.threads);
 }
 Session::~Session() = default;
@@ -274,7 +299,8 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
   std::map<std::string, Shape> shapes;
   std::map<std::string, const Tensor*> by_name;
   for (const auto& [name, t] : inputs) {
-    if (by_name.count(name)) throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' given twice", name));
+    if (by_name.count(name))
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' given twice", name));
     by_name[name] = &t;
   }
   for (const auto& [name, t] : by_name) {
@@ -284,16 +310,20 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
     if (!info) {
       std::string names;
       for (const TensorInfo& i : mi.inputs) names += (names.empty() ? "'" : ", '") + i.name + "'";
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("model has no input named '{}' (inputs: {})", name, names));
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("model has no input named '{}' (inputs: {})", name, names));
     }
     if (t->type != info->type)
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must be {}, got {}", name,
-                                                           ElementTypeName(info->type), ElementTypeName(t->type)));
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("input '{}' must be {}, got {}", name, ElementTypeName(info->type),
+                              ElementTypeName(t->type)));
     bool ok = t->shape.size() == info->shape.size();
-    for (size_t i = 0; ok && i < t->shape.size(); ++i) ok = info->shape[i] < 0 || info->shape[i] == t->shape[i];
+    for (size_t i = 0; ok && i < t->shape.size(); ++i)
+      ok = info->shape[i] < 0 || info->shape[i] == t->shape[i];
     if (!ok)
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must have shape {}, got {}", name,
-                                                           ShapeStr(info->shape), ShapeStr(t->shape)));
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("input '{}' must have shape {}, got {}", name, ShapeStr(info->shape),
+                              ShapeStr(t->shape)));
     int64_t elements = 0;
     try {
       elements = t->elements();
@@ -301,24 +331,31 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
       throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}': {}", name, e.what()));
     }
     if (t->bytes.size() != static_cast<size_t>(elements) * ElementSize(t->type))
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}': {} bytes do not match shape {}", name,
-                                                           t->bytes.size(), ShapeStr(t->shape)));
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("input '{}': {} bytes do not match shape {}", name, t->bytes.size(),
+                              ShapeStr(t->shape)));
     shapes[name] = t->shape;
   }
   for (const TensorInfo& i : mi.inputs)
-    if (!by_name.count(i.name)) throw Error(ErrorCode::kInvalidArgument, fmt::format("missing input '{}'", i.name));
+    if (!by_name.count(i.name))
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("missing input '{}'", i.name));
 
   auto plan = mi.GetPlan(shapes);
   const Graph& g = plan->graph();
-  if (impl_->arena_storage.size() < plan->arena_bytes() + 64) impl_->arena_storage.resize(plan->arena_bytes() + 64);
+  if (impl_->arena_storage.size() < plan->arena_bytes() + 64)
+    impl_->arena_storage.resize(plan->arena_bytes() + 64);
   const size_t scratch_bytes = plan->scratch_bytes(impl_->pool ? impl_->pool->size() : 1);
-  if (impl_->scratch_storage.size() < scratch_bytes + 64) impl_->scratch_storage.resize(scratch_bytes + 64);
-  auto align = [](uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); };
+  if (impl_->scratch_storage.size() < scratch_bytes + 64)
+    impl_->scratch_storage.resize(scratch_bytes + 64);
+  auto align = [](uint8_t* p) {
+    return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+  };
   uint8_t* arena = align(impl_->arena_storage.data());
   uint8_t* scratch = align(impl_->scratch_storage.data());
   for (int id : g.inputs) {
     const Tensor* t = by_name.at(g.values[id].name);
-    if (plan->offset(id) >= 0 && !t->bytes.empty()) std::memcpy(arena + plan->offset(id), t->bytes.data(), t->bytes.size());
+    if (plan->offset(id) >= 0 && !t->bytes.empty())
+      std::memcpy(arena + plan->offset(id), t->bytes.data(), t->bytes.size());
   }
   ops::ExecContext ctx;
   ctx.pool = impl_->pool.get();

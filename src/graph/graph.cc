@@ -1,10 +1,10 @@
 // Graph IR bookkeeping: value table, attribute access, topological sort and dead-node removal.
 #include "graph/graph.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <deque>
-
-#include <fmt/format.h>
 
 namespace effi {
 
@@ -18,7 +18,8 @@ template <typename T>
 const T& GetAs(const Node& n, const std::string& key, const char* want) {
   const AttrValue& v = n.attrs.at(key);
   if (!std::holds_alternative<T>(v))
-    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: attribute '{}' must be {}", n.Describe(), key, want));
+    throw Error(ErrorCode::kInvalidModel,
+                fmt::format("{}: attribute '{}' must be {}", n.Describe(), key, want));
   return std::get<T>(v);
 }
 }  // namespace
@@ -119,7 +120,8 @@ void Graph::ReplaceAllUses(int from, int to) {
 }
 
 void Graph::TopoSort() {
-  nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.dead; }), nodes.end());
+  nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.dead; }),
+              nodes.end());
   const size_t nn = nodes.size();
   std::vector<int> producer(values.size(), -1);
   for (size_t i = 0; i < nn; ++i) {
@@ -127,7 +129,8 @@ void Graph::TopoSort() {
       if (o < 0) continue;
       if (producer[o] >= 0 || values[o].is_constant())
         throw Error(ErrorCode::kInvalidModel,
-                    fmt::format("{}: output '{}' is produced more than once", nodes[i].Describe(), values[o].name));
+                    fmt::format("{}: output '{}' is produced more than once", nodes[i].Describe(),
+                                values[o].name));
       producer[o] = static_cast<int>(i);
     }
   }
@@ -140,9 +143,11 @@ void Graph::TopoSort() {
       if (in < 0) continue;
       if (producer[in] < 0) {
         if (!is_input[in] && !values[in].is_constant())
-          throw Error(ErrorCode::kInvalidModel,
-                      fmt::format("{}: input '{}' is neither a graph input, an initializer nor a node output",
-                                  nodes[i].Describe(), values[in].name));
+          throw Error(
+              ErrorCode::kInvalidModel,
+              fmt::format(
+                  "{}: input '{}' is neither a graph input, an initializer nor a node output",
+                  nodes[i].Describe(), values[in].name));
         continue;
       }
       ++pending[i];
@@ -165,7 +170,8 @@ void Graph::TopoSort() {
   if (order.size() != nn) {
     for (size_t i = 0; i < nn; ++i)
       if (pending[i] > 0)
-        throw Error(ErrorCode::kInvalidModel, fmt::format("graph has a cycle through {}", nodes[i].Describe()));
+        throw Error(ErrorCode::kInvalidModel,
+                    fmt::format("graph has a cycle through {}", nodes[i].Describe()));
   }
   std::vector<Node> sorted;
   sorted.reserve(nn);
@@ -173,7 +179,8 @@ void Graph::TopoSort() {
   nodes = std::move(sorted);
   for (int o : outputs) {
     if (producer[o] < 0 && !is_input[o] && !values[o].is_constant())
-      throw Error(ErrorCode::kInvalidModel, fmt::format("graph output '{}' is never produced", values[o].name));
+      throw Error(ErrorCode::kInvalidModel,
+                  fmt::format("graph output '{}' is never produced", values[o].name));
   }
 }
 
@@ -193,12 +200,14 @@ void Graph::RemoveDeadNodes() {
     for (int in : nodes[p].inputs) stack.push_back(in);
   }
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!live_node[i]) nodes[i].dead = true;
+    if (!live_node[i])
+      nodes[i].dead = true;
     else
       for (int o : nodes[i].outputs)
         if (o >= 0) live_value[o] = true;  // keep secondary outputs' bookkeeping
   }
-  nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.dead; }), nodes.end());
+  nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.dead; }),
+              nodes.end());
   for (int v : inputs) live_value[v] = true;
   for (size_t v = 0; v < values.size(); ++v)
     if (!live_value[v]) values[v].constant.reset();  // free weights nothing uses any more

@@ -16,8 +16,8 @@ namespace effi {
 // Domain of effi's own fused ops (Conv with epilogue in NHWC, Linear, LayerNorm, Gelu, ...).
 inline constexpr const char* kEffiDomain = "effi";
 
-using AttrValue = std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>,
-                               std::vector<std::string>, ConstTensor>;
+using AttrValue = std::variant<int64_t, float, std::string, std::vector<int64_t>,
+                               std::vector<float>, std::vector<std::string>, ConstTensor>;
 
 struct Value {
   std::string name;

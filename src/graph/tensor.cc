@@ -1,45 +1,60 @@
 // Tensor basics: dtype table, checked element counts and aligned constant storage.
 #include "graph/tensor.h"
 
-#include <cstdlib>
-#include <cstring>
-
+#include <fmt/format.h>
 #include <sys/mman.h>
 
-#include <fmt/format.h>
+#include <cstdlib>
+#include <cstring>
 
 namespace effi {
 
 const char* DTypeName(DType t) {
   switch (t) {
-    case DType::kF32: return "float32";
-    case DType::kI64: return "int64";
-    case DType::kI32: return "int32";
-    case DType::kI8: return "int8";
-    case DType::kU8: return "uint8";
-    case DType::kBool: return "bool";
-    default: return "undefined";
+    case DType::kF32:
+      return "float32";
+    case DType::kI64:
+      return "int64";
+    case DType::kI32:
+      return "int32";
+    case DType::kI8:
+      return "int8";
+    case DType::kU8:
+      return "uint8";
+    case DType::kBool:
+      return "bool";
+    default:
+      return "undefined";
   }
 }
 
 size_t DTypeSize(DType t) {
   switch (t) {
-    case DType::kF32: return 4;
-    case DType::kI64: return 8;
-    case DType::kI32: return 4;
+    case DType::kF32:
+      return 4;
+    case DType::kI64:
+      return 8;
+    case DType::kI32:
+      return 4;
     case DType::kI8:
     case DType::kU8:
-    case DType::kBool: return 1;
-    default: return 0;
+    case DType::kBool:
+      return 1;
+    default:
+      return 0;
   }
 }
 
 int64_t NumElements(const Shape& shape, const char* what) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0) throw Error(ErrorCode::kInvalidModel, fmt::format("{} has negative dimension in shape {}", what, ShapeStr(shape)));
+    if (d < 0)
+      throw Error(ErrorCode::kInvalidModel,
+                  fmt::format("{} has negative dimension in shape {}", what, ShapeStr(shape)));
     if (d != 0 && n > kMaxTensorElements / d)
-      throw Error(ErrorCode::kInvalidModel, fmt::format("{} shape {} is too large (more than 2^31 elements)", what, ShapeStr(shape)));
+      throw Error(
+          ErrorCode::kInvalidModel,
+          fmt::format("{} shape {} is too large (more than 2^31 elements)", what, ShapeStr(shape)));
     n *= d;
   }
   return n;
@@ -76,13 +91,24 @@ std::vector<int64_t> TensorData::ToInt64Vector() const {
   std::vector<int64_t> v(static_cast<size_t>(elements_));
   for (int64_t i = 0; i < elements_; ++i) {
     switch (dtype_) {
-      case DType::kI64: v[i] = as<int64_t>()[i]; break;
-      case DType::kI32: v[i] = as<int32_t>()[i]; break;
-      case DType::kF32: v[i] = static_cast<int64_t>(as<float>()[i]); break;
+      case DType::kI64:
+        v[i] = as<int64_t>()[i];
+        break;
+      case DType::kI32:
+        v[i] = as<int32_t>()[i];
+        break;
+      case DType::kF32:
+        v[i] = static_cast<int64_t>(as<float>()[i]);
+        break;
       case DType::kU8:
-      case DType::kBool: v[i] = as<uint8_t>()[i]; break;
-      case DType::kI8: v[i] = as<int8_t>()[i]; break;
-      default: throw Error(ErrorCode::kInternal, "ToInt64Vector on undefined tensor");
+      case DType::kBool:
+        v[i] = as<uint8_t>()[i];
+        break;
+      case DType::kI8:
+        v[i] = as<int8_t>()[i];
+        break;
+      default:
+        throw Error(ErrorCode::kInternal, "ToInt64Vector on undefined tensor");
     }
   }
   return v;
@@ -92,13 +118,24 @@ std::vector<float> TensorData::ToFloatVector() const {
   std::vector<float> v(static_cast<size_t>(elements_));
   for (int64_t i = 0; i < elements_; ++i) {
     switch (dtype_) {
-      case DType::kF32: v[i] = as<float>()[i]; break;
-      case DType::kI64: v[i] = static_cast<float>(as<int64_t>()[i]); break;
-      case DType::kI32: v[i] = static_cast<float>(as<int32_t>()[i]); break;
+      case DType::kF32:
+        v[i] = as<float>()[i];
+        break;
+      case DType::kI64:
+        v[i] = static_cast<float>(as<int64_t>()[i]);
+        break;
+      case DType::kI32:
+        v[i] = static_cast<float>(as<int32_t>()[i]);
+        break;
       case DType::kU8:
-      case DType::kBool: v[i] = as<uint8_t>()[i]; break;
-      case DType::kI8: v[i] = as<int8_t>()[i]; break;
-      default: throw Error(ErrorCode::kInternal, "ToFloatVector on undefined tensor");
+      case DType::kBool:
+        v[i] = as<uint8_t>()[i];
+        break;
+      case DType::kI8:
+        v[i] = as<int8_t>()[i];
+        break;
+      default:
+        throw Error(ErrorCode::kInternal, "ToFloatVector on undefined tensor");
     }
   }
   return v;
@@ -109,7 +146,8 @@ std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape) {
 }
 
 ConstTensor Reshaped(const ConstTensor& t, Shape shape) {
-  if (NumElements(shape) != t->elements()) throw Error(ErrorCode::kInternal, "Reshaped: element count differs");
+  if (NumElements(shape) != t->elements())
+    throw Error(ErrorCode::kInternal, "Reshaped: element count differs");
   auto r = std::make_shared<TensorData>(t->dtype(), Shape{}, false);
   r->shape_ = std::move(shape);
   r->elements_ = t->elements();
@@ -131,14 +169,16 @@ std::shared_ptr<TensorData> MakeUninitializedTensor(DType dtype, Shape shape) {
 
 ConstTensor MakeInt64Tensor(const std::vector<int64_t>& values, Shape shape) {
   auto t = MakeTensor(DType::kI64, std::move(shape));
-  if (static_cast<size_t>(t->elements()) != values.size()) throw Error(ErrorCode::kInternal, "MakeInt64Tensor size mismatch");
+  if (static_cast<size_t>(t->elements()) != values.size())
+    throw Error(ErrorCode::kInternal, "MakeInt64Tensor size mismatch");
   std::memcpy(t->mutable_data(), values.data(), values.size() * sizeof(int64_t));
   return t;
 }
 
 ConstTensor MakeFloatTensor(const std::vector<float>& values, Shape shape) {
   auto t = MakeTensor(DType::kF32, std::move(shape));
-  if (static_cast<size_t>(t->elements()) != values.size()) throw Error(ErrorCode::kInternal, "MakeFloatTensor size mismatch");
+  if (static_cast<size_t>(t->elements()) != values.size())
+    throw Error(ErrorCode::kInternal, "MakeFloatTensor size mismatch");
   std::memcpy(t->mutable_data(), values.data(), values.size() * sizeof(float));
   return t;
 }

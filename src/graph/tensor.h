@@ -63,7 +63,6 @@ class TensorData {
   std::shared_ptr<void> storage_;  // shared by reshaped views
 };
 
-
 std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape);
 // For tensors the caller fills completely (weights being converted): skips the zero fill.
 std::shared_ptr<TensorData> MakeUninitializedTensor(DType dtype, Shape shape);

@@ -33,32 +33,33 @@ class PackedB {
 };
 
 struct GemmEpilogue {
-  const float* bias = nullptr;      // [n]
+  const float* bias = nullptr;  // [n]
   ref::Activation act = ref::Activation::kNone;
   const float* residual = nullptr;  // [m][ldr]
   int64_t ldr = 0;
 };
 
 // Rows [m_begin, m_end) of C. Threads split the M range; any split is valid.
-void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
-                int64_t ldc, const GemmEpilogue& ep);
+void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b,
+                float* c, int64_t ldc, const GemmEpilogue& ep);
 // Block [m_begin, m_end) x [n_begin, n_end) of C, for 2-D splits when M is small (a 7x7 stage has
 // 49 rows: splitting N lets each thread stream only its half of the weights). n_begin must be a
 // multiple of b.nr(); n_end is clamped to b.n().
-void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const float* a, int64_t lda,
-                const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep);
+void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const float* a,
+                int64_t lda, const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep);
 
 // Packing into caller-owned memory, for operands that change every run (attention's K and V).
 // PackedBFloats(k, n) floats at 64-byte alignment are needed.
 int64_t PackedBFloats(int64_t k, int64_t n);
 void PackBInto(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, float* packed);
-void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k,
-                   int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep);
+void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed,
+                   int64_t k, int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep);
 
 // Name of the compiled micro-kernel for the active ISA, e.g. "gemm_f32_8x32__AVX3".
 const char* GemmKernelName();
 
 // Vectorised epilogue on an [m][n] block (used by ops without a GEMM, e.g. depthwise conv).
-void EpilogueF32(int64_t rows, int64_t cols, const float* bias, ref::Activation act, const float* residual, float* y);
+void EpilogueF32(int64_t rows, int64_t cols, const float* bias, ref::Activation act,
+                 const float* residual, float* y);
 
 }  // namespace effi::kernels

@@ -3,6 +3,9 @@
 #include "onnx/onnx_import.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,10 +17,6 @@
 #include <limits>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 #include "onnx.pb.h"
 #include "onnx/convert.h"
@@ -31,53 +30,80 @@ namespace fs = std::filesystem;
 
 DType FromOnnxType(int t, const std::string& what) {
   switch (t) {
-    case onnx::TensorProto::FLOAT: return DType::kF32;
-    case onnx::TensorProto::INT64: return DType::kI64;
-    case onnx::TensorProto::INT32: return DType::kI32;
-    case onnx::TensorProto::INT8: return DType::kI8;
-    case onnx::TensorProto::UINT8: return DType::kU8;
-    case onnx::TensorProto::BOOL: return DType::kBool;
-    case onnx::TensorProto::DOUBLE: return DType::kF32;  // converted on load (rare: some exports)
+    case onnx::TensorProto::FLOAT:
+      return DType::kF32;
+    case onnx::TensorProto::INT64:
+      return DType::kI64;
+    case onnx::TensorProto::INT32:
+      return DType::kI32;
+    case onnx::TensorProto::INT8:
+      return DType::kI8;
+    case onnx::TensorProto::UINT8:
+      return DType::kU8;
+    case onnx::TensorProto::BOOL:
+      return DType::kBool;
+    case onnx::TensorProto::DOUBLE:
+      return DType::kF32;  // converted on load (rare: some exports)
     default:
-      throw Error(ErrorCode::kUnsupported,
-                  fmt::format("{}: element type {} ({}) is not supported", what,
-                              onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t)), t));
+      throw Error(
+          ErrorCode::kUnsupported,
+          fmt::format("{}: element type {} ({}) is not supported", what,
+                      onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t)),
+                      t));
   }
 }
 
 // Reads [offset, offset+length) of an external data file inside base_dir.
-std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t, size_t expect_bytes) {
+std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t,
+                         size_t expect_bytes) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t.external_data()) {
     try {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::stoll(kv.value());
+      else if (kv.key() == "length")
+        length = std::stoll(kv.value());
     } catch (const std::exception&) {
       Bad(fmt::format("initializer '{}': bad external_data entry '{}'", t.name(), kv.key()));
     }
   }
-  if (ctx.base_dir.empty()) Bad(fmt::format("initializer '{}' uses external data, which needs a model file path", t.name()));
-  if (location.empty()) Bad(fmt::format("initializer '{}': external data without location", t.name()));
+  if (ctx.base_dir.empty())
+    Bad(fmt::format("initializer '{}' uses external data, which needs a model file path",
+                    t.name()));
+  if (location.empty())
+    Bad(fmt::format("initializer '{}': external data without location", t.name()));
   fs::path rel(location);
-  if (rel.is_absolute()) Bad(fmt::format("initializer '{}': external data location '{}' must be relative", t.name(), location));
+  if (rel.is_absolute())
+    Bad(fmt::format("initializer '{}': external data location '{}' must be relative", t.name(),
+                    location));
   for (const auto& part : rel)
-    if (part == "..") Bad(fmt::format("initializer '{}': external data location '{}' escapes the model folder", t.name(), location));
+    if (part == "..")
+      Bad(fmt::format("initializer '{}': external data location '{}' escapes the model folder",
+                      t.name(), location));
   fs::path full = fs::path(ctx.base_dir) / rel;
   std::error_code ec;
   auto fsize = fs::file_size(full, ec);
-  if (ec) throw Error(ErrorCode::kIo, fmt::format("initializer '{}': cannot open external data file '{}'", t.name(), full.string()));
+  if (ec)
+    throw Error(ErrorCode::kIo, fmt::format("initializer '{}': cannot open external data file '{}'",
+                                            t.name(), full.string()));
   if (length < 0) length = static_cast<int64_t>(expect_bytes);
-  if (offset < 0 || static_cast<uint64_t>(length) != expect_bytes || static_cast<uint64_t>(offset) > fsize ||
+  if (offset < 0 || static_cast<uint64_t>(length) != expect_bytes ||
+      static_cast<uint64_t>(offset) > fsize ||
       static_cast<uint64_t>(length) > fsize - static_cast<uint64_t>(offset))
-    Bad(fmt::format("initializer '{}': external data range (offset {}, length {}) does not fit file '{}' ({} bytes, need {})",
+    Bad(
+        fmt::format("initializer '{}': external data range (offset {}, length {}) does not fit "
+                    "file '{}' ({} bytes, need {})",
                     t.name(), offset, length, location, fsize, expect_bytes));
   std::ifstream f(full, std::ios::binary);
   std::string bytes(expect_bytes, '\0');
   f.seekg(offset);
   f.read(bytes.data(), static_cast<std::streamsize>(expect_bytes));
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("initializer '{}': short read from '{}'", t.name(), full.string()));
+  if (!f)
+    throw Error(ErrorCode::kIo,
+                fmt::format("initializer '{}': short read from '{}'", t.name(), full.string()));
   return bytes;
 }
 
@@ -88,11 +114,13 @@ void CopyConvert(const Src* src, Dst* dst, int64_t n) {
 
 // Copies `raw` to dst: pread from the model file when raw lies in its mapping, else memcpy.
 void CopyRaw(const ImportContext& ctx, std::string_view raw, void* dst) {
-  if (ctx.fd >= 0 && raw.data() >= ctx.file_base && raw.data() + raw.size() <= ctx.file_base + ctx.file_size) {
+  if (ctx.fd >= 0 && raw.data() >= ctx.file_base &&
+      raw.data() + raw.size() <= ctx.file_base + ctx.file_size) {
     auto* out = static_cast<char*>(dst);
     size_t done = 0;
     while (done < raw.size()) {
-      const ssize_t r = ::pread(ctx.fd, out + done, raw.size() - done, static_cast<off_t>(raw.data() - ctx.file_base + done));
+      const ssize_t r = ::pread(ctx.fd, out + done, raw.size() - done,
+                                static_cast<off_t>(raw.data() - ctx.file_base + done));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       done += static_cast<size_t>(r);
@@ -107,8 +135,8 @@ void CopyRaw(const ImportContext& ctx, std::string_view raw, void* dst) {
 
 }  // namespace
 
-ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, const std::string& what,
-                          const std::string_view* raw_data) {
+ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t,
+                          const std::string& what, const std::string_view* raw_data) {
   DType dt = FromOnnxType(t.data_type(), what);
   Shape shape(t.dims().begin(), t.dims().end());
   int64_t n = NumElements(shape, what.c_str());
@@ -132,17 +160,26 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
   // Validate the byte/value count before allocating: a hostile header cannot make us allocate
   // more than the file actually carries.
   if (raw && raw->size() != nbytes)
-    Bad(fmt::format("{}: raw data has {} bytes, shape {} of {} needs {}", what, raw->size(), ShapeStr(shape),
-                    DTypeName(dt), nbytes));
+    Bad(fmt::format("{}: raw data has {} bytes, shape {} of {} needs {}", what, raw->size(),
+                    ShapeStr(shape), DTypeName(dt), nbytes));
   if (!raw) {
     int64_t have = 0;
     switch (t.data_type()) {
-      case onnx::TensorProto::FLOAT: have = t.float_data_size(); break;
-      case onnx::TensorProto::DOUBLE: have = t.double_data_size(); break;
-      case onnx::TensorProto::INT64: have = t.int64_data_size(); break;
-      default: have = t.int32_data_size(); break;
+      case onnx::TensorProto::FLOAT:
+        have = t.float_data_size();
+        break;
+      case onnx::TensorProto::DOUBLE:
+        have = t.double_data_size();
+        break;
+      case onnx::TensorProto::INT64:
+        have = t.int64_data_size();
+        break;
+      default:
+        have = t.int32_data_size();
+        break;
     }
-    if (have != n) Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
+    if (have != n)
+      Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
   }
   auto out = MakeUninitializedTensor(dt, shape);
   if (raw) {
@@ -156,7 +193,8 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
     return out;
   }
   auto check = [&](int64_t have) {
-    if (have != n) Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
+    if (have != n)
+      Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
   };
   switch (t.data_type()) {
     case onnx::TensorProto::FLOAT:
@@ -192,14 +230,21 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t, 
 
 namespace {
 
-AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a, const std::string& where) {
+AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a,
+                      const std::string& where) {
   switch (a.type()) {
-    case onnx::AttributeProto::INT: return a.i();
-    case onnx::AttributeProto::FLOAT: return a.f();
-    case onnx::AttributeProto::STRING: return a.s();
-    case onnx::AttributeProto::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
-    case onnx::AttributeProto::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
-    case onnx::AttributeProto::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
+    case onnx::AttributeProto::INT:
+      return a.i();
+    case onnx::AttributeProto::FLOAT:
+      return a.f();
+    case onnx::AttributeProto::STRING:
+      return a.s();
+    case onnx::AttributeProto::INTS:
+      return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case onnx::AttributeProto::FLOATS:
+      return std::vector<float>(a.floats().begin(), a.floats().end());
+    case onnx::AttributeProto::STRINGS:
+      return std::vector<std::string>(a.strings().begin(), a.strings().end());
     case onnx::AttributeProto::TENSOR:
       return ConvertTensor(ctx, a.t(), fmt::format("{} attribute '{}'", where, a.name()));
     default:
@@ -213,21 +258,25 @@ AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a, c
         if (a.has_i()) return a.i();
       }
       throw Error(ErrorCode::kUnsupported,
-                  fmt::format("{}: attribute '{}' has unsupported type {}", where, a.name(), static_cast<int>(a.type())));
+                  fmt::format("{}: attribute '{}' has unsupported type {}", where, a.name(),
+                              static_cast<int>(a.type())));
   }
 }
 
 void ReadValueInfo(const onnx::ValueInfoProto& vi, Value& v) {
   if (!vi.type().has_tensor_type())
-    throw Error(ErrorCode::kUnsupported, fmt::format("graph input/output '{}' is not a tensor", vi.name()));
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("graph input/output '{}' is not a tensor", vi.name()));
   const auto& tt = vi.type().tensor_type();
-  if (tt.elem_type() != 0) v.dtype = FromOnnxType(tt.elem_type(), fmt::format("graph input/output '{}'", vi.name()));
+  if (tt.elem_type() != 0)
+    v.dtype = FromOnnxType(tt.elem_type(), fmt::format("graph input/output '{}'", vi.name()));
   if (tt.has_shape()) {
     v.shape.clear();
     for (const auto& d : tt.shape().dim()) {
       if (d.has_dim_value()) {
         if (d.dim_value() < 0 || d.dim_value() > kMaxTensorElements)
-          Bad(fmt::format("graph input/output '{}' has invalid dimension {}", vi.name(), d.dim_value()));
+          Bad(fmt::format("graph input/output '{}' has invalid dimension {}", vi.name(),
+                          d.dim_value()));
         v.shape.push_back(d.dim_value());
       } else {
         v.shape.push_back(-1);
@@ -245,16 +294,20 @@ struct Initializer {
   std::string_view raw;
 };
 
-Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits, const ImportContext& ctx) {
+Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
+              const ImportContext& ctx) {
   Graph g;
   for (const auto& op : m.opset_import()) {
     if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
   }
   if (g.opset == 0) g.opset = m.opset_import_size() == 0 ? 1 : g.opset;
   if (g.opset < 7 && m.opset_import_size() > 0)
-    throw Error(ErrorCode::kUnsupported, fmt::format("{}: default-domain opset {} is too old (need 7..21)", ctx.model_name, g.opset));
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("{}: default-domain opset {} is too old (need 7..21)", ctx.model_name,
+                            g.opset));
   if (g.opset > 21)
-    throw Error(ErrorCode::kUnsupported, fmt::format("{}: opset {} is newer than supported (7..21)", ctx.model_name, g.opset));
+    throw Error(ErrorCode::kUnsupported, fmt::format("{}: opset {} is newer than supported (7..21)",
+                                                     ctx.model_name, g.opset));
   for (const auto& p : m.metadata_props()) g.metadata[p.key()] = p.value();
   if (!m.has_graph()) Bad(fmt::format("{}: no graph in model", ctx.model_name));
   const onnx::GraphProto& gp = m.graph();
@@ -267,15 +320,19 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits, 
   for (const Initializer& in : inits) {
     const onnx::TensorProto& init = in.proto;
     if (init.name().empty()) Bad(fmt::format("{}: initializer without a name", ctx.model_name));
-    if (g.FindValue(init.name()) >= 0) Bad(fmt::format("{}: initializer '{}' defined twice", ctx.model_name, init.name()));
-    int id = g.AddConstant(init.name(), ConvertTensor(ctx, init, fmt::format("initializer '{}'", init.name()),
-                                                      in.has_raw ? &in.raw : nullptr));
+    if (g.FindValue(init.name()) >= 0)
+      Bad(fmt::format("{}: initializer '{}' defined twice", ctx.model_name, init.name()));
+    int id = g.AddConstant(init.name(),
+                           ConvertTensor(ctx, init, fmt::format("initializer '{}'", init.name()),
+                                         in.has_raw ? &in.raw : nullptr));
     g.initializer_elements += g.values[id].constant->elements();
   }
   for (const auto& vi : gp.input()) {
     int existing = g.FindValue(vi.name());
-    if (existing >= 0 && g.values[existing].is_constant()) continue;  // initializer listed as input (IR < 4)
-    if (existing >= 0) Bad(fmt::format("{}: graph input '{}' listed twice", ctx.model_name, vi.name()));
+    if (existing >= 0 && g.values[existing].is_constant())
+      continue;  // initializer listed as input (IR < 4)
+    if (existing >= 0)
+      Bad(fmt::format("{}: graph input '{}' listed twice", ctx.model_name, vi.name()));
     int id = g.AddValue(vi.name());
     ReadValueInfo(vi, g.values[id]);
     if (g.values[id].dtype == DType::kUndefined)
@@ -299,14 +356,26 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits, 
       // Constants become constant values right away (one fewer op for every later layer).
       if (np.output_size() != 1) Bad(fmt::format("{}: Constant must have one output", where));
       ConstTensor t;
-      if (n.Has("value")) t = n.GetTensor("value");
-      else if (n.Has("value_float")) t = MakeFloatTensor({n.GetFloat("value_float", 0)}, {});
-      else if (n.Has("value_floats")) { auto v = n.GetFloats("value_floats", {}); t = MakeFloatTensor(v, {static_cast<int64_t>(v.size())}); }
-      else if (n.Has("value_int")) t = MakeInt64Tensor({n.GetInt("value_int", 0)}, {});
-      else if (n.Has("value_ints")) { auto v = n.GetInts("value_ints", {}); t = MakeInt64Tensor(v, {static_cast<int64_t>(v.size())}); }
-      else throw Error(ErrorCode::kUnsupported, fmt::format("{}: only value/value_float(s)/value_int(s) Constants are supported", where));
+      if (n.Has("value"))
+        t = n.GetTensor("value");
+      else if (n.Has("value_float"))
+        t = MakeFloatTensor({n.GetFloat("value_float", 0)}, {});
+      else if (n.Has("value_floats")) {
+        auto v = n.GetFloats("value_floats", {});
+        t = MakeFloatTensor(v, {static_cast<int64_t>(v.size())});
+      } else if (n.Has("value_int"))
+        t = MakeInt64Tensor({n.GetInt("value_int", 0)}, {});
+      else if (n.Has("value_ints")) {
+        auto v = n.GetInts("value_ints", {});
+        t = MakeInt64Tensor(v, {static_cast<int64_t>(v.size())});
+      } else
+        throw Error(
+            ErrorCode::kUnsupported,
+            fmt::format("{}: only value/value_float(s)/value_int(s) Constants are supported",
+                        where));
       const std::string& out = np.output(0);
-      if (g.FindValue(out) >= 0) Bad(fmt::format("{}: output '{}' is produced more than once", where, out));
+      if (g.FindValue(out) >= 0)
+        Bad(fmt::format("{}: output '{}' is produced more than once", where, out));
       g.AddConstant(out, t);
       continue;
     }
@@ -317,8 +386,9 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits, 
         continue;
       }
       int existing = g.FindValue(out);
-      if (existing >= 0 && (g.values[existing].is_constant() ||
-                            std::find(g.inputs.begin(), g.inputs.end(), existing) != g.inputs.end()))
+      if (existing >= 0 &&
+          (g.values[existing].is_constant() ||
+           std::find(g.inputs.begin(), g.inputs.end(), existing) != g.inputs.end()))
         Bad(fmt::format("{}: output '{}' overwrites a graph input or initializer", where, out));
       n.outputs.push_back(value_of(out));
     }
@@ -326,7 +396,8 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits, 
   }
   for (const auto& vi : gp.output()) {
     int id = g.FindValue(vi.name());
-    if (id < 0) Bad(fmt::format("{}: graph output '{}' is never produced", ctx.model_name, vi.name()));
+    if (id < 0)
+      Bad(fmt::format("{}: graph output '{}' is never produced", ctx.model_name, vi.name()));
     Value declared;
     ReadValueInfo(vi, declared);
     g.outputs.push_back(id);
@@ -365,7 +436,8 @@ bool SplitFields(std::string_view msg, uint32_t special, std::vector<std::string
       if (!WireFormatLite::SkipField(&in, tag)) return false;
       const int end = in.CurrentPosition();
       if (!rest.empty() && rest.back().data() + rest.back().size() == msg.data() + start)
-        rest.back() = std::string_view(rest.back().data(), rest.back().size() + static_cast<size_t>(end - start));
+        rest.back() = std::string_view(rest.back().data(),
+                                       rest.back().size() + static_cast<size_t>(end - start));
       else
         rest.push_back(msg.substr(static_cast<size_t>(start), static_cast<size_t>(end - start)));
     }
@@ -375,9 +447,11 @@ bool SplitFields(std::string_view msg, uint32_t special, std::vector<std::string
 
 // Protobuf merges repeated occurrences of a message, so parsing the runs one after another equals
 // parsing the whole message.
-bool MergeRuns(google::protobuf::MessageLite& m, const std::vector<std::string_view>& runs, int recursion_limit) {
+bool MergeRuns(google::protobuf::MessageLite& m, const std::vector<std::string_view>& runs,
+               int recursion_limit) {
   for (std::string_view r : runs) {
-    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(r.data()), static_cast<int>(r.size()));
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(r.data()),
+                                              static_cast<int>(r.size()));
     in.SetRecursionLimit(recursion_limit);
     if (!m.MergeFromCodedStream(&in) || !in.ConsumedEntireMessage()) return false;
   }
@@ -386,9 +460,11 @@ bool MergeRuns(google::protobuf::MessageLite& m, const std::vector<std::string_v
 
 Graph ImportBuffer(const void* data, size_t size, const ImportContext& ctx) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
-    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: larger than 2 GiB; use external data", ctx.model_name));
+    throw Error(ErrorCode::kInvalidModel,
+                fmt::format("{}: larger than 2 GiB; use external data", ctx.model_name));
   auto fail = [&] {
-    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: not a valid ONNX model (protobuf parse failed)", ctx.model_name));
+    throw Error(ErrorCode::kInvalidModel,
+                fmt::format("{}: not a valid ONNX model (protobuf parse failed)", ctx.model_name));
   };
   // Parsed field by field so initializers' raw_data (nearly all of the file) is never copied into
   // the message: each is copied once, straight from the buffer into its tensor.
@@ -419,14 +495,17 @@ Graph ImportBuffer(const void* data, size_t size, const ImportContext& ctx) {
 
 }  // namespace
 
-Graph ImportMemory(const void* data, size_t size, const std::string& name_for_errors, const std::string& base_dir) {
+Graph ImportMemory(const void* data, size_t size, const std::string& name_for_errors,
+                   const std::string& base_dir) {
   return ImportBuffer(data, size, ImportContext{name_for_errors, base_dir});
 }
 
 Graph ImportFile(const std::string& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model file '{}' not found", path));
-  if (fs::is_directory(path, ec)) throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
+  if (!fs::exists(path, ec))
+    throw Error(ErrorCode::kIo, fmt::format("model file '{}' not found", path));
+  if (fs::is_directory(path, ec))
+    throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
   std::string dir = fs::path(path).parent_path().string();
   if (dir.empty()) dir.assign(1, '.');
   // Map the file instead of reading it: no zero-fill and no copy of the 49 MB before parsing.

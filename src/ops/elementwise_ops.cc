@@ -1,12 +1,12 @@
 // Elementwise ops: ONNX unary/binary/variadic arithmetic with numpy broadcasting, comparisons,
 // Where, Cast, Clip, and effi.Gelu (the fused exact-GELU pattern).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
-
-#include <fmt/format.h>
 
 #include "kernels/elementwise.h"
 #include "kernels/ref/ref_kernels.h"
@@ -24,15 +24,18 @@ struct BroadcastGeom {
 
 BroadcastGeom Geometry(const Shape& a, const Shape& b, const Shape& out) {
   BroadcastGeom geo{out, std::vector<int64_t>(out.size()), std::vector<int64_t>(out.size())};
-  ref::broadcast_strides(static_cast<int>(a.size()), a.data(), static_cast<int>(out.size()), out.data(), geo.sa.data());
-  ref::broadcast_strides(static_cast<int>(b.size()), b.data(), static_cast<int>(out.size()), out.data(), geo.sb.data());
+  ref::broadcast_strides(static_cast<int>(a.size()), a.data(), static_cast<int>(out.size()),
+                         out.data(), geo.sa.data());
+  ref::broadcast_strides(static_cast<int>(b.size()), b.data(), static_cast<int>(out.size()),
+                         out.data(), geo.sb.data());
   return geo;
 }
 
 // Generic strided broadcast loop for the few ops the reference kernel family does not cover
 // (comparisons, Where). f(out_index, a_offset, b_offset).
 template <typename F>
-void ForEachBroadcast(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, F&& f) {
+void ForEachBroadcast(const Shape& out, const std::vector<int64_t>& sa,
+                      const std::vector<int64_t>& sb, F&& f) {
   const int r = static_cast<int>(out.size());
   int64_t total = 1;
   for (int64_t d : out) total *= d;
@@ -106,8 +109,8 @@ void RunBinaryChain(ref::BinaryOp op, const std::vector<Shape>& in_shapes, const
     }
     BroadcastGeom geo = Geometry(acc_shape, in_shapes[i], step_out);
     T* dst = i + 1 < in_shapes.size() ? static_cast<T*>(scratch) + (i % 2) * NumElements(out) : y;
-    ref::binary_broadcast<T>(op, static_cast<int>(step_out.size()), step_out.data(), acc, geo.sa.data(),
-                             static_cast<const T*>(in[i]), geo.sb.data(), dst);
+    ref::binary_broadcast<T>(op, static_cast<int>(step_out.size()), step_out.data(), acc,
+                             geo.sa.data(), static_cast<const T*>(in[i]), geo.sb.data(), dst);
     acc = dst;
     acc_shape = step_out;
   }
@@ -182,9 +185,12 @@ std::unique_ptr<Kernel> CreateBinary(const Node& n, const Graph& g) {
     const BroadcastGeom geo = Geometry(shapes[0], shapes[1], out);
     const DType et = In(g, n, 1).dtype;
     return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-      if (dt == DType::kF32) PowMixed<float>(geo, in[0], in[1], et, o[0]);
-      else if (dt == DType::kI64) PowMixed<int64_t>(geo, in[0], in[1], et, o[0]);
-      else PowMixed<int32_t>(geo, in[0], in[1], et, o[0]);
+      if (dt == DType::kF32)
+        PowMixed<float>(geo, in[0], in[1], et, o[0]);
+      else if (dt == DType::kI64)
+        PowMixed<int64_t>(geo, in[0], in[1], et, o[0]);
+      else
+        PowMixed<int32_t>(geo, in[0], in[1], et, o[0]);
     });
   }
   if (dt == DType::kF32 && shapes.size() == 2 && !mean && kernels::HasBinaryF32(op) &&
@@ -269,14 +275,19 @@ std::unique_ptr<Kernel> CreateUnary(const Node& n, const Graph& g) {
     auto apply = [&](auto* y, const auto* x) {
       for (int64_t i = 0; i < count; ++i) {
         auto v = x[i];
-        if (op == ref::UnaryOp::kNeg) v = -v;
-        else if (op == ref::UnaryOp::kAbs) v = v < 0 ? -v : v;
-        else if (op == ref::UnaryOp::kRelu) v = v < 0 ? 0 : v;
+        if (op == ref::UnaryOp::kNeg)
+          v = -v;
+        else if (op == ref::UnaryOp::kAbs)
+          v = v < 0 ? -v : v;
+        else if (op == ref::UnaryOp::kRelu)
+          v = v < 0 ? 0 : v;
         y[i] = v;
       }
     };
-    if (dt == DType::kI64) apply(static_cast<int64_t*>(o[0]), static_cast<const int64_t*>(in[0]));
-    else apply(static_cast<int32_t*>(o[0]), static_cast<const int32_t*>(in[0]));
+    if (dt == DType::kI64)
+      apply(static_cast<int64_t*>(o[0]), static_cast<const int64_t*>(in[0]));
+    else
+      apply(static_cast<int32_t*>(o[0]), static_cast<const int32_t*>(in[0]));
   });
 }
 
@@ -311,14 +322,23 @@ void InferCompare(const Node& n, Graph& g) {
 }
 
 template <typename T>
-void Compare(const std::string& op, const BroadcastGeom& geo, const void* a, const void* b, void* y) {
+void Compare(const std::string& op, const BroadcastGeom& geo, const void* a, const void* b,
+             void* y) {
   const T* pa = static_cast<const T*>(a);
   const T* pb = static_cast<const T*>(b);
   uint8_t* py = static_cast<uint8_t*>(y);
-  const int kind = op == "Equal" ? 0 : op == "Less" ? 1 : op == "Greater" ? 2 : op == "LessOrEqual" ? 3 : 4;
+  const int kind = op == "Equal"         ? 0
+                   : op == "Less"        ? 1
+                   : op == "Greater"     ? 2
+                   : op == "LessOrEqual" ? 3
+                                         : 4;
   ForEachBroadcast(geo.out, geo.sa, geo.sb, [&](int64_t i, int64_t ia, int64_t ib) {
     T x = pa[ia], z = pb[ib];
-    bool r = kind == 0 ? x == z : kind == 1 ? x < z : kind == 2 ? x > z : kind == 3 ? x <= z : x >= z;
+    bool r = kind == 0   ? x == z
+             : kind == 1 ? x < z
+             : kind == 2 ? x > z
+             : kind == 3 ? x <= z
+                         : x >= z;
     py[i] = r ? 1 : 0;
   });
 }
@@ -328,9 +348,12 @@ std::unique_ptr<Kernel> CreateCompare(const Node& n, const Graph& g) {
   const DType dt = In(g, n, 0).dtype;
   const std::string op = n.op;
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-    if (dt == DType::kF32) Compare<float>(op, geo, in[0], in[1], o[0]);
-    else if (dt == DType::kI64) Compare<int64_t>(op, geo, in[0], in[1], o[0]);
-    else Compare<int32_t>(op, geo, in[0], in[1], o[0]);
+    if (dt == DType::kF32)
+      Compare<float>(op, geo, in[0], in[1], o[0]);
+    else if (dt == DType::kI64)
+      Compare<int64_t>(op, geo, in[0], in[1], o[0]);
+    else
+      Compare<int32_t>(op, geo, in[0], in[1], o[0]);
   });
 }
 
@@ -375,13 +398,20 @@ std::unique_ptr<Kernel> CreateWhere(const Node& n, const Graph& g) {
 DType CastTarget(const Node& n) {
   int64_t to = n.GetInt("to", 0);
   switch (to) {
-    case 1: return DType::kF32;
-    case 7: return DType::kI64;
-    case 6: return DType::kI32;
-    case 3: return DType::kI8;
-    case 2: return DType::kU8;
-    case 9: return DType::kBool;
-    default: Unsupported(n, fmt::format("cast to ONNX type {} is not supported", to));
+    case 1:
+      return DType::kF32;
+    case 7:
+      return DType::kI64;
+    case 6:
+      return DType::kI32;
+    case 3:
+      return DType::kI8;
+    case 2:
+      return DType::kU8;
+    case 9:
+      return DType::kBool;
+    default:
+      Unsupported(n, fmt::format("cast to ONNX type {} is not supported", to));
   }
 }
 
@@ -396,15 +426,26 @@ void CastTo(DType from, const void* x, D* y, int64_t count) {
     switch (from) {
       case DType::kF32: {
         float v = static_cast<const float*>(x)[i];
-        if constexpr (std::is_same_v<D, float>) y[i] = v;
-        else if constexpr (std::is_same_v<D, uint8_t>) y[i] = static_cast<D>(v != 0.0f);  // bool target handled by caller
-        else y[i] = std::isfinite(v) ? static_cast<D>(v) : D{0};
+        if constexpr (std::is_same_v<D, float>)
+          y[i] = v;
+        else if constexpr (std::is_same_v<D, uint8_t>)
+          y[i] = static_cast<D>(v != 0.0f);  // bool target handled by caller
+        else
+          y[i] = std::isfinite(v) ? static_cast<D>(v) : D{0};
         break;
       }
-      case DType::kI64: y[i] = static_cast<D>(static_cast<const int64_t*>(x)[i]); break;
-      case DType::kI32: y[i] = static_cast<D>(static_cast<const int32_t*>(x)[i]); break;
-      case DType::kI8: y[i] = static_cast<D>(static_cast<const int8_t*>(x)[i]); break;
-      default: y[i] = static_cast<D>(static_cast<const uint8_t*>(x)[i]); break;
+      case DType::kI64:
+        y[i] = static_cast<D>(static_cast<const int64_t*>(x)[i]);
+        break;
+      case DType::kI32:
+        y[i] = static_cast<D>(static_cast<const int32_t*>(x)[i]);
+        break;
+      case DType::kI8:
+        y[i] = static_cast<D>(static_cast<const int8_t*>(x)[i]);
+        break;
+      default:
+        y[i] = static_cast<D>(static_cast<const uint8_t*>(x)[i]);
+        break;
     }
   }
 }
@@ -414,10 +455,18 @@ std::unique_ptr<Kernel> CreateCast(const Node& n, const Graph& g) {
   const int64_t count = NumElements(In(g, n, 0).shape);
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     switch (to) {
-      case DType::kF32: CastTo(from, in[0], static_cast<float*>(o[0]), count); break;
-      case DType::kI64: CastTo(from, in[0], static_cast<int64_t*>(o[0]), count); break;
-      case DType::kI32: CastTo(from, in[0], static_cast<int32_t*>(o[0]), count); break;
-      case DType::kI8: CastTo(from, in[0], static_cast<int8_t*>(o[0]), count); break;
+      case DType::kF32:
+        CastTo(from, in[0], static_cast<float*>(o[0]), count);
+        break;
+      case DType::kI64:
+        CastTo(from, in[0], static_cast<int64_t*>(o[0]), count);
+        break;
+      case DType::kI32:
+        CastTo(from, in[0], static_cast<int32_t*>(o[0]), count);
+        break;
+      case DType::kI8:
+        CastTo(from, in[0], static_cast<int8_t*>(o[0]), count);
+        break;
       case DType::kBool: {
         uint8_t* y = static_cast<uint8_t*>(o[0]);
         std::vector<float> tmp(static_cast<size_t>(count));
@@ -425,7 +474,9 @@ std::unique_ptr<Kernel> CreateCast(const Node& n, const Graph& g) {
         for (int64_t i = 0; i < count; ++i) y[i] = tmp[i] != 0.0f;
         break;
       }
-      default: CastTo(from, in[0], static_cast<uint8_t*>(o[0]), count); break;
+      default:
+        CastTo(from, in[0], static_cast<uint8_t*>(o[0]), count);
+        break;
     }
   });
 }
@@ -437,8 +488,8 @@ void RegisterElementwiseOps(std::vector<OpSchema>& r) {
     r.push_back({"", op, 2, 2, 1, 1, {}, InferBinary, CreateBinary});
   for (const char* op : {"Max", "Min", "Sum", "Mean"})
     r.push_back({"", op, 1, 64, 1, 1, {}, InferBinary, CreateBinary});
-  for (const char* op : {"Relu", "Neg", "Abs", "Sqrt", "Exp", "Log", "Erf", "Sigmoid", "Tanh", "Reciprocal",
-                         "Floor", "Ceil"})
+  for (const char* op : {"Relu", "Neg", "Abs", "Sqrt", "Exp", "Log", "Erf", "Sigmoid", "Tanh",
+                         "Reciprocal", "Floor", "Ceil"})
     r.push_back({"", op, 1, 1, 1, 1, {}, InferUnary, CreateUnary});
   r.push_back({kEffiDomain, "Gelu", 1, 1, 1, 1, {}, InferUnary, CreateUnary});
   r.push_back({"", "Clip", 1, 3, 1, 1, {"min", "max"}, InferClip, CreateClip});
@@ -446,10 +497,11 @@ void RegisterElementwiseOps(std::vector<OpSchema>& r) {
     r.push_back({"", op, 2, 2, 1, 1, {}, InferCompare, CreateCompare});
   r.push_back({"", "Not", 1, 1, 1, 1, {}, InferNot, [](const Node& n, const Graph& g) {
                  const int64_t count = NumElements(In(g, n, 0).shape);
-                 return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-                   for (int64_t i = 0; i < count; ++i)
-                     static_cast<uint8_t*>(o[0])[i] = !static_cast<const uint8_t*>(in[0])[i];
-                 });
+                 return MakeKernel(
+                     [=](const ExecContext&, const void* const* in, void* const* o, void*) {
+                       for (int64_t i = 0; i < count; ++i)
+                         static_cast<uint8_t*>(o[0])[i] = !static_cast<const uint8_t*>(in[0])[i];
+                     });
                }});
   r.push_back({"", "Where", 3, 3, 1, 1, {}, InferWhere, CreateWhere});
   r.push_back({"", "Cast", 1, 1, 1, 1, {"to", "saturate"}, InferCast, CreateCast});

@@ -29,12 +29,15 @@ MatMulGeom MatMulGeometry(const Node& n, const Shape& a0, const Shape& b0) {
   g.m = a[a.size() - 2];
   g.k = a.back();
   g.n = b.back();
-  if (b[b.size() - 2] != g.k) Fail(n, fmt::format("inner dimensions differ: {} x {}", ShapeStr(a0), ShapeStr(b0)));
+  if (b[b.size() - 2] != g.k)
+    Fail(n, fmt::format("inner dimensions differ: {} x {}", ShapeStr(a0), ShapeStr(b0)));
   Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
   Shape batch = BroadcastShapes(n, ab, bb);
   std::vector<int64_t> sa(batch.size()), sb(batch.size());
-  ref::broadcast_strides(static_cast<int>(ab.size()), ab.data(), static_cast<int>(batch.size()), batch.data(), sa.data());
-  ref::broadcast_strides(static_cast<int>(bb.size()), bb.data(), static_cast<int>(batch.size()), batch.data(), sb.data());
+  ref::broadcast_strides(static_cast<int>(ab.size()), ab.data(), static_cast<int>(batch.size()),
+                         batch.data(), sa.data());
+  ref::broadcast_strides(static_cast<int>(bb.size()), bb.data(), static_cast<int>(batch.size()),
+                         batch.data(), sb.data());
   int64_t nb = NumElements(batch);
   std::vector<int64_t> idx(batch.size(), 0);
   for (int64_t i = 0; i < nb; ++i) {
@@ -66,8 +69,9 @@ std::unique_ptr<Kernel> CreateMatMul(const Node& n, const Graph& g) {
     const float* b = static_cast<const float*>(in[1]);
     float* y = static_cast<float*>(o[0]);
     for (size_t i = 0; i < geo.a_off.size(); ++i)
-      ref::gemm_f32(false, false, geo.m, geo.n, geo.k, 1.0f, a + geo.a_off[i], geo.k, b + geo.b_off[i], geo.n, 0.0f,
-                    y + static_cast<int64_t>(i) * geo.m * geo.n, geo.n);
+      ref::gemm_f32(false, false, geo.m, geo.n, geo.k, 1.0f, a + geo.a_off[i], geo.k,
+                    b + geo.b_off[i], geo.n, 0.0f, y + static_cast<int64_t>(i) * geo.m * geo.n,
+                    geo.n);
   });
 }
 
@@ -98,7 +102,8 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
   Shape cs = has_c ? In(g, n, 2).shape : Shape{};
   std::vector<int64_t> cst(2, 0);
   Shape out{m, nn};
-  if (has_c) ref::broadcast_strides(static_cast<int>(cs.size()), cs.data(), 2, out.data(), cst.data());
+  if (has_c)
+    ref::broadcast_strides(static_cast<int>(cs.size()), cs.data(), 2, out.data(), cst.data());
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     float* y = static_cast<float*>(o[0]);
     const float* c = static_cast<const float*>(in[2]);
@@ -106,8 +111,8 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < nn; ++j) y[i * nn + j] = c[i * cst[0] + j * cst[1]];
     }
-    ref::gemm_f32(ta, tb, m, nn, k, alpha, static_cast<const float*>(in[0]), a[1], static_cast<const float*>(in[1]),
-                  b[1], has_c ? beta : 0.0f, y, nn);
+    ref::gemm_f32(ta, tb, m, nn, k, alpha, static_cast<const float*>(in[0]), a[1],
+                  static_cast<const float*>(in[1]), b[1], has_c ? beta : 0.0f, y, nn);
   });
 }
 
@@ -116,7 +121,8 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
 void InferLinear(const Node& n, Graph& g) {
   const Shape& x = In(g, n, 0).shape;
   const Shape& w = In(g, n, 1).shape;
-  if (x.empty() || w.size() != 2 || x.back() != w[0]) Fail(n, fmt::format("cannot multiply {} by {}", ShapeStr(x), ShapeStr(w)));
+  if (x.empty() || w.size() != 2 || x.back() != w[0])
+    Fail(n, fmt::format("cannot multiply {} by {}", ShapeStr(x), ShapeStr(w)));
   Shape out = x;
   out.back() = w[1];
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{w[1]}) Fail(n, "bias must be [N]");
@@ -136,15 +142,18 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
       float* y = static_cast<float*>(o[0]);
       ref::gemm_f32(false, false, m, nn, k, 1.0f, static_cast<const float*>(in[0]), k,
                     static_cast<const float*>(in[1]), nn, 0.0f, y, nn);
-      ref::epilogue_f32(m, nn, static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), y);
+      ref::epilogue_f32(m, nn, static_cast<const float*>(in[2]), act,
+                        static_cast<const float*>(in[3]), y);
     });
   }
   // Weights packed once per plan; shared read-only by every session.
-  auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), k, nn, nn);
+  auto packed =
+      std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), k, nn, nn);
   return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
     const float* a = static_cast<const float*>(in[0]);
     float* y = static_cast<float*>(o[0]);
-    kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, static_cast<const float*>(in[3]), nn};
+    kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act,
+                             static_cast<const float*>(in[3]), nn};
     ParallelGemm(ctx, m, a, k, *packed, y, nn, ep);
   });
 }
@@ -157,16 +166,18 @@ void InferAttention(const Node& n, Graph& g) {
   const Shape& q = In(g, n, 0).shape;
   const Shape& k = In(g, n, 1).shape;
   const Shape& v = In(g, n, 2).shape;
-  if (q.size() != 4 || k.size() != 4 || v.size() != 4 || k[0] != q[0] || k[1] != q[1] || k[3] != q[3] ||
-      v[0] != q[0] || v[1] != q[1] || v[2] != k[2])
+  if (q.size() != 4 || k.size() != 4 || v.size() != 4 || k[0] != q[0] || k[1] != q[1] ||
+      k[3] != q[3] || v[0] != q[0] || v[1] != q[1] || v[2] != k[2])
     Fail(n, "inconsistent Q/K/V shapes");
-  if (n.HasInput(3) && In(g, n, 3).shape != Shape{q[1], q[2], k[2]}) Fail(n, "bias must be [H, N, M]");
+  if (n.HasInput(3) && In(g, n, 3).shape != Shape{q[1], q[2], k[2]})
+    Fail(n, "bias must be [H, N, M]");
   SetOut(g, n, 0, DType::kF32, {q[0], q[1], q[2], v[3]});
 }
 
 std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
   const Shape q = In(g, n, 0).shape;
-  const int64_t B = q[0], H = q[1], N = q[2], D = q[3], M = In(g, n, 1).shape[2], Dv = In(g, n, 2).shape[3];
+  const int64_t B = q[0], H = q[1], N = q[2], D = q[3], M = In(g, n, 1).shape[2],
+                Dv = In(g, n, 2).shape[3];
   const float scale = n.GetFloat("scale", 1.0f);
   if (UseReferenceKernels()) {
     return MakeKernel(
@@ -182,7 +193,8 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
               for (int64_t i = 0; i < N * M; ++i) s[i] += bias[i];
             }
             ref::softmax_f32(N, M, 1, s, s);
-            ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vb, Dv, 0.0f, static_cast<float*>(o[0]) + bh * N * Dv, Dv);
+            ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vb, Dv, 0.0f,
+                          static_cast<float*>(o[0]) + bh * N * Dv, Dv);
           }
         },
         static_cast<size_t>(N * M) * sizeof(float));
@@ -190,11 +202,13 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
   // Per thread: packed scale*K^T, the [N, M] scores, packed V.
   const int64_t kt_floats = kernels::PackedBFloats(D, M), v_floats = kernels::PackedBFloats(M, Dv);
   auto up = [](int64_t f) { return (f + 15) / 16 * 16; };
-  const size_t per_thread = static_cast<size_t>(up(kt_floats) + up(N * M) + up(v_floats) + up(M * D)) * sizeof(float);
+  const size_t per_thread =
+      static_cast<size_t>(up(kt_floats) + up(N * M) + up(v_floats) + up(M * D)) * sizeof(float);
   return MakeKernel(
       [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
         ParallelFor(ctx, B * H, [&](int64_t bh, int thread) {
-          float* kt = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) + per_thread * static_cast<size_t>(thread));
+          float* kt = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
+                                               per_thread * static_cast<size_t>(thread));
           float* s = kt + up(kt_floats);
           float* vp = s + up(N * M);
           const float* qb = static_cast<const float*>(in[0]) + bh * N * D;
@@ -212,7 +226,8 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
           kernels::GemmPackedRaw(0, N, qb, D, kt, D, M, s, M, ep);
           kernels::SoftmaxF32(N, M, s, s);
           kernels::PackBInto(vb, M, Dv, Dv, false, vp);
-          kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + bh * N * Dv, Dv, kernels::GemmEpilogue{});
+          kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + bh * N * Dv, Dv,
+                                 kernels::GemmEpilogue{});
         });
       },
       0, per_thread);
@@ -222,7 +237,8 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
 
 void RegisterMatMulOps(std::vector<OpSchema>& r) {
   r.push_back({"", "MatMul", 2, 2, 1, 1, {}, InferMatMul, CreateMatMul});
-  r.push_back({"", "Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, InferGemm, CreateGemm});
+  r.push_back(
+      {"", "Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, InferGemm, CreateGemm});
   r.push_back({kEffiDomain, "Linear", 2, 4, 1, 1, {"activation"}, InferLinear, CreateLinear});
   r.push_back({kEffiDomain, "Attention", 3, 4, 1, 1, {"scale"}, InferAttention, CreateAttention});
 }

@@ -16,11 +16,13 @@ void InferBatchNorm(const Node& n, Graph& g) {
   if (n.GetInt("training_mode", 0) != 0) Unsupported(n, "training_mode=1 is not supported");
   if (n.outputs.size() > 1)
     for (size_t i = 1; i < n.outputs.size(); ++i)
-      if (n.outputs[i] >= 0) Unsupported(n, "training outputs (running mean/var) are not supported");
+      if (n.outputs[i] >= 0)
+        Unsupported(n, "training outputs (running mean/var) are not supported");
   const Shape& x = In(g, n, 0).shape;
   if (x.size() < 2) Fail(n, "input must have rank >= 2");
   for (size_t i = 1; i < 5; ++i)
-    if (In(g, n, i).shape != Shape{x[1]}) Fail(n, fmt::format("input {} must have shape [{}]", i, x[1]));
+    if (In(g, n, i).shape != Shape{x[1]})
+      Fail(n, fmt::format("input {} must have shape [{}]", i, x[1]));
   SetOut(g, n, 0, DType::kF32, x);
 }
 
@@ -32,7 +34,8 @@ std::unique_ptr<Kernel> CreateBatchNorm(const Node& n, const Graph& g) {
   const float eps = n.GetFloat("epsilon", 1e-5f);
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     auto f = [&](int i) { return static_cast<const float*>(in[i]); };
-    ref::batchnorm_nchw_f32(nb, c, inner, f(0), f(1), f(2), f(3), f(4), eps, static_cast<float*>(o[0]));
+    ref::batchnorm_nchw_f32(nb, c, inner, f(0), f(1), f(2), f(3), f(4), eps,
+                            static_cast<float*>(o[0]));
   });
 }
 
@@ -51,7 +54,8 @@ LnGeom LayerNormGeometry(const Node& n, const Graph& g) {
   for (size_t i = 1; i < 3; ++i) {
     if (!n.HasInput(i)) continue;
     int64_t e = NumElements(In(g, n, i).shape);
-    if (e != geo.cols) Fail(n, fmt::format("scale/bias has {} elements, the normalised size is {}", e, geo.cols));
+    if (e != geo.cols)
+      Fail(n, fmt::format("scale/bias has {} elements, the normalised size is {}", e, geo.cols));
   }
   return geo;
 }
@@ -94,17 +98,33 @@ std::unique_ptr<Kernel> CreateLayerNorm(const Node& n, const Graph& g) {
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     float* mean = nout > 1 && has_out[1] ? static_cast<float*>(o[1]) : nullptr;
     float* inv = nout > 2 && has_out[2] ? static_cast<float*>(o[2]) : nullptr;
-    ref::layernorm_f32(geo.rows, geo.cols, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]),
-                       static_cast<const float*>(in[2]), eps, static_cast<float*>(o[0]), mean, inv);
+    ref::layernorm_f32(geo.rows, geo.cols, static_cast<const float*>(in[0]),
+                       static_cast<const float*>(in[1]), static_cast<const float*>(in[2]), eps,
+                       static_cast<float*>(o[0]), mean, inv);
   });
 }
 
 }  // namespace
 
 void RegisterNormOps(std::vector<OpSchema>& r) {
-  r.push_back({"", "BatchNormalization", 5, 5, 1, 3, {"epsilon", "momentum", "training_mode", "spatial"}, InferBatchNorm,
+  r.push_back({"",
+               "BatchNormalization",
+               5,
+               5,
+               1,
+               3,
+               {"epsilon", "momentum", "training_mode", "spatial"},
+               InferBatchNorm,
                CreateBatchNorm});
-  r.push_back({"", "LayerNormalization", 1, 3, 1, 3, {"axis", "epsilon", "stash_type"}, InferLayerNorm, CreateLayerNorm});
+  r.push_back({"",
+               "LayerNormalization",
+               1,
+               3,
+               1,
+               3,
+               {"axis", "epsilon", "stash_type"},
+               InferLayerNorm,
+               CreateLayerNorm});
 }
 
 }  // namespace effi::ops

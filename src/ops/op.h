@@ -26,7 +26,8 @@ struct ExecContext {
 };
 
 // Runs fn(task, thread_index) for task in [0, tasks) on the context's pool (or inline).
-void ParallelFor(const ExecContext& ctx, int64_t tasks, const std::function<void(int64_t, int)>& fn);
+void ParallelFor(const ExecContext& ctx, int64_t tasks,
+                 const std::function<void(int64_t, int)>& fn);
 
 // An executable node. Shapes are fixed when it is created; Run is const and touches only the
 // buffers it is given, so one Kernel serves any number of concurrent sessions.
@@ -37,7 +38,9 @@ class Kernel {
   // scratch + ScratchShared() + t * ScratchPerThread()).
   virtual size_t ScratchShared() const { return 0; }
   virtual size_t ScratchPerThread() const { return 0; }
-  size_t ScratchBytes(int threads) const { return ScratchShared() + ScratchPerThread() * static_cast<size_t>(threads); }
+  size_t ScratchBytes(int threads) const {
+    return ScratchShared() + ScratchPerThread() * static_cast<size_t>(threads);
+  }
   // inputs[i] is null for an absent optional input. Output buffers never alias inputs unless the
   // schema says so (alias ops do not run at all).
   virtual void Run(const ExecContext& ctx, const void* const* inputs, void* const* outputs,
@@ -46,7 +49,8 @@ class Kernel {
 
 using RunFn = std::function<void(const ExecContext&, const void* const*, void* const*, void*)>;
 // A kernel from a closure (most ops need no more).
-std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared = 0, size_t scratch_per_thread = 0);
+std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared = 0,
+                                   size_t scratch_per_thread = 0);
 
 struct OpSchema {
   std::string domain;  // "" = ONNX
@@ -88,8 +92,9 @@ struct GemmSplit {
 };
 GemmSplit ChooseGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t nr);
 // C[0:m, :] = A * packed B with epilogue, split across ctx's threads by ChooseGemmSplit.
-void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda, const kernels::PackedB& b, float* c,
-                  int64_t ldc, const kernels::GemmEpilogue& ep);
+void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda,
+                  const kernels::PackedB& b, float* c, int64_t ldc,
+                  const kernels::GemmEpilogue& ep);
 // [begin, end) of part i when `total` units are split into `parts` near-equal parts.
 inline int64_t SplitBegin(int64_t total, int64_t parts, int64_t i) { return total * i / parts; }
 

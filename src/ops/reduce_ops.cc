@@ -20,8 +20,10 @@ ReduceGeom ReduceGeometry(const Node& n, const Graph& g) {
   const Shape& x = In(g, n, 0).shape;
   const int64_t rank = static_cast<int64_t>(x.size());
   std::vector<int64_t> axes;
-  if (n.HasInput(1)) axes = ConstInts(g, n, 1, "axes");
-  else axes = n.GetInts("axes", {});
+  if (n.HasInput(1))
+    axes = ConstInts(g, n, 1, "axes");
+  else
+    axes = n.GetInts("axes", {});
   const bool keep = n.GetInt("keepdims", 1) != 0;
   const bool noop_empty = n.GetInt("noop_with_empty_axes", 0) != 0;
   ReduceGeom geo{std::vector<bool>(rank, axes.empty() && !noop_empty), {}};
@@ -89,7 +91,8 @@ struct SoftmaxGeom {
 SoftmaxGeom SoftmaxGeometry(const Node& n, const Graph& g) {
   const Shape& x = In(g, n, 0).shape;
   const int64_t rank = static_cast<int64_t>(x.size());
-  const int64_t axis = NormAxis(n, n.GetInt("axis", g.opset >= 13 ? -1 : 1), std::max<int64_t>(rank, 1));
+  const int64_t axis =
+      NormAxis(n, n.GetInt("axis", g.opset >= 13 ? -1 : 1), std::max<int64_t>(rank, 1));
   SoftmaxGeom geo{1, 1, 1};
   if (g.opset < 13 && n.domain.empty()) {
     // Opset 1-12: input coerced to 2-D [prod(:axis), prod(axis:)], softmax over the second dim.
@@ -128,8 +131,12 @@ std::unique_ptr<Kernel> CreateSoftmax(const Node& n, const Graph& g) {
     });
   }
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-    if (log) ref::log_softmax_f32(geo.outer, geo.axis_len, geo.inner, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
-    else ref::softmax_f32(geo.outer, geo.axis_len, geo.inner, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
+    if (log)
+      ref::log_softmax_f32(geo.outer, geo.axis_len, geo.inner, static_cast<const float*>(in[0]),
+                           static_cast<float*>(o[0]));
+    else
+      ref::softmax_f32(geo.outer, geo.axis_len, geo.inner, static_cast<const float*>(in[0]),
+                       static_cast<float*>(o[0]));
   });
 }
 
@@ -140,8 +147,10 @@ void InferArgMax(const Node& n, Graph& g) {
   const int64_t axis = NormAxis(n, n.GetInt("axis", 0), static_cast<int64_t>(x.size()));
   if (x[axis] == 0) Fail(n, "ArgMax over an empty axis");
   Shape out = x;
-  if (n.GetInt("keepdims", 1)) out[axis] = 1;
-  else out.erase(out.begin() + axis);
+  if (n.GetInt("keepdims", 1))
+    out[axis] = 1;
+  else
+    out.erase(out.begin() + axis);
   SetOut(g, n, 0, DType::kI64, out);
 }
 
@@ -171,11 +180,28 @@ std::unique_ptr<Kernel> CreateArgMax(const Node& n, const Graph& g) {
 }  // namespace
 
 void RegisterReduceOps(std::vector<OpSchema>& r) {
-  for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL2"})
-    r.push_back({"", op, 1, 2, 1, 1, {"axes", "keepdims", "noop_with_empty_axes"}, InferReduce, CreateReduce});
+  for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
+                         "ReduceSumSquare", "ReduceL2"})
+    r.push_back({"",
+                 op,
+                 1,
+                 2,
+                 1,
+                 1,
+                 {"axes", "keepdims", "noop_with_empty_axes"},
+                 InferReduce,
+                 CreateReduce});
   r.push_back({"", "Softmax", 1, 1, 1, 1, {"axis"}, InferSoftmax, CreateSoftmax});
   r.push_back({"", "LogSoftmax", 1, 1, 1, 1, {"axis"}, InferSoftmax, CreateSoftmax});
-  r.push_back({"", "ArgMax", 1, 1, 1, 1, {"axis", "keepdims", "select_last_index"}, InferArgMax, CreateArgMax});
+  r.push_back({"",
+               "ArgMax",
+               1,
+               1,
+               1,
+               1,
+               {"axis", "keepdims", "select_last_index"},
+               InferArgMax,
+               CreateArgMax});
 }
 
 }  // namespace effi::ops

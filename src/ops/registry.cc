@@ -1,10 +1,10 @@
 // Op registry: built once from the per-family registration functions (explicit calls, not static
 // initialisers, so nothing is dropped when linking the static library).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
-
-#include <fmt/format.h>
 
 #include "kernels/gemm.h"
 #include "ops/op.h"
@@ -15,10 +15,12 @@ namespace {
 
 class FnKernel final : public Kernel {
  public:
-  FnKernel(RunFn fn, size_t shared, size_t per_thread) : fn_(std::move(fn)), scratch_(shared), per_thread_(per_thread) {}
+  FnKernel(RunFn fn, size_t shared, size_t per_thread)
+      : fn_(std::move(fn)), scratch_(shared), per_thread_(per_thread) {}
   size_t ScratchShared() const override { return scratch_; }
   size_t ScratchPerThread() const override { return per_thread_; }
-  void Run(const ExecContext& ctx, const void* const* in, void* const* out, void* scratch) const override {
+  void Run(const ExecContext& ctx, const void* const* in, void* const* out,
+           void* scratch) const override {
     fn_(ctx, in, out, scratch);
   }
 
@@ -45,7 +47,8 @@ const std::vector<OpSchema>& Registry() {
 }  // namespace
 
 std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared, size_t scratch_per_thread) {
-  return std::make_unique<FnKernel>(std::move(fn), (scratch_shared + 63) / 64 * 64, (scratch_per_thread + 63) / 64 * 64);
+  return std::make_unique<FnKernel>(std::move(fn), (scratch_shared + 63) / 64 * 64,
+                                    (scratch_per_thread + 63) / 64 * 64);
 }
 
 bool UseReferenceKernels() {
@@ -79,25 +82,30 @@ GemmSplit ChooseGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t 
   for (int64_t tn = 1; tn <= std::min<int64_t>(np, 4 * t); ++tn) {
     const double cols = static_cast<double>((np + tn - 1) / tn * nr);
     for (int64_t tm = 1; tm <= std::min<int64_t>(mu, 64 * t); ++tm) {
-      const double rows = std::min<double>(static_cast<double>((mu + tm - 1) / tm * 8), static_cast<double>(m));
-      double block = static_cast<double>(std::max<int64_t>(k, 1)) * ((rows + kStream) * cols + kStream * rows);
+      const double rows =
+          std::min<double>(static_cast<double>((mu + tm - 1) / tm * 8), static_cast<double>(m));
+      double block =
+          static_cast<double>(std::max<int64_t>(k, 1)) * ((rows + kStream) * cols + kStream * rows);
       if (rows > kMaxRows) block *= 1.15;
       const int64_t tasks = tm * tn;
-      const double cost = static_cast<double>((tasks + t - 1) / t) * block + kTaskCost * static_cast<double>(tasks);
+      const double cost =
+          static_cast<double>((tasks + t - 1) / t) * block + kTaskCost * static_cast<double>(tasks);
       if (!have || cost < best_cost) best_cost = cost, best = {tm, tn}, have = true;
     }
   }
   return best;
 }
 
-void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda, const kernels::PackedB& b, float* c,
-                  int64_t ldc, const kernels::GemmEpilogue& ep) {
+void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda,
+                  const kernels::PackedB& b, float* c, int64_t ldc,
+                  const kernels::GemmEpilogue& ep) {
   if (m <= 0 || b.n() <= 0) return;
   const GemmSplit s = ChooseGemmSplit(ctx.threads(), m, b.n(), b.k(), b.nr());
   const int64_t mu = (m + 7) / 8, np = (b.n() + b.nr() - 1) / b.nr();
   ParallelFor(ctx, s.tasks(), [&](int64_t task, int) {
     const int64_t i = task / s.tn, j = task % s.tn;
-    const int64_t r0 = SplitBegin(mu, s.tm, i) * 8, r1 = std::min(m, SplitBegin(mu, s.tm, i + 1) * 8);
+    const int64_t r0 = SplitBegin(mu, s.tm, i) * 8,
+                  r1 = std::min(m, SplitBegin(mu, s.tm, i + 1) * 8);
     const int64_t p0 = SplitBegin(np, s.tn, j), p1 = SplitBegin(np, s.tn, j + 1);
     kernels::GemmPacked(r0, r1, p0 * b.nr(), p1 * b.nr(), a, lda, b, c, ldc, ep);
   });
@@ -105,7 +113,8 @@ void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda
 
 int ExecContext::threads() const { return pool ? pool->size() : 1; }
 
-void ParallelFor(const ExecContext& ctx, int64_t tasks, const std::function<void(int64_t, int)>& fn) {
+void ParallelFor(const ExecContext& ctx, int64_t tasks,
+                 const std::function<void(int64_t, int)>& fn) {
   if (ctx.pool && tasks > 1) {
     ctx.pool->ParallelFor(tasks, fn);
   } else {
@@ -129,8 +138,8 @@ const OpSchema& CheckNode(const Node& n) {
   const OpSchema* s = FindOp(n.domain, n.op);
   if (!s)
     throw Error(ErrorCode::kUnsupported,
-                fmt::format("unsupported op: node '{}' has op type '{}' in domain '{}'", n.name, n.op,
-                            n.domain.empty() ? "ai.onnx" : n.domain));
+                fmt::format("unsupported op: node '{}' has op type '{}' in domain '{}'", n.name,
+                            n.op, n.domain.empty() ? "ai.onnx" : n.domain));
   int ni = static_cast<int>(n.inputs.size()), no = static_cast<int>(n.outputs.size());
   if (ni < s->min_inputs || ni > s->max_inputs)
     Fail(n, fmt::format("has {} inputs, expected {}..{}", ni, s->min_inputs, s->max_inputs));
@@ -140,7 +149,8 @@ const OpSchema& CheckNode(const Node& n) {
     if (n.inputs[i] < 0) Fail(n, fmt::format("required input {} is missing", i));
   for (const auto& [key, v] : n.attrs) {
     if (std::find(s->attrs.begin(), s->attrs.end(), key) == s->attrs.end())
-      throw Error(ErrorCode::kUnsupported, fmt::format("{}: unsupported attribute '{}'", n.Describe(), key));
+      throw Error(ErrorCode::kUnsupported,
+                  fmt::format("{}: unsupported attribute '{}'", n.Describe(), key));
   }
   return *s;
 }
@@ -162,7 +172,8 @@ void SetOut(Graph& g, const Node& n, size_t i, DType dt, Shape shape) {
 }
 
 int64_t NormAxis(const Node& n, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) Fail(n, fmt::format("axis {} out of range for rank {}", axis, rank));
+  if (axis < -rank || axis >= rank)
+    Fail(n, fmt::format("axis {} out of range for rank {}", axis, rank));
   return axis < 0 ? axis + rank : axis;
 }
 
@@ -172,9 +183,12 @@ Shape BroadcastShapes(const Node& n, const Shape& a, const Shape& b) {
   for (size_t i = 0; i < r; ++i) {
     int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
     int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
-    if (da == db || db == 1) out[i] = da;
-    else if (da == 1) out[i] = db;
-    else Fail(n, fmt::format("cannot broadcast shapes {} and {}", ShapeStr(a), ShapeStr(b)));
+    if (da == db || db == 1)
+      out[i] = da;
+    else if (da == 1)
+      out[i] = db;
+    else
+      Fail(n, fmt::format("cannot broadcast shapes {} and {}", ShapeStr(a), ShapeStr(b)));
   }
   return out;
 }
@@ -182,8 +196,11 @@ Shape BroadcastShapes(const Node& n, const Shape& a, const Shape& b) {
 std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const char* what) {
   const Value& v = In(g, n, i);
   if (!v.is_constant())
-    throw Error(ErrorCode::kUnsupported, fmt::format("{}: {} (input {}) must be a constant or computable from shapes", n.Describe(), what, i));
-  if (v.dtype != DType::kI64 && v.dtype != DType::kI32) Fail(n, fmt::format("{} must be int64", what));
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("{}: {} (input {}) must be a constant or computable from shapes",
+                            n.Describe(), what, i));
+  if (v.dtype != DType::kI64 && v.dtype != DType::kI32)
+    Fail(n, fmt::format("{} must be int64", what));
   return v.constant->ToInt64Vector();
 }
 
@@ -195,7 +212,9 @@ void Unsupported(const Node& n, const std::string& msg) {
 }
 void RequireFloat(const Graph& g, const Node& n, size_t i) {
   const Value& v = In(g, n, i);
-  if (v.dtype != DType::kF32) Unsupported(n, fmt::format("input {} has type {}, only float32 is supported", i, DTypeName(v.dtype)));
+  if (v.dtype != DType::kF32)
+    Unsupported(
+        n, fmt::format("input {} has type {}, only float32 is supported", i, DTypeName(v.dtype)));
 }
 
 }  // namespace effi::ops

@@ -1,9 +1,9 @@
 // Shape and data-movement ops: Reshape/Flatten/Squeeze/Unsqueeze/Identity (aliases: no kernel
-// runs), Shape, Size, Transpose, Concat, Split, Slice, Gather, Expand, Tile, ConstantOfShape, Range.
-// Shape-computing chains are folded to constants once the input shapes are bound.
-#include <cstring>
-
+// runs), Shape, Size, Transpose, Concat, Split, Slice, Gather, Expand, Tile, ConstantOfShape,
+// Range. Shape-computing chains are folded to constants once the input shapes are bound.
 #include <fmt/format.h>
+
+#include <cstring>
 
 #include "kernels/layout.h"
 #include "kernels/ref/ref_kernels.h"
@@ -17,7 +17,8 @@ namespace ref = effi::kernels::ref;
 // Alias ops normally run no kernel (the planner shares the buffer); this copy is used only when
 // the input is a constant the folder left alone.
 std::unique_ptr<Kernel> CreateAlias(const Node& n, const Graph& g) {
-  const size_t bytes = static_cast<size_t>(NumElements(In(g, n, 0).shape)) * DTypeSize(In(g, n, 0).dtype);
+  const size_t bytes =
+      static_cast<size_t>(NumElements(In(g, n, 0).shape)) * DTypeSize(In(g, n, 0).dtype);
   return MakeKernel([bytes](const ExecContext&, const void* const* in, void* const* o, void*) {
     if (bytes) std::memcpy(o[0], in[0], bytes);
   });
@@ -55,10 +56,12 @@ void InferReshape(const Node& n, Graph& g) {
     if (out[i] == 0) known = 0;
   }
   if (infer >= 0) {
-    if (known == 0 || total % known) Fail(n, fmt::format("cannot reshape {} to {}", ShapeStr(x.shape), ShapeStr(spec)));
+    if (known == 0 || total % known)
+      Fail(n, fmt::format("cannot reshape {} to {}", ShapeStr(x.shape), ShapeStr(spec)));
     out[infer] = total / known;
   }
-  if (NumElements(out) != total) Fail(n, fmt::format("cannot reshape {} to {}", ShapeStr(x.shape), ShapeStr(spec)));
+  if (NumElements(out) != total)
+    Fail(n, fmt::format("cannot reshape {} to {}", ShapeStr(x.shape), ShapeStr(spec)));
   SetOut(g, n, 0, x.dtype, out);
 }
 
@@ -114,7 +117,9 @@ void InferUnsqueeze(const Node& n, Graph& g) {
   SetOut(g, n, 0, x.dtype, out);
 }
 
-void InferIdentity(const Node& n, Graph& g) { SetOut(g, n, 0, In(g, n, 0).dtype, In(g, n, 0).shape); }
+void InferIdentity(const Node& n, Graph& g) {
+  SetOut(g, n, 0, In(g, n, 0).dtype, In(g, n, 0).shape);
+}
 
 // ---- Shape / Size ----
 void InferShape(const Node& n, Graph& g) {
@@ -143,7 +148,9 @@ std::unique_ptr<Kernel> CreateShape(const Node& n, const Graph& g) {
 void InferSize(const Node& n, Graph& g) { SetOut(g, n, 0, DType::kI64, {}); }
 std::unique_ptr<Kernel> CreateSize(const Node& n, const Graph& g) {
   const int64_t e = NumElements(In(g, n, 0).shape);
-  return MakeKernel([=](const ExecContext&, const void* const*, void* const* o, void*) { *static_cast<int64_t*>(o[0]) = e; });
+  return MakeKernel([=](const ExecContext&, const void* const*, void* const* o, void*) {
+    *static_cast<int64_t*>(o[0]) = e;
+  });
 }
 
 // ---- Transpose ----
@@ -201,9 +208,12 @@ void InferConcat(const Node& n, Graph& g) {
   out[axis] = 0;
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const Value& x = In(g, n, i);
-    if (x.dtype != x0.dtype || static_cast<int64_t>(x.shape.size()) != rank) Fail(n, "inputs differ in type or rank");
+    if (x.dtype != x0.dtype || static_cast<int64_t>(x.shape.size()) != rank)
+      Fail(n, "inputs differ in type or rank");
     for (int64_t d = 0; d < rank; ++d)
-      if (d != axis && x.shape[d] != x0.shape[d]) Fail(n, fmt::format("input shapes {} and {} differ off the axis", ShapeStr(x0.shape), ShapeStr(x.shape)));
+      if (d != axis && x.shape[d] != x0.shape[d])
+        Fail(n, fmt::format("input shapes {} and {} differ off the axis", ShapeStr(x0.shape),
+                            ShapeStr(x.shape)));
     out[axis] += x.shape[axis];
   }
   SetOut(g, n, 0, x0.dtype, out);
@@ -225,7 +235,8 @@ std::unique_ptr<Kernel> CreateConcat(const Node& n, const Graph& g) {
     for (size_t i = 0; i < lens.size(); ++i) {
       const int64_t chunk = lens[i] * inner * es;
       for (int64_t a = 0; a < outer && chunk; ++a)
-        std::memcpy(y + a * row + off, static_cast<const char*>(in[i]) + a * chunk, static_cast<size_t>(chunk));
+        std::memcpy(y + a * row + off, static_cast<const char*>(in[i]) + a * chunk,
+                    static_cast<size_t>(chunk));
       off += chunk;
     }
   });
@@ -236,16 +247,20 @@ std::vector<int64_t> SplitSizes(const Node& n, const Graph& g) {
   const Shape& x = In(g, n, 0).shape;
   const int64_t axis = NormAxis(n, n.GetInt("axis", 0), static_cast<int64_t>(x.size()));
   std::vector<int64_t> sizes;
-  if (n.HasInput(1)) sizes = ConstInts(g, n, 1, "split");
-  else sizes = n.GetInts("split", {});
+  if (n.HasInput(1))
+    sizes = ConstInts(g, n, 1, "split");
+  else
+    sizes = n.GetInts("split", {});
   const int64_t parts = static_cast<int64_t>(n.outputs.size());
   if (sizes.empty()) {
     int64_t num = n.GetInt("num_outputs", parts);
     if (num != parts || parts <= 0) Fail(n, "num_outputs differs from the number of outputs");
     int64_t chunk = (x[axis] + parts - 1) / parts;
-    for (int64_t i = 0; i < parts; ++i) sizes.push_back(std::max<int64_t>(0, std::min(chunk, x[axis] - i * chunk)));
+    for (int64_t i = 0; i < parts; ++i)
+      sizes.push_back(std::max<int64_t>(0, std::min(chunk, x[axis] - i * chunk)));
   }
-  if (static_cast<int64_t>(sizes.size()) != parts) Fail(n, "split sizes differ from the number of outputs");
+  if (static_cast<int64_t>(sizes.size()) != parts)
+    Fail(n, "split sizes differ from the number of outputs");
   int64_t sum = 0;
   for (int64_t s : sizes) {
     if (s < 0) Fail(n, "negative split size");
@@ -283,7 +298,8 @@ std::unique_ptr<Kernel> CreateSplit(const Node& n, const Graph& g) {
       const int64_t chunk = sizes[i] * inner * es;
       if (o[i])
         for (int64_t a = 0; a < outer && chunk; ++a)
-          std::memcpy(static_cast<char*>(o[i]) + a * chunk, src + a * row + off, static_cast<size_t>(chunk));
+          std::memcpy(static_cast<char*>(o[i]) + a * chunk, src + a * row + off,
+                      static_cast<size_t>(chunk));
       off += chunk;
     }
   });
@@ -314,7 +330,8 @@ SliceGeom SliceGeometry(const Node& n, const Graph& g) {
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
-  if (axes.size() != starts.size() || steps.size() != starts.size()) Fail(n, "axes/steps length differ from starts");
+  if (axes.size() != starts.size() || steps.size() != starts.size())
+    Fail(n, "axes/steps length differ from starts");
   std::vector<int64_t> b(rank, 0), st(rank, 1);
   SliceGeom geo;
   geo.out = x;
@@ -350,14 +367,17 @@ SliceGeom SliceGeometry(const Node& n, const Graph& g) {
   return geo;
 }
 
-void InferSlice(const Node& n, Graph& g) { SetOut(g, n, 0, In(g, n, 0).dtype, SliceGeometry(n, g).out); }
+void InferSlice(const Node& n, Graph& g) {
+  SetOut(g, n, 0, In(g, n, 0).dtype, SliceGeometry(n, g).out);
+}
 
 std::unique_ptr<Kernel> CreateSlice(const Node& n, const Graph& g) {
   const SliceGeom geo = SliceGeometry(n, g);
   const int64_t es = static_cast<int64_t>(DTypeSize(In(g, n, 0).dtype));
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     if (NumElements(geo.out) == 0) return;
-    ref::strided_copy(es, static_cast<int>(geo.out.size()), geo.out.data(), in[0], geo.offset, geo.strides.data(), o[0]);
+    ref::strided_copy(es, static_cast<int>(geo.out.size()), geo.out.data(), in[0], geo.offset,
+                      geo.strides.data(), o[0]);
   });
 }
 
@@ -374,7 +394,8 @@ void InferGather(const Node& n, Graph& g) {
   out.insert(out.end(), x.shape.begin() + axis + 1, x.shape.end());
   if (idx.is_constant()) {
     for (int64_t v : idx.constant->ToInt64Vector())
-      if (v < -x.shape[axis] || v >= x.shape[axis]) Fail(n, fmt::format("index {} out of range [0,{})", v, x.shape[axis]));
+      if (v < -x.shape[axis] || v >= x.shape[axis])
+        Fail(n, fmt::format("index {} out of range [0,{})", v, x.shape[axis]));
   }
   SetOut(g, n, 0, x.dtype, out);
 }
@@ -394,10 +415,13 @@ std::unique_ptr<Kernel> CreateGather(const Node& n, const Graph& g) {
     const int64_t chunk = inner * es;
     for (int64_t a = 0; a < outer; ++a)
       for (int64_t j = 0; j < nidx; ++j) {
-        int64_t k = i32 ? static_cast<const int32_t*>(in[1])[j] : static_cast<const int64_t*>(in[1])[j];
+        int64_t k =
+            i32 ? static_cast<const int32_t*>(in[1])[j] : static_cast<const int64_t*>(in[1])[j];
         if (k < 0) k += dim;
-        if (k < 0 || k >= dim) throw Error(ErrorCode::kInvalidArgument, fmt::format("Gather index {} out of range", k));
-        std::memcpy(y + (a * nidx + j) * chunk, src + (a * dim + k) * chunk, static_cast<size_t>(chunk));
+        if (k < 0 || k >= dim)
+          throw Error(ErrorCode::kInvalidArgument, fmt::format("Gather index {} out of range", k));
+        std::memcpy(y + (a * nidx + j) * chunk, src + (a * dim + k) * chunk,
+                    static_cast<size_t>(chunk));
       }
   });
 }
@@ -414,7 +438,8 @@ std::unique_ptr<Kernel> CreateExpand(const Node& n, const Graph& g) {
   const Shape x = In(g, n, 0).shape;
   const Shape out = g.values[n.outputs[0]].shape;
   std::vector<int64_t> st(out.size());
-  ref::broadcast_strides(static_cast<int>(x.size()), x.data(), static_cast<int>(out.size()), out.data(), st.data());
+  ref::broadcast_strides(static_cast<int>(x.size()), x.data(), static_cast<int>(out.size()),
+                         out.data(), st.data());
   const int64_t es = static_cast<int64_t>(DTypeSize(In(g, n, 0).dtype));
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     if (NumElements(out) == 0) return;
@@ -447,7 +472,8 @@ std::unique_ptr<Kernel> CreateTile(const Node& n, const Graph& g) {
     for (int64_t i = 0; i < total; ++i) {
       int64_t off = 0;
       for (int d = 0; d < r; ++d) off += (idx[d] % x[d]) * xs[d];
-      std::memcpy(static_cast<char*>(o[0]) + i * es, static_cast<const char*>(in[0]) + off * es, static_cast<size_t>(es));
+      std::memcpy(static_cast<char*>(o[0]) + i * es, static_cast<const char*>(in[0]) + off * es,
+                  static_cast<size_t>(es));
       for (int d = r - 1; d >= 0; --d) {
         if (++idx[d] < out[d]) break;
         idx[d] = 0;
@@ -473,14 +499,16 @@ std::unique_ptr<Kernel> CreateConstantOfShape(const Node& n, const Graph& g) {
   std::vector<char> fill(es, 0);
   if (v) std::memcpy(fill.data(), v->data(), es);
   return MakeKernel([=](const ExecContext&, const void* const*, void* const* o, void*) {
-    for (int64_t i = 0; i < count; ++i) std::memcpy(static_cast<char*>(o[0]) + i * es, fill.data(), es);
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(static_cast<char*>(o[0]) + i * es, fill.data(), es);
   });
 }
 
 void InferRange(const Node& n, Graph& g) {
   const Value& s = In(g, n, 0);
   for (size_t i = 0; i < 3; ++i)
-    if (!In(g, n, i).is_constant() || In(g, n, i).dtype != s.dtype) Unsupported(n, "Range needs constant inputs of one type");
+    if (!In(g, n, i).is_constant() || In(g, n, i).dtype != s.dtype)
+      Unsupported(n, "Range needs constant inputs of one type");
   int64_t count = 0;
   if (s.dtype == DType::kF32) {
     float a = s.constant->ToFloatVector().at(0), b = In(g, n, 1).constant->ToFloatVector().at(0),
@@ -493,7 +521,8 @@ void InferRange(const Node& n, Graph& g) {
     int64_t a = s.constant->ToInt64Vector().at(0), b = In(g, n, 1).constant->ToInt64Vector().at(0),
             d = In(g, n, 2).constant->ToInt64Vector().at(0);
     if (d == 0) Fail(n, "delta 0");
-    double c = std::ceil((static_cast<double>(b) - static_cast<double>(a)) / static_cast<double>(d));
+    double c =
+        std::ceil((static_cast<double>(b) - static_cast<double>(a)) / static_cast<double>(d));
     if (!(c < static_cast<double>(kMaxTensorElements))) Fail(n, "too many elements");
     count = std::max<int64_t>(0, static_cast<int64_t>(c));
   } else {
@@ -508,13 +537,15 @@ std::unique_ptr<Kernel> CreateRange(const Node& n, const Graph& g) {
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     if (dt == DType::kF32) {
       float a = *static_cast<const float*>(in[0]), d = *static_cast<const float*>(in[2]);
-      for (int64_t i = 0; i < count; ++i) static_cast<float*>(o[0])[i] = a + static_cast<float>(i) * d;
+      for (int64_t i = 0; i < count; ++i)
+        static_cast<float*>(o[0])[i] = a + static_cast<float>(i) * d;
     } else if (dt == DType::kI64) {
       int64_t a = *static_cast<const int64_t*>(in[0]), d = *static_cast<const int64_t*>(in[2]);
       for (int64_t i = 0; i < count; ++i) static_cast<int64_t*>(o[0])[i] = a + i * d;
     } else {
       int32_t a = *static_cast<const int32_t*>(in[0]), d = *static_cast<const int32_t*>(in[2]);
-      for (int64_t i = 0; i < count; ++i) static_cast<int32_t*>(o[0])[i] = static_cast<int32_t>(a + i * d);
+      for (int64_t i = 0; i < count; ++i)
+        static_cast<int32_t*>(o[0])[i] = static_cast<int32_t>(a + i * d);
     }
   });
 }
@@ -525,7 +556,8 @@ void RegisterShapeOps(std::vector<OpSchema>& r) {
   OpSchema alias;
   alias.create = CreateAlias;
   alias.alias = true;
-  auto add_alias = [&](const char* op, int min_in, int max_in, std::vector<std::string> attrs, auto infer) {
+  auto add_alias = [&](const char* op, int min_in, int max_in, std::vector<std::string> attrs,
+                       auto infer) {
     OpSchema s = alias;
     s.op = op;
     s.min_inputs = min_in;
@@ -547,7 +579,8 @@ void RegisterShapeOps(std::vector<OpSchema>& r) {
     s.max_outputs = 2;  // so that a mask output is reported as unsupported, not as malformed
     s.attrs = {"ratio", "seed", "is_test"};
     s.infer = [](const Node& n, Graph& g) {
-      if (n.outputs.size() > 1 && n.outputs[1] >= 0) Unsupported(n, "the mask output is not supported");
+      if (n.outputs.size() > 1 && n.outputs[1] >= 0)
+        Unsupported(n, "the mask output is not supported");
       // training_mode (opset 12+) drops random elements unless the ratio is 0.
       if (n.HasInput(2)) {
         const Value& t = In(g, n, 2);
@@ -569,12 +602,14 @@ void RegisterShapeOps(std::vector<OpSchema>& r) {
   r.push_back({"", "Size", 1, 1, 1, 1, {}, InferSize, CreateSize});
   r.push_back({"", "Transpose", 1, 1, 1, 1, {"perm"}, InferTranspose, CreateTranspose});
   r.push_back({"", "Concat", 1, 1024, 1, 1, {"axis"}, InferConcat, CreateConcat});
-  r.push_back({"", "Split", 1, 2, 1, 1024, {"axis", "split", "num_outputs"}, InferSplit, CreateSplit});
+  r.push_back(
+      {"", "Split", 1, 2, 1, 1024, {"axis", "split", "num_outputs"}, InferSplit, CreateSplit});
   r.push_back({"", "Slice", 1, 5, 1, 1, {"starts", "ends", "axes"}, InferSlice, CreateSlice});
   r.push_back({"", "Gather", 2, 2, 1, 1, {"axis"}, InferGather, CreateGather});
   r.push_back({"", "Expand", 2, 2, 1, 1, {}, InferExpand, CreateExpand});
   r.push_back({"", "Tile", 2, 2, 1, 1, {}, InferTile, CreateTile});
-  r.push_back({"", "ConstantOfShape", 1, 1, 1, 1, {"value"}, InferConstantOfShape, CreateConstantOfShape});
+  r.push_back(
+      {"", "ConstantOfShape", 1, 1, 1, 1, {"value"}, InferConstantOfShape, CreateConstantOfShape});
   r.push_back({"", "Range", 3, 3, 1, 1, {}, InferRange, CreateRange});
 }
 

@@ -3,11 +3,11 @@
 // (the classic TFLite "greedy by size" scheme, within a few % of optimal on CNNs).
 #include "runtime/plan.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
-
-#include <fmt/format.h>
 
 namespace effi::runtime {
 namespace {
@@ -82,11 +82,13 @@ std::shared_ptr<const Plan> Plan::Build(Graph g) {
   for (size_t v = 0; v < nv; ++v) {
     const Value& val = g.values[v];
     if (val.is_constant() || !val.has_shape || first[root[v]] == INT32_MAX) continue;
-    size[root[v]] = std::max(size[root[v]], AlignUp(static_cast<size_t>(NumElements(val.shape)) * DTypeSize(val.dtype)));
+    size[root[v]] = std::max(
+        size[root[v]], AlignUp(static_cast<size_t>(NumElements(val.shape)) * DTypeSize(val.dtype)));
   }
   std::vector<int> order;
   for (size_t v = 0; v < nv; ++v)
-    if (root[v] == static_cast<int>(v) && first[v] != INT32_MAX && !g.values[v].is_constant()) order.push_back(static_cast<int>(v));
+    if (root[v] == static_cast<int>(v) && first[v] != INT32_MAX && !g.values[v].is_constant())
+      order.push_back(static_cast<int>(v));
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return size[a] > size[b]; });
   struct Placed {
     size_t off, size;
@@ -116,7 +118,8 @@ std::shared_ptr<const Plan> Plan::Build(Graph g) {
     plan->arena_bytes_ = std::max(plan->arena_bytes_, best + size[v]);
   }
   for (size_t v = 0; v < nv; ++v)
-    if (!g.values[v].is_constant() && plan->offset_[root[v]] >= 0) plan->offset_[v] = plan->offset_[root[v]];
+    if (!g.values[v].is_constant() && plan->offset_[root[v]] >= 0)
+      plan->offset_[v] = plan->offset_[root[v]];
   plan->graph_ = std::move(g);
   return plan;
 }
@@ -134,7 +137,8 @@ const void* Plan::ValuePtr(const uint8_t* arena, int v) const {
   return offset_[v] >= 0 ? arena + offset_[v] : nullptr;
 }
 
-void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch, std::vector<double>* node_ms) const {
+void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch,
+                   std::vector<double>* node_ms) const {
   if (node_ms) node_ms->resize(graph_.nodes.size(), 0.0);
   std::vector<const void*> in;
   std::vector<void*> out;
@@ -151,7 +155,8 @@ void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch
     if (node_ms) {
       const auto t0 = std::chrono::steady_clock::now();
       kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
-      (*node_ms)[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      (*node_ms)[i] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     } else {
       kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
     }

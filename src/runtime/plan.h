@@ -30,7 +30,8 @@ class Plan {
   const void* ValuePtr(const uint8_t* arena, int v) const;
   // Runs every kernel; graph inputs must already be in the arena.
   // node_ms (optional, one slot per node) accumulates wall time per node.
-  void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch, std::vector<double>* node_ms = nullptr) const;
+  void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch,
+               std::vector<double>* node_ms = nullptr) const;
 
  private:
   Graph graph_;
@@ -42,7 +43,9 @@ class Plan {
 // import graph -> bind shapes -> passes -> plan. Pass the imported graph by copy to keep it (its
 // constants are shared, not copied), or move it in so weights replaced by passes or packed by
 // kernels are freed during compilation.
-std::shared_ptr<const Plan> Compile(Graph imported, const std::map<std::string, Shape>& input_shapes,
-                                    const passes::PassOptions& opts, passes::PassReport* report = nullptr);
+std::shared_ptr<const Plan> Compile(Graph imported,
+                                    const std::map<std::string, Shape>& input_shapes,
+                                    const passes::PassOptions& opts,
+                                    passes::PassReport* report = nullptr);
 
 }  // namespace effi::runtime

@@ -1,15 +1,15 @@
 // Intra-op threading of the GEMM-based ops: effi.Linear, effi.Conv (pointwise, whole-im2col for
-// small M, chunked im2col for large M) and effi.Attention run with 1, 2 and 3 threads on shapes that
-// exercise the 2-D GEMM split (small M, N not a multiple of the panel width) and must match the
-// reference kernels. Also ParallelGemm directly over many (m, n) and the split chooser's shape.
+// small M, chunked im2col for large M) and effi.Attention run with 1, 2 and 3 threads on shapes
+// that exercise the 2-D GEMM split (small M, N not a multiple of the panel width) and must match
+// the reference kernels. Also ParallelGemm directly over many (m, n) and the split chooser's shape.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <string>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "graph_test_util.h"
@@ -58,12 +58,14 @@ Floats RunNode(const Graph& src, const std::vector<const Floats*>& inputs, int t
   for (size_t i = 0; i < node->inputs.size(); ++i) {
     if (!node->HasInput(i)) continue;
     const Value& v = g.values[node->inputs[i]];
-    in[i] = v.is_constant() ? static_cast<const void*>(v.constant->as<float>()) : inputs.at(next++)->data();
+    in[i] = v.is_constant() ? static_cast<const void*>(v.constant->as<float>())
+                            : inputs.at(next++)->data();
   }
   Floats out(static_cast<size_t>(NumElements(g.values[node->outputs[0]].shape)), -7.0f);
   void* outs[1] = {out.data()};
   std::vector<uint8_t> scratch(kernel->ScratchBytes(threads) + 64);
-  void* s = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+  void* s =
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
   std::unique_ptr<ThreadPool> pool;
   ops::ExecContext ctx;
   if (threads > 1) {
@@ -75,9 +77,14 @@ Floats RunNode(const Graph& src, const std::vector<const Floats*>& inputs, int t
 }
 
 TEST(ParallelOps, LinearMatchesReference) {
-  struct Case { int64_t m, k, n; int act; bool res; };
-  for (const Case& c : {Case{49, 100, 200, 2, true}, Case{196, 64, 72, 1, false}, Case{3, 40, 1000, 0, true},
-                        Case{1, 17, 33, 0, false}, Case{600, 48, 192, 2, true}, Case{49, 448, 31, 0, false}}) {
+  struct Case {
+    int64_t m, k, n;
+    int act;
+    bool res;
+  };
+  for (const Case& c :
+       {Case{49, 100, 200, 2, true}, Case{196, 64, 72, 1, false}, Case{3, 40, 1000, 0, true},
+        Case{1, 17, 33, 0, false}, Case{600, 48, 192, 2, true}, Case{49, 448, 31, 0, false}}) {
     SCOPED_TRACE(::testing::Message() << "m=" << c.m << " k=" << c.k << " n=" << c.n);
     Builder b;
     const int x = b.Input("x", {c.m, c.k});
@@ -86,12 +93,15 @@ TEST(ParallelOps, LinearMatchesReference) {
     std::vector<int> ins{x, w, bias};
     if (c.res) ins.push_back(b.Input("r", {c.m, c.n}));
     b.Output(b.Op("Linear", ins, {{"activation", AttrValue(int64_t{c.act})}}, kEffiDomain));
-    const Floats xv = RandomVec(static_cast<size_t>(c.m * c.k), 1), rv = RandomVec(static_cast<size_t>(c.m * c.n), 2);
+    const Floats xv = RandomVec(static_cast<size_t>(c.m * c.k), 1),
+                 rv = RandomVec(static_cast<size_t>(c.m * c.n), 2);
     const float* wv = b.g.values[w].constant->as<float>();
     const float* bv = b.g.values[bias].constant->as<float>();
     Floats want(static_cast<size_t>(c.m * c.n));
-    ref::gemm_f32(false, false, c.m, c.n, c.k, 1.0f, xv.data(), c.k, wv, c.n, 0.0f, want.data(), c.n);
-    ref::epilogue_f32(c.m, c.n, bv, static_cast<ref::Activation>(c.act), c.res ? rv.data() : nullptr, want.data());
+    ref::gemm_f32(false, false, c.m, c.n, c.k, 1.0f, xv.data(), c.k, wv, c.n, 0.0f, want.data(),
+                  c.n);
+    ref::epilogue_f32(c.m, c.n, bv, static_cast<ref::Activation>(c.act),
+                      c.res ? rv.data() : nullptr, want.data());
     for (int t : {1, 2, 3}) {
       std::vector<const Floats*> in{&xv};
       if (c.res) in.push_back(&rv);
@@ -107,22 +117,24 @@ struct ConvCase {
 
 TEST(ParallelOps, NhwcConvMatchesReference) {
   const ConvCase cases[] = {
-      {7, 7, 64, 90, 1, 1, 0, 1, true},       // pointwise, M = 49
-      {14, 14, 40, 70, 3, 2, 1, 1, true},     // 3x3 s2 downsample, M = 49: whole im2col, N split
-      {14, 14, 24, 100, 3, 1, 1, 1, false},   // M = 196, whole im2col
-      {9, 11, 5, 37, 3, 1, 2, 2, false},      // dilation 2
-      {64, 70, 3, 24, 3, 2, 1, 1, false},     // stem-like c_in = 3 (whole im2col)
-      {130, 130, 16, 20, 3, 1, 1, 1, true},   // M = 16900 x K = 144: chunked im2col
-      {100, 96, 8, 45, 5, 2, 2, 1, false},    // chunked, 5x5 stride 2, taps cut at both edges
+      {7, 7, 64, 90, 1, 1, 0, 1, true},      // pointwise, M = 49
+      {14, 14, 40, 70, 3, 2, 1, 1, true},    // 3x3 s2 downsample, M = 49: whole im2col, N split
+      {14, 14, 24, 100, 3, 1, 1, 1, false},  // M = 196, whole im2col
+      {9, 11, 5, 37, 3, 1, 2, 2, false},     // dilation 2
+      {64, 70, 3, 24, 3, 2, 1, 1, false},    // stem-like c_in = 3 (whole im2col)
+      {130, 130, 16, 20, 3, 1, 1, 1, true},  // M = 16900 x K = 144: chunked im2col
+      {100, 96, 8, 45, 5, 2, 2, 1, false},   // chunked, 5x5 stride 2, taps cut at both edges
   };
   for (const ConvCase& c : cases) {
-    SCOPED_TRACE(::testing::Message() << c.h << "x" << c.w << "x" << c.cin << " -> " << c.cout << " k" << c.k << " s"
-                                      << c.stride << " p" << c.pad << " d" << c.dil);
+    SCOPED_TRACE(::testing::Message()
+                 << c.h << "x" << c.w << "x" << c.cin << " -> " << c.cout << " k" << c.k << " s"
+                 << c.stride << " p" << c.pad << " d" << c.dil);
     Builder b;
     const int x = b.Input("x", {1, c.h, c.w, c.cin});
     const int w = b.Random("w", {c.cout, c.k, c.k, c.cin});
     const int bias = b.Random("b", {c.cout});
-    ref::Conv2dParams p{1, c.cin, c.h, c.w, c.cout, 0, 0, c.k, c.k, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, 1};
+    ref::Conv2dParams p{1,   c.cin,    c.h,      c.w,   c.cout, 0,     0,     c.k,
+                        c.k, c.stride, c.stride, c.pad, c.pad,  c.dil, c.dil, 1};
     p.h_out = (c.h + 2 * c.pad - c.dil * (c.k - 1) - 1) / c.stride + 1;
     p.w_out = (c.w + 2 * c.pad - c.dil * (c.k - 1) - 1) / c.stride + 1;
     const int64_t out_elems = p.h_out * p.w_out * c.cout;
@@ -138,8 +150,8 @@ TEST(ParallelOps, NhwcConvMatchesReference) {
     const Floats rv = RandomVec(static_cast<size_t>(out_elems), 4);
     Floats want(static_cast<size_t>(out_elems));
     ref::conv2d_nhwc_f32(p, xv.data(), b.g.values[w].constant->as<float>(), nullptr, want.data());
-    ref::epilogue_f32(p.h_out * p.w_out, c.cout, b.g.values[bias].constant->as<float>(), ref::Activation::kRelu,
-                      c.res ? rv.data() : nullptr, want.data());
+    ref::epilogue_f32(p.h_out * p.w_out, c.cout, b.g.values[bias].constant->as<float>(),
+                      ref::Activation::kRelu, c.res ? rv.data() : nullptr, want.data());
     for (int t : {1, 2, 3}) {
       std::vector<const Floats*> in{&xv};
       if (c.res) in.push_back(&rv);
@@ -156,17 +168,21 @@ TEST(ParallelOps, AttentionMatchesReference) {
   const int v = b.Input("v", {B, H, N, Dv});
   const int bias = b.Random("bias", {H, N, N});
   b.Output(b.Op("Attention", {q, k, v, bias}, {{"scale", AttrValue(0.25f)}}, kEffiDomain));
-  const Floats qv = RandomVec(static_cast<size_t>(B * H * N * D), 5), kv = RandomVec(static_cast<size_t>(B * H * N * D), 6),
+  const Floats qv = RandomVec(static_cast<size_t>(B * H * N * D), 5),
+               kv = RandomVec(static_cast<size_t>(B * H * N * D), 6),
                vv = RandomVec(static_cast<size_t>(B * H * N * Dv), 7);
   const float* bv = b.g.values[bias].constant->as<float>();
   Floats want(static_cast<size_t>(B * H * N * Dv)), s(static_cast<size_t>(N * N));
   for (int64_t h = 0; h < B * H; ++h) {
-    ref::gemm_f32(false, true, N, N, D, 0.25f, qv.data() + h * N * D, D, kv.data() + h * N * D, D, 0.0f, s.data(), N);
+    ref::gemm_f32(false, true, N, N, D, 0.25f, qv.data() + h * N * D, D, kv.data() + h * N * D, D,
+                  0.0f, s.data(), N);
     for (int64_t i = 0; i < N * N; ++i) s[static_cast<size_t>(i)] += bv[(h % H) * N * N + i];
     ref::softmax_f32(N, N, 1, s.data(), s.data());
-    ref::gemm_f32(false, false, N, Dv, N, 1.0f, s.data(), N, vv.data() + h * N * Dv, Dv, 0.0f, want.data() + h * N * Dv, Dv);
+    ref::gemm_f32(false, false, N, Dv, N, 1.0f, s.data(), N, vv.data() + h * N * Dv, Dv, 0.0f,
+                  want.data() + h * N * Dv, Dv);
   }
-  for (int t : {1, 2, 3}) ExpectClose(RunNode(b.g, {&qv, &kv, &vv}, t), want, "threads=" + std::to_string(t));
+  for (int t : {1, 2, 3})
+    ExpectClose(RunNode(b.g, {&qv, &kv, &vv}, t), want, "threads=" + std::to_string(t));
 }
 
 TEST(ParallelOps, ParallelGemmAllShapes) {
@@ -179,11 +195,13 @@ TEST(ParallelOps, ParallelGemmAllShapes) {
       ctx.pool = pool.get();
     }
     for (int64_t n : {1, 16, 33, 100, 448}) {
-      const Floats w = RandomVec(static_cast<size_t>(k * n), 8), bias = RandomVec(static_cast<size_t>(n), 9);
+      const Floats w = RandomVec(static_cast<size_t>(k * n), 8),
+                   bias = RandomVec(static_cast<size_t>(n), 9);
       const kernels::PackedB packed(w.data(), k, n, n);
       for (int64_t m : {1, 7, 8, 9, 49, 196, 301}) {
         SCOPED_TRACE(::testing::Message() << "t=" << t << " m=" << m << " n=" << n);
-        const Floats a = RandomVec(static_cast<size_t>(m * k), 10), r = RandomVec(static_cast<size_t>(m * n), 11);
+        const Floats a = RandomVec(static_cast<size_t>(m * k), 10),
+                     r = RandomVec(static_cast<size_t>(m * n), 11);
         Floats want(static_cast<size_t>(m * n)), got(static_cast<size_t>(m * n), -7.0f);
         ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, w.data(), n, 0.0f, want.data(), n);
         ref::epilogue_f32(m, n, bias.data(), ref::Activation::kGelu, r.data(), want.data());

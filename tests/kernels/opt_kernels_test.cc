@@ -1,10 +1,10 @@
 // Optimised kernels against their reference kernels, on every SIMD target compiled into this
 // binary and supported by the CPU (Highway's per-target test pattern), random shapes incl. tails.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
@@ -17,35 +17,40 @@ namespace {
 using testing_util::ForEachTarget;
 using testing_util::Random;
 
-void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, double rel, const char* what) {
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, double rel,
+                 const char* what) {
   double max_ref = 0, max_diff = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
     max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
   }
-  EXPECT_LE(max_diff, rel * std::max(max_ref, 1.0)) << what << ": max diff " << max_diff << " max ref " << max_ref;
+  EXPECT_LE(max_diff, rel * std::max(max_ref, 1.0))
+      << what << ": max diff " << max_diff << " max ref " << max_ref;
 }
 
 TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
   std::mt19937 rng(42);
   // Odd sizes, tails in M (not multiples of 6 or 8), N (not multiples of 16/32), K (across the
   // 256 K-block), and the model's real shapes.
-  const int64_t shapes[][3] = {{1, 1, 1},     {5, 7, 3},      {13, 33, 17},   {8, 32, 256},  {9, 31, 257},
-                               {49, 448, 1792}, {37, 100, 515}, {196, 224, 896}, {3, 1000, 448}, {17, 65, 1},
-                               {100, 24, 27}, {21, 48, 192}, {9, 40, 13}, {2, 8, 5}};
+  const int64_t shapes[][3] = {{1, 1, 1},      {5, 7, 3},       {13, 33, 17},   {8, 32, 256},
+                               {9, 31, 257},   {49, 448, 1792}, {37, 100, 515}, {196, 224, 896},
+                               {3, 1000, 448}, {17, 65, 1},     {100, 24, 27},  {21, 48, 192},
+                               {9, 40, 13},    {2, 8, 5}};
   ForEachTarget([&](const std::string&) {
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];
       for (int act = 0; act < 3; ++act) {
         for (bool trans_b : {false, true}) {
-          SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k << " act=" << act << " tb=" << trans_b);
+          SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k << " act=" << act
+                                          << " tb=" << trans_b);
           auto a = Random(static_cast<size_t>(m * k), rng);
           auto b = Random(static_cast<size_t>(k * n), rng, 1.0f / std::sqrt(static_cast<float>(k)));
           auto bias = Random(static_cast<size_t>(n), rng);
           auto res = Random(static_cast<size_t>(m * n), rng);
           const auto ract = static_cast<ref::Activation>(act);
           std::vector<float> want(static_cast<size_t>(m * n));
-          ref::gemm_f32(false, trans_b, m, n, k, 1.0f, a.data(), k, b.data(), trans_b ? k : n, 0.0f, want.data(), n);
+          ref::gemm_f32(false, trans_b, m, n, k, 1.0f, a.data(), k, b.data(), trans_b ? k : n, 0.0f,
+                        want.data(), n);
           ref::epilogue_f32(m, n, bias.data(), ract, res.data(), want.data());
           PackedB packed(b.data(), k, n, trans_b ? k : n, trans_b);
           std::vector<float> got(static_cast<size_t>(m * n), NAN);
@@ -78,7 +83,8 @@ TEST(OptGemm, ColumnTailsStayInsideCAllTargets) {
   // a sentinel: masked/buffered tail stores must not write past column n, and the tail must not
   // pick up padding from the residual.
   std::mt19937 rng(11);
-  const int64_t ns[] = {1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 20, 24, 31, 32, 33, 40, 47, 48, 49, 63, 65, 1000};
+  const int64_t ns[] = {1,  3,  4,  5,  7,  8,  9,  12, 15, 16, 17,  20,
+                        24, 31, 32, 33, 40, 47, 48, 49, 63, 65, 1000};
   ForEachTarget([&](const std::string&) {
     for (int64_t n : ns) {
       for (int64_t k : {int64_t{27}, int64_t{300}}) {
@@ -95,7 +101,8 @@ TEST(OptGemm, ColumnTailsStayInsideCAllTargets) {
         ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want.data(), n);
         std::vector<float> res_dense(static_cast<size_t>(m * n));
         for (int64_t i = 0; i < m; ++i)
-          for (int64_t j = 0; j < n; ++j) res_dense[static_cast<size_t>(i * n + j)] = res[static_cast<size_t>(i * ldr + j)];
+          for (int64_t j = 0; j < n; ++j)
+            res_dense[static_cast<size_t>(i * n + j)] = res[static_cast<size_t>(i * ldr + j)];
         ref::epilogue_f32(m, n, bias.data(), ref::Activation::kGelu, res_dense.data(), want.data());
         PackedB packed(b.data(), k, n, n);
         std::vector<float> c(static_cast<size_t>(m * ldc), kSentinel);
@@ -117,10 +124,13 @@ TEST(OptGemm, ColumnTailsStayInsideCAllTargets) {
         ExpectClose(got, want, 2e-5, "gemm tail");
         // The raw interface (attention) packs into PackedBFloats(k, n) caller-owned floats.
         std::vector<float> raw(static_cast<size_t>(PackedBFloats(k, n)) + 16);
-        float* packed_raw = raw.data() + (16 - (reinterpret_cast<uintptr_t>(raw.data()) / sizeof(float)) % 16) % 16;
+        float* packed_raw =
+            raw.data() + (16 - (reinterpret_cast<uintptr_t>(raw.data()) / sizeof(float)) % 16) % 16;
         PackBInto(b.data(), k, n, n, false, packed_raw);
-        std::vector<float> got_raw(static_cast<size_t>(m * n)), want_raw(static_cast<size_t>(m * n));
-        ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want_raw.data(), n);
+        std::vector<float> got_raw(static_cast<size_t>(m * n)),
+            want_raw(static_cast<size_t>(m * n));
+        ref::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want_raw.data(),
+                      n);
         GemmPackedRaw(0, m, a.data(), k, packed_raw, k, n, got_raw.data(), n, GemmEpilogue{});
         ExpectClose(got_raw, want_raw, 2e-5, "gemm raw");
       }
@@ -153,8 +163,10 @@ TEST(OptEpilogue, GeluMatchesReferenceIncludingTails) {
       auto res = Random(static_cast<size_t>(rows * cols), rng);
       for (int act = 0; act < 3; ++act) {
         auto want = y, got = y;
-        ref::epilogue_f32(rows, cols, bias.data(), static_cast<ref::Activation>(act), res.data(), want.data());
-        EpilogueF32(rows, cols, bias.data(), static_cast<ref::Activation>(act), res.data(), got.data());
+        ref::epilogue_f32(rows, cols, bias.data(), static_cast<ref::Activation>(act), res.data(),
+                          want.data());
+        EpilogueF32(rows, cols, bias.data(), static_cast<ref::Activation>(act), res.data(),
+                    got.data());
         ExpectClose(got, want, 2e-6, "epilogue");
       }
     }
@@ -168,10 +180,12 @@ TEST(OptEpilogue, GeluErfAccuracyOverWideRange) {
     for (int i = -120000; i <= 120000; ++i) x.push_back(static_cast<float>(i) * 1e-4f);
     auto want = x, got = x;
     ref::unary_f32(ref::UnaryOp::kGelu, x.data(), want.data(), static_cast<int64_t>(x.size()));
-    EpilogueF32(1, static_cast<int64_t>(x.size()), nullptr, ref::Activation::kGelu, nullptr, got.data());
+    EpilogueF32(1, static_cast<int64_t>(x.size()), nullptr, ref::Activation::kGelu, nullptr,
+                got.data());
     double worst = 0;
     for (size_t i = 0; i < x.size(); ++i)
-      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / std::max(1.0f, std::fabs(x[i])));
+      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) /
+                                  std::max(1.0f, std::fabs(x[i])));
     EXPECT_LT(worst, 1e-6);
   });
 }

@@ -21,8 +21,8 @@ bool IsTranspose(const Node* n, const std::vector<int64_t>& perm) {
 }
 
 bool IsElementwise(const Node& n) {
-  static const char* kOps[] = {"Add", "Sub", "Mul", "Div", "Pow", "Relu", "Erf", "Sqrt", "Neg", "Abs", "Exp",
-                               "Sigmoid", "Tanh", "Clip", "Max", "Min"};
+  static const char* kOps[] = {"Add", "Sub", "Mul", "Div",     "Pow",  "Relu", "Erf", "Sqrt",
+                               "Neg", "Abs", "Exp", "Sigmoid", "Tanh", "Clip", "Max", "Min"};
   if (n.IsEffi("Gelu")) return true;
   if (!n.domain.empty()) return false;
   for (const char* op : kOps)
@@ -102,10 +102,14 @@ int ConvertOps(Graph& g) {
     } else {
       inputs = {-1};
     }
-    const int t_in = AddNode1(g, n.name + "_to_nhwc", "", "Transpose", {n.inputs[0]}, {{"perm", kToNhwc}});
+    const int t_in =
+        AddNode1(g, n.name + "_to_nhwc", "", "Transpose", {n.inputs[0]}, {{"perm", kToNhwc}});
     inputs[0] = t_in;
-    const int y = AddNode1(g, n.name + "_nhwc", kEffiDomain, conv ? "Conv" : pool ? "AvgPool" : "GlobalAvgPool", inputs,
-                           attrs);
+    const int y = AddNode1(g, n.name + "_nhwc", kEffiDomain,
+                           conv   ? "Conv"
+                           : pool ? "AvgPool"
+                                  : "GlobalAvgPool",
+                           inputs, attrs);
     g.nodes.back().name = n.name;
     Node back;
     back.name = n.name + "_to_nchw";
@@ -136,7 +140,8 @@ int ConstToNhwc(Graph& g, int v) {
     for (int64_t c = 0; c < s[1]; ++c)
       for (int64_t h = 0; h < s[2]; ++h)
         for (int64_t w = 0; w < s[3]; ++w)
-          std::memcpy(dst + (((a * s[2] + h) * s[3] + w) * s[1] + c) * es, src + (((a * s[1] + c) * s[2] + h) * s[3] + w) * es, es);
+          std::memcpy(dst + (((a * s[2] + h) * s[3] + w) * s[1] + c) * es,
+                      src + (((a * s[1] + c) * s[2] + h) * s[3] + w) * es, es);
   return AddConst(g, g.values[v].name + "_nhwc", nt);
 }
 
@@ -191,7 +196,8 @@ int SinkTransposes(Graph& g) {
   return count;
 }
 
-// Step 3: cancel Transpose pairs and turn size-1-only transposes and the Flat pattern into reshapes.
+// Step 3: cancel Transpose pairs and turn size-1-only transposes and the Flat pattern into
+// reshapes.
 int Simplify(Graph& g) {
   int count = 0;
   GraphIndex idx(g);
@@ -209,14 +215,16 @@ int Simplify(Graph& g) {
       ++count;
       continue;
     }
-    // Flat: Transpose(0,2,1) of Reshape([N,C,HW]) of Transpose(0,3,1,2)(x NHWC) == Reshape(x, [N,HW,C]).
+    // Flat: Transpose(0,2,1) of Reshape([N,C,HW]) of Transpose(0,3,1,2)(x NHWC) == Reshape(x,
+    // [N,HW,C]).
     if (perm == std::vector<int64_t>{0, 2, 1} && p && p->Is("Reshape")) {
       const Node* pt = idx.Producer(p->inputs[0]);
       const Shape rs = g.values[p->outputs[0]].shape;
       if (IsTranspose(pt, kToNchw) && rs.size() == 3) {
         const Shape xs = g.values[pt->inputs[0]].shape;  // NHWC
         if (rs[0] == xs[0] && rs[1] == xs[3] && rs[2] == xs[1] * xs[2]) {
-          const int shape = AddConst(g, "flat_shape", MakeInt64Tensor({xs[0], xs[1] * xs[2], xs[3]}, {3}));
+          const int shape =
+              AddConst(g, "flat_shape", MakeInt64Tensor({xs[0], xs[1] * xs[2], xs[3]}, {3}));
           t.op = "Reshape";
           t.attrs.clear();
           t.inputs = {pt->inputs[0], shape};
@@ -232,7 +240,9 @@ int Simplify(Graph& g) {
       if (xs[d] != 1) order.push_back(d);
     if (std::is_sorted(order.begin(), order.end()) && !perm.empty()) {
       const Shape ys = g.values[t.outputs[0]].shape;
-      const int shape = AddConst(g, "t_shape", MakeInt64Tensor(std::vector<int64_t>(ys.begin(), ys.end()), {static_cast<int64_t>(ys.size())}));
+      const int shape = AddConst(g, "t_shape",
+                                 MakeInt64Tensor(std::vector<int64_t>(ys.begin(), ys.end()),
+                                                 {static_cast<int64_t>(ys.size())}));
       t.op = "Reshape";
       t.attrs.clear();
       t.inputs = {t.inputs[0], shape};

@@ -14,7 +14,8 @@ int FoldBatchNorm(Graph& g) {
     Node& bn = g.nodes[i];
     if (bn.dead || !bn.Is("BatchNormalization") || bn.outputs.size() != 1) continue;
     Node* conv = idx.Producer(bn.inputs[0]);
-    if (!conv || !conv->Is("Conv") || !idx.SingleUse(bn.inputs[0]) || !IsConst(g, conv->inputs[1])) continue;
+    if (!conv || !conv->Is("Conv") || !idx.SingleUse(bn.inputs[0]) || !IsConst(g, conv->inputs[1]))
+      continue;
     if (conv->HasInput(2) && !IsConst(g, conv->inputs[2])) continue;
     bool params_const = true;
     for (int k = 1; k < 5; ++k) params_const &= IsConst(g, bn.inputs[k]);
@@ -29,7 +30,8 @@ int FoldBatchNorm(Graph& g) {
     for (int64_t o = 0; o < c_out; ++o) {
       // Same formula and float order as ONNX Runtime's fusion, so results agree to rounding.
       const float scale = p(1)[o] / std::sqrt(p(4)[o] + eps);
-      for (int64_t j = 0; j < per; ++j) nw->mutable_as<float>()[o * per + j] = w.as<float>()[o * per + j] * scale;
+      for (int64_t j = 0; j < per; ++j)
+        nw->mutable_as<float>()[o * per + j] = w.as<float>()[o * per + j] * scale;
       nb->mutable_as<float>()[o] = ((b ? b[o] : 0.0f) - p(3)[o]) * scale + p(2)[o];
     }
     conv->inputs.resize(3);

@@ -44,7 +44,8 @@ int FoldLayerScale(Graph& g) {
       if (op->inputs[2] >= 0) {
         const TensorData& b = *g.values[op->inputs[2]].constant;
         auto nb = MakeTensor(DType::kF32, b.shape());
-        for (int64_t c = 0; c < ch; ++c) nb->mutable_as<float>()[c] = b.as<float>()[c] * (*scale)[c];
+        for (int64_t c = 0; c < ch; ++c)
+          nb->mutable_as<float>()[c] = b.as<float>()[c] * (*scale)[c];
         op->inputs[2] = AddConst(g, g.values[op->inputs[2]].name + "_ls", nb);
       } else if (linear) {
         op->inputs.resize(2);

@@ -55,13 +55,16 @@ int FuseAttention(Graph& g) {
     }
     if (!p || !p->Is("MatMul") || !idx.SingleUse(cur)) continue;
     Node* kt = idx.Producer(p->inputs[1]);
-    if (!kt || !kt->Is("Transpose") || kt->GetInts("perm", {}) != std::vector<int64_t>{0, 1, 3, 2}) continue;
+    if (!kt || !kt->Is("Transpose") || kt->GetInts("perm", {}) != std::vector<int64_t>{0, 1, 3, 2})
+      continue;
     const int q = p->inputs[0], k = kt->inputs[0];
     Node* pv = idx.SoleConsumer(sm.outputs[0]);
     if (!pv || !pv->Is("MatMul") || pv->inputs[0] != sm.outputs[0]) continue;
     const int v = pv->inputs[1];
     const Shape qs = g.values[q].shape, ks = g.values[k].shape, vs = g.values[v].shape;
-    if (qs.size() != 4 || ks != qs || vs.size() != 4 || vs[0] != qs[0] || vs[1] != qs[1] || vs[2] != ks[2]) continue;
+    if (qs.size() != 4 || ks != qs || vs.size() != 4 || vs[0] != qs[0] || vs[1] != qs[1] ||
+        vs[2] != ks[2])
+      continue;
     // Bias must materialise as exactly [heads, N, N] per batch-broadcast; expand it now.
     int bias_full = -1;
     if (bias >= 0) {
@@ -79,7 +82,8 @@ int FuseAttention(Graph& g) {
       std::vector<float> full(static_cast<size_t>(h * n * m));
       for (int64_t a = 0; a < h; ++a)
         for (int64_t r = 0; r < n; ++r)
-          for (int64_t c = 0; c < m; ++c) full[(a * n + r) * m + c] = bt.as<float>()[a * st[1] + r * st[2] + c * st[3]];
+          for (int64_t c = 0; c < m; ++c)
+            full[(a * n + r) * m + c] = bt.as<float>()[a * st[1] + r * st[2] + c * st[3]];
       bias_full = AddConst(g, "attention_bias", MakeFloatTensor(full, {h, n, m}));
     }
     for (Node* n : absorbed) n->dead = true;

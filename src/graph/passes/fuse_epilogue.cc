@@ -17,11 +17,14 @@ int FuseEpilogue(Graph& g) {
       Node* next = idx.SoleConsumer(op.outputs[0]);
       if (!next) break;
       const bool has_res = op.HasInput(3);
-      if ((next->Is("Relu") || next->IsEffi("Gelu")) && op.GetInt("activation", 0) == 0 && !has_res) {
+      if ((next->Is("Relu") || next->IsEffi("Gelu")) && op.GetInt("activation", 0) == 0 &&
+          !has_res) {
         op.attrs["activation"] = int64_t{next->Is("Relu") ? 1 : 2};
       } else if (next->Is("Add") && !has_res) {
         const int r = OtherInput(*next, op.outputs[0]);
-        if (r == op.outputs[0] || IsConst(g, r) || g.values[r].shape != g.values[op.outputs[0]].shape) break;
+        if (r == op.outputs[0] || IsConst(g, r) ||
+            g.values[r].shape != g.values[op.outputs[0]].shape)
+          break;
         const int rp = idx.ProducerIndex(r);
         if (rp >= static_cast<int>(i)) break;  // would depend on our own output
         op.inputs.resize(4, -1);

@@ -8,7 +8,9 @@
 namespace effi::passes {
 namespace {
 
-bool Near(std::optional<float> v, double want) { return v && std::fabs(*v - want) < 1e-4 * std::fabs(want); }
+bool Near(std::optional<float> v, double want) {
+  return v && std::fabs(*v - want) < 1e-4 * std::fabs(want);
+}
 
 }  // namespace
 
@@ -25,7 +27,8 @@ int FuseGelu(Graph& g) {
           (scale->Is("Mul") && Near(ScalarConst(g, scale->inputs[1]), 1.0 / std::sqrt(2.0)))))
       continue;
     Node* add1 = idx.SoleConsumer(erf.outputs[0]);
-    if (!add1 || !add1->Is("Add") || !Near(ScalarConst(g, OtherInput(*add1, erf.outputs[0])), 1.0)) continue;
+    if (!add1 || !add1->Is("Add") || !Near(ScalarConst(g, OtherInput(*add1, erf.outputs[0])), 1.0))
+      continue;
     Node* m1 = idx.SoleConsumer(add1->outputs[0]);
     if (!m1 || !m1->Is("Mul")) continue;
     int other = OtherInput(*m1, add1->outputs[0]);
@@ -34,12 +37,15 @@ int FuseGelu(Graph& g) {
     if (other == x) {
       // (x * (1+erf)) * 0.5
       last = idx.SoleConsumer(m1->outputs[0]);
-      if (!last || !last->Is("Mul") || !Near(ScalarConst(g, OtherInput(*last, m1->outputs[0])), 0.5)) continue;
+      if (!last || !last->Is("Mul") ||
+          !Near(ScalarConst(g, OtherInput(*last, m1->outputs[0])), 0.5))
+        continue;
     } else {
       // (x * 0.5) * (1+erf)
       half = idx.Producer(other);
       if (!half || !half->Is("Mul") || !idx.SingleUse(other) || OtherInput(*half, x) == x ||
-          (half->inputs[0] != x && half->inputs[1] != x) || !Near(ScalarConst(g, OtherInput(*half, x)), 0.5))
+          (half->inputs[0] != x && half->inputs[1] != x) ||
+          !Near(ScalarConst(g, OtherInput(*half, x)), 0.5))
         continue;
       last = m1;
     }

@@ -11,7 +11,9 @@ namespace {
 ConstTensor AsBias(const Graph& g, int v, int64_t n) {
   if (!IsConst(g, v)) return nullptr;
   const ConstTensor& t = g.values[v].constant;
-  if (t->dtype() != DType::kF32 || t->elements() != n || t->shape().empty() || t->shape().back() != n) return nullptr;
+  if (t->dtype() != DType::kF32 || t->elements() != n || t->shape().empty() ||
+      t->shape().back() != n)
+    return nullptr;
   return t;
 }
 
@@ -25,7 +27,8 @@ int FuseLinear(Graph& g) {
     if (n.dead) continue;
     if (n.Is("MatMul")) {
       const int w = n.inputs[1];
-      if (!IsConst(g, w) || g.values[w].shape.size() != 2 || g.values[n.inputs[0]].shape.size() < 2) continue;
+      if (!IsConst(g, w) || g.values[w].shape.size() != 2 || g.values[n.inputs[0]].shape.size() < 2)
+        continue;
       const int64_t nn = g.values[w].shape[1];
       n.domain = kEffiDomain;
       n.op = "Linear";
@@ -59,7 +62,8 @@ int FuseLinear(Graph& g) {
       auto w = MakeTensor(DType::kF32, {k, nn});
       for (int64_t kk = 0; kk < k; ++kk)
         for (int64_t j = 0; j < nn; ++j)
-          w->mutable_as<float>()[kk * nn + j] = alpha * (tb ? b.as<float>()[j * k + kk] : b.as<float>()[kk * nn + j]);
+          w->mutable_as<float>()[kk * nn + j] =
+              alpha * (tb ? b.as<float>()[j * k + kk] : b.as<float>()[kk * nn + j]);
       std::vector<int> inputs{n.inputs[0], AddConst(g, g.values[n.inputs[1]].name + "_kn", w)};
       if (c) {
         auto bias = MakeTensor(DType::kF32, {nn});

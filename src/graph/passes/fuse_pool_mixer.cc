@@ -14,12 +14,15 @@ int FusePoolMixer(Graph& g) {
     if (pool.dead || !pool.IsEffi("AvgPool")) continue;
     const auto k = pool.GetInts("kernel_shape", {});
     const int64_t ks = k.empty() ? 0 : k[0];
-    if (k.size() != 2 || k[0] != k[1] || ks % 2 == 0 || pool.GetInts("strides", {1, 1}) != std::vector<int64_t>{1, 1} ||
-        pool.GetInts("pads", {}) != std::vector<int64_t>(4, ks / 2) || pool.GetInt("count_include_pad", 0) != 0)
+    if (k.size() != 2 || k[0] != k[1] || ks % 2 == 0 ||
+        pool.GetInts("strides", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        pool.GetInts("pads", {}) != std::vector<int64_t>(4, ks / 2) ||
+        pool.GetInt("count_include_pad", 0) != 0)
       continue;
     const int x = pool.inputs[0];
     Node* sub = idx.SoleConsumer(pool.outputs[0]);
-    if (!sub || !sub->Is("Sub") || sub->inputs[0] != pool.outputs[0] || sub->inputs[1] != x) continue;
+    if (!sub || !sub->Is("Sub") || sub->inputs[0] != pool.outputs[0] || sub->inputs[1] != x)
+      continue;
     const Shape xs = g.values[x].shape;
     if (xs.size() != 4) continue;
     int scale = -1;
@@ -35,7 +38,9 @@ int FusePoolMixer(Graph& g) {
       mixed = next->outputs[0];
       next = idx.SoleConsumer(mixed);
     }
-    if (!next || !next->Is("Add") || OtherInput(*next, mixed) != x || g.values[next->outputs[0]].shape != xs) continue;
+    if (!next || !next->Is("Add") || OtherInput(*next, mixed) != x ||
+        g.values[next->outputs[0]].shape != xs)
+      continue;
     absorbed.push_back(next);
     const int out = next->outputs[0];
     for (Node* n : absorbed) n->dead = true;

@@ -1,9 +1,9 @@
 // Mandatory pass: bind input shapes, infer every value's shape, and fold constant subgraphs by
 // running their kernels once at compile time (the same kernels the executor uses).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "graph/passes/passes.h"
 #include "ops/op.h"
@@ -22,16 +22,20 @@ void BindInputShapes(Graph& g, const std::map<std::string, Shape>& shapes) {
     if (it != shapes.end()) {
       const Shape& s = it->second;
       if (v.has_shape && v.shape.size() != s.size())
-        throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must have rank {} (shape {}), got {}", v.name,
-                                                             v.shape.size(), ShapeStr(v.shape), ShapeStr(s)));
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("input '{}' must have rank {} (shape {}), got {}", v.name,
+                                v.shape.size(), ShapeStr(v.shape), ShapeStr(s)));
       for (size_t i = 0; v.has_shape && i < s.size(); ++i)
         if (v.shape[i] >= 0 && v.shape[i] != s[i])
-          throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' must have shape {}, got {}", v.name,
-                                                               ShapeStr(v.shape), ShapeStr(s)));
+          throw Error(ErrorCode::kInvalidArgument,
+                      fmt::format("input '{}' must have shape {}, got {}", v.name,
+                                  ShapeStr(v.shape), ShapeStr(s)));
       NumElements(s, fmt::format("input '{}'", v.name).c_str());
       v.shape = s;
     } else {
-      if (!v.has_shape) throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' has no declared shape; give one", v.name));
+      if (!v.has_shape)
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("input '{}' has no declared shape; give one", v.name));
       for (int64_t& d : v.shape)
         if (d < 0) d = 1;  // symbolic dims (batch) default to 1
     }
@@ -48,7 +52,8 @@ bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s) {
     if (o >= 0 && NumElements(g.values[o].shape) > kMaxFoldElements) return false;
   std::vector<const void*> in(std::max<size_t>(n.inputs.size(), 8), nullptr);
   for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.inputs[i] >= 0 && g.values[n.inputs[i]].constant) in[i] = g.values[n.inputs[i]].constant->data();
+    if (n.inputs[i] >= 0 && g.values[n.inputs[i]].constant)
+      in[i] = g.values[n.inputs[i]].constant->data();
   std::vector<std::shared_ptr<TensorData>> outs;
   std::vector<void*> out_ptrs;
   out_ptrs.reserve(std::max<size_t>(n.outputs.size(), 8));
@@ -85,7 +90,8 @@ void InferShapesAndFold(Graph& g) {
     const ops::OpSchema& s = ops::CheckNode(n);
     for (int in : n.inputs)
       if (in >= 0 && !g.values[in].has_shape)
-        throw Error(ErrorCode::kInternal, fmt::format("{}: input '{}' has no shape", n.Describe(), g.values[in].name));
+        throw Error(ErrorCode::kInternal,
+                    fmt::format("{}: input '{}' has no shape", n.Describe(), g.values[in].name));
     s.infer(n, g);
     bool all_const = s.foldable;
     for (int in : n.inputs)

@@ -34,7 +34,8 @@ int MergeHeads(Graph& g) {
       float b2 = h2->HasInput(2) ? g.values[h2->inputs[2]].constant->as<float>()[j] : 0.0f;
       b->mutable_as<float>()[j] = 0.5f * (b1 + b2);
     }
-    h1->inputs = {h1->inputs[0], AddConst(g, "merged_head_weight", w), AddConst(g, "merged_head_bias", b)};
+    h1->inputs = {h1->inputs[0], AddConst(g, "merged_head_weight", w),
+                  AddConst(g, "merged_head_bias", b)};
     h1->outputs[0] = scale.outputs[0];
     h2->dead = true;
     add->dead = true;

@@ -10,7 +10,8 @@ std::optional<float> ScalarConst(const Graph& g, int v) {
   return t.as<float>()[0];
 }
 
-std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int rank, int axis, int64_t channels) {
+std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int rank, int axis,
+                                                  int64_t channels) {
   if (!IsConst(g, v)) return std::nullopt;
   const TensorData& t = *g.values[v].constant;
   if (t.dtype() != DType::kF32) return std::nullopt;
@@ -19,8 +20,10 @@ std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int ran
   const int lead = rank - static_cast<int>(s.size());
   int64_t along = 1;
   for (int d = 0; d < static_cast<int>(s.size()); ++d) {
-    if (d + lead == axis) along = s[d];
-    else if (s[d] != 1) return std::nullopt;
+    if (d + lead == axis)
+      along = s[d];
+    else if (s[d] != 1)
+      return std::nullopt;
   }
   if (along != 1 && along != channels) return std::nullopt;
   std::vector<float> out(static_cast<size_t>(channels));
@@ -28,7 +31,9 @@ std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int ran
   return out;
 }
 
-int AddConst(Graph& g, const std::string& base, ConstTensor t) { return g.AddConstant(g.UniqueName(base), std::move(t)); }
+int AddConst(Graph& g, const std::string& base, ConstTensor t) {
+  return g.AddConstant(g.UniqueName(base), std::move(t));
+}
 
 int AddNode1(Graph& g, const std::string& base, const std::string& domain, const std::string& op,
              std::vector<int> inputs, std::map<std::string, AttrValue> attrs) {

@@ -43,7 +43,8 @@ std::optional<float> ScalarConst(const Graph& g, int v);
 // If constant v (float) broadcast against an output of `rank` dims varies only along axis
 // `axis` (or not at all) and has at most `channels` distinct positions, returns the per-channel
 // values expanded to `channels`.
-std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int rank, int axis, int64_t channels);
+std::optional<std::vector<float>> PerChannelConst(const Graph& g, int v, int rank, int axis,
+                                                  int64_t channels);
 
 // True when `from` broadcasts (numpy rules) to exactly `to`.
 inline bool BroadcastOk(const Shape& from, const Shape& to) {

@@ -30,8 +30,8 @@ struct PassOptions {
   std::string ToString() const;
 };
 
-// Fixes graph input shapes: `shapes` by input name; unspecified dims that are symbolic default to 1.
-// Throws kInvalidArgument when a given shape contradicts a fixed declared dim.
+// Fixes graph input shapes: `shapes` by input name; unspecified dims that are symbolic default
+// to 1. Throws kInvalidArgument when a given shape contradicts a fixed declared dim.
 void BindInputShapes(Graph& g, const std::map<std::string, Shape>& shapes);
 
 // Validates every node against its schema, infers all shapes, and evaluates nodes whose inputs

@@ -1,8 +1,8 @@
 // The pass pipeline: fixed order, each optional pass followed by re-sorting and re-inference so
 // the next one sees a consistent graph. PassOptions parsing for the CLI's --passes flag.
-#include <sstream>
-
 #include <fmt/format.h>
+
+#include <sstream>
 
 #include "graph/passes/passes.h"
 
@@ -67,7 +67,8 @@ PassOptions PassOptions::Parse(const std::string& spec) {
       if (!found) {
         std::string names;
         for (const Entry& e : kPasses) names += std::string(names.empty() ? "" : ", ") + e.name;
-        throw Error(ErrorCode::kInvalidArgument, fmt::format("unknown pass '{}' (known: all, none, {})", name, names));
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("unknown pass '{}' (known: all, none, {})", name, names));
       }
     }
     first = false;

@@ -1,10 +1,10 @@
 // Highway implementation of the packed fp32 GEMM (one source for AVX2, AVX-512, NEON, scalar),
 // compiled once per target by foreach_target and dispatched at run time.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-
-#include <sys/mman.h>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/hwy/gemm_hwy.cc"
@@ -33,9 +33,10 @@ constexpr size_t kMR = 4;
 #else
 constexpr size_t kMR = 8;
 #endif
-// 3-vector tiles (full panel + narrow last panel) need 8 x 3 + 3 + 1 registers: 32-register targets.
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_EMU128 || \
-    HWY_TARGET == HWY_SCALAR
+// 3-vector tiles (full panel + narrow last panel) need 8 x 3 + 3 + 1 registers: 32-register
+// targets.
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3 || \
+    HWY_TARGET == HWY_EMU128 || HWY_TARGET == HWY_SCALAR
 constexpr bool kThreeVectorTiles = false;
 #else
 constexpr bool kThreeVectorTiles = true;
@@ -81,7 +82,8 @@ void PackB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, floa
     const int64_t w = std::min(pw, n - j0);
     for (int64_t kk = 0; kk < k; ++kk) {
       float* row = panel + kk * pw;
-      for (int64_t j = 0; j < w; ++j) row[j] = trans_b ? b[(j0 + j) * ldb + kk] : b[kk * ldb + j0 + j];
+      for (int64_t j = 0; j < w; ++j)
+        row[j] = trans_b ? b[(j0 + j) * ldb + kk] : b[kk * ldb + j0 + j];
       for (int64_t j = w; j < pw; ++j) row[j] = 0.0f;
     }
   }
@@ -93,9 +95,9 @@ HWY_INLINE VF Activate(DF d, VF v, ref::Activation act) {
   return v;
 }
 
-// Writes one accumulator vector to crow[0, lanes): accumulate onto C unless first, epilogue if last.
-// kFull: lanes == L known at compile time (the hot path: no tail test per row; with it, K = 48
-// tiles measured 10% slower).
+// Writes one accumulator vector to crow[0, lanes): accumulate onto C unless first, epilogue if
+// last. kFull: lanes == L known at compile time (the hot path: no tail test per row; with it, K =
+// 48 tiles measured 10% slower).
 template <bool kFull>
 HWY_INLINE void StoreAcc(DF d, VF v, float* HWY_RESTRICT crow, size_t lanes, bool first, bool last,
                          const float* bias, ref::Activation act, const float* residual) {
@@ -120,7 +122,8 @@ HWY_INLINE void StoreAcc(DF d, VF v, float* HWY_RESTRICT crow, size_t lanes, boo
   } else {
     // Through a buffer so nothing past `lanes` is read or written.
     HWY_ALIGN float t[HWY_LANES(float)] = {};
-    for (size_t j = 0; j < lanes; ++j) t[j] = (first ? 0.0f : crow[j]) + (last && bias ? bias[j] : 0.0f);
+    for (size_t j = 0; j < lanes; ++j)
+      t[j] = (first ? 0.0f : crow[j]) + (last && bias ? bias[j] : 0.0f);
     v = hn::Add(v, hn::Load(d, t));
     if (last) v = Activate(d, v, act);
     hn::Store(v, d, t);
@@ -130,13 +133,14 @@ HWY_INLINE void StoreAcc(DF d, VF v, float* HWY_RESTRICT crow, size_t lanes, boo
 
 // One kRows x (kNV vectors) tile (rows <= kMR, cols <= kNV * L) over a K slice. kNV 1: B rows
 // L floats apart (narrow last panel); 2: one full panel; 3: a full panel (bp) and the narrow last
-// panel after it (bp2) in one pass, see Gemm. first: start from zero, else accumulate onto C. last: apply the
-// epilogue. kFull: cols == kNV * L. kPrefetch: also prefetch kc / 2 cache lines from pf (part of
-// the next B slice), one every other k step.
+// panel after it (bp2) in one pass, see Gemm. first: start from zero, else accumulate onto C. last:
+// apply the epilogue. kFull: cols == kNV * L. kPrefetch: also prefetch kc / 2 cache lines from pf
+// (part of the next B slice), one every other k step.
 template <size_t kRows, size_t kNV, bool kFull, bool kPrefetch = false>
-HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda, const float* HWY_RESTRICT bp,
-                     float* HWY_RESTRICT c, size_t ldc, size_t cols, bool first, bool last, const float* bias,
-                     ref::Activation act, const float* residual, size_t ldr, const float* HWY_RESTRICT bp2,
+HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
+                     const float* HWY_RESTRICT bp, float* HWY_RESTRICT c, size_t ldc, size_t cols,
+                     bool first, bool last, const float* bias, ref::Activation act,
+                     const float* residual, size_t ldr, const float* HWY_RESTRICT bp2,
                      const float* pf = nullptr) {
   const DF d;
   const size_t L = hn::Lanes(d);
@@ -165,9 +169,10 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda, const f
                       rrow ? rrow + L : nullptr);
     }
     if (kNV == 3) {
-      StoreAcc<true>(d, acc1[r], crow + L, L, first, last, bias ? bias + L : nullptr, act, rrow ? rrow + L : nullptr);
-      StoreAcc<kFull>(d, acc2[r], crow + 2 * L, cols - 2 * L, first, last, bias ? bias + 2 * L : nullptr, act,
-                      rrow ? rrow + 2 * L : nullptr);
+      StoreAcc<true>(d, acc1[r], crow + L, L, first, last, bias ? bias + L : nullptr, act,
+                     rrow ? rrow + L : nullptr);
+      StoreAcc<kFull>(d, acc2[r], crow + 2 * L, cols - 2 * L, first, last,
+                      bias ? bias + 2 * L : nullptr, act, rrow ? rrow + 2 * L : nullptr);
     }
   }
 }
@@ -180,15 +185,15 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda, const f
 // 49x1792x448 +27%, 49x448x1792 +21%; warm BM_GemmPacked shapes unchanged (+-2%).
 template <size_t kNV, bool kFull>
 HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float* a, int64_t lda,
-                          const float* bp, float* c, int64_t ldc, size_t cols, bool first, bool last,
-                          const float* bj, ref::Activation act, const float* residual, int64_t ldr,
-                          const float* bp2, const float* pf, size_t pf_floats) {
+                          const float* bp, float* c, int64_t ldc, size_t cols, bool first,
+                          bool last, const float* bj, ref::Activation act, const float* residual,
+                          int64_t ldr, const float* bp2, const float* pf, size_t pf_floats) {
   int64_t i = m_begin;
   const size_t pf_per_tile = kc * kPrefetchFloatsPerK;
   for (; i + static_cast<int64_t>(kMR) <= m_end; i += kMR) {
     if (pf != nullptr && pf_floats != 0) {
-      Tile<kMR, kNV, kFull, true>(kc, a + i * lda, lda, bp, c + i * ldc, ldc, cols, first, last, bj, act,
-                                  residual ? residual + i * ldr : nullptr, ldr, bp2, pf);
+      Tile<kMR, kNV, kFull, true>(kc, a + i * lda, lda, bp, c + i * ldc, ldc, cols, first, last, bj,
+                                  act, residual ? residual + i * ldr : nullptr, ldr, bp2, pf);
       pf += pf_per_tile;
       pf_floats = pf_floats > pf_per_tile ? pf_floats - pf_per_tile : 0;
     } else {
@@ -201,8 +206,10 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
   float* ci = c + i * ldc;
   const float* ri = residual ? residual + i * ldr : nullptr;
   switch (rest) {
-#define EFFI_TAIL(R) \
-  case R: Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2); break;
+#define EFFI_TAIL(R)                                                                         \
+  case R:                                                                                    \
+    Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2); \
+    break;
     EFFI_TAIL(1)
     EFFI_TAIL(2)
     EFFI_TAIL(3)
@@ -210,19 +217,20 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
     EFFI_TAIL(4)
     EFFI_TAIL(5)
 #endif
-#if HWY_TARGET != HWY_AVX2 && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3 && HWY_TARGET != HWY_EMU128 && \
-    HWY_TARGET != HWY_SCALAR
+#if HWY_TARGET != HWY_AVX2 && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3 && \
+    HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
     EFFI_TAIL(6)
     EFFI_TAIL(7)
 #endif
 #undef EFFI_TAIL
-    default: break;
+    default:
+      break;
   }
 }
 
 void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n, const float* a, int64_t lda,
-          const float* packed, int64_t k, float* c, int64_t ldc, const float* bias, int act_i, const float* residual,
-          int64_t ldr) {
+          const float* packed, int64_t k, float* c, int64_t ldc, const float* bias, int act_i,
+          const float* residual, int64_t ldr) {
   const ref::Activation act = static_cast<ref::Activation>(act_i);
   const int64_t nr = static_cast<int64_t>(NR());
   // Loop order: K slices outermost (B slice reused across all rows of the range), then N panels,
@@ -255,25 +263,26 @@ void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n, const floa
       } else if (k0 + static_cast<int64_t>(kKC) < k) {
         const int64_t pwn = static_cast<int64_t>(PanelWidth(n, n_begin));
         pf = packed + (n_begin / nr) * k * nr + (k0 + static_cast<int64_t>(kKC)) * pwn;
-        pf_floats = static_cast<size_t>(std::min<int64_t>(kKC, k - k0 - static_cast<int64_t>(kKC)) * pwn);
+        pf_floats =
+            static_cast<size_t>(std::min<int64_t>(kKC, k - k0 - static_cast<int64_t>(kKC)) * pwn);
       }
       if (three) {
         if (cols == static_cast<size_t>(nr + nr / 2)) {
-          PanelRows<3, true>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj, act, rj, ldr,
-                             bp2, pf, pf_floats);
+          PanelRows<3, true>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last,
+                             bj, act, rj, ldr, bp2, pf, pf_floats);
         } else {
-          PanelRows<3, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj, act, rj, ldr,
-                              bp2, pf, pf_floats);
+          PanelRows<3, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last,
+                              bj, act, rj, ldr, bp2, pf, pf_floats);
         }
       } else if (cols == static_cast<size_t>(nr)) {
-        PanelRows<2, true>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj, act, rj, ldr,
-                           nullptr, pf, pf_floats);
+        PanelRows<2, true>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj,
+                           act, rj, ldr, nullptr, pf, pf_floats);
       } else if (pw == nr) {
-        PanelRows<2, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj, act, rj, ldr,
-                            nullptr, pf, pf_floats);
+        PanelRows<2, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj,
+                            act, rj, ldr, nullptr, pf, pf_floats);
       } else {
-        PanelRows<1, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj, act, rj, ldr,
-                            nullptr, pf, pf_floats);
+        PanelRows<1, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj,
+                            act, rj, ldr, nullptr, pf, pf_floats);
       }
       j0 += step;
     }
@@ -283,12 +292,13 @@ void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n, const floa
 const char* KernelName() {
 #define EFFI_STR2(x) #x
 #define EFFI_STR(x) EFFI_STR2(x)
-  static const std::string name = std::string("gemm_f32_") + std::to_string(kMR) + "x" + std::to_string(NR()) + "__" +
-                                  hwy::TargetName(HWY_TARGET);
+  static const std::string name = std::string("gemm_f32_") + std::to_string(kMR) + "x" +
+                                  std::to_string(NR()) + "__" + hwy::TargetName(HWY_TARGET);
   return name.c_str();
 }
 
-void Epilogue(int64_t rows, int64_t cols, const float* bias, int act_i, const float* residual, float* y) {
+void Epilogue(int64_t rows, int64_t cols, const float* bias, int act_i, const float* residual,
+              float* y) {
   const DF d;
   const ref::Activation act = static_cast<ref::Activation>(act_i);
   const int64_t L = static_cast<int64_t>(hn::Lanes(d));
@@ -353,16 +363,17 @@ PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b
   HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, data_.get());
 }
 
-void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b, float* c,
-                int64_t ldc, const GemmEpilogue& ep) {
+void GemmPacked(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const PackedB& b,
+                float* c, int64_t ldc, const GemmEpilogue& ep) {
   GemmPacked(m_begin, m_end, 0, b.n(), a, lda, b, c, ldc, ep);
 }
 
-void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const float* a, int64_t lda,
-                const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep) {
+void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const float* a,
+                int64_t lda, const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m_end <= m_begin || n_end <= n_begin) return;
   n_end = std::min(n_end, b.n());
-  if (n_begin % b.nr() != 0 || n_begin < 0 || n_end <= n_begin) std::abort();  // caller bug: see gemm.h
+  if (n_begin % b.nr() != 0 || n_begin < 0 || n_end <= n_begin)
+    std::abort();    // caller bug: see gemm.h
   if (b.k() == 0) {  // empty product: epilogue of zeros
     for (int64_t i = m_begin; i < m_end; ++i) {
       float* ci = c + i * ldc + n_begin;
@@ -372,8 +383,9 @@ void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, 
     }
     return;
   }
-  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, n_begin, n_end, a, lda, b.data(), b.k(), c, ldc, ep.bias,
-                             static_cast<int>(ep.act), ep.residual, ep.ldr);
+  HWY_DYNAMIC_DISPATCH(Gemm)
+  (m_begin, m_end, n_begin, n_end, a, lda, b.data(), b.k(), c, ldc, ep.bias,
+   static_cast<int>(ep.act), ep.residual, ep.ldr);
 }
 
 int64_t PackedBFloats(int64_t k, int64_t n) {
@@ -386,11 +398,12 @@ void PackBInto(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, 
   HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, packed);
 }
 
-void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed, int64_t k,
-                   int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep) {
+void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed,
+                   int64_t k, int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m_end <= m_begin || n == 0 || k == 0) return;
-  HWY_DYNAMIC_DISPATCH(Gemm)(m_begin, m_end, 0, n, a, lda, packed, k, c, ldc, ep.bias, static_cast<int>(ep.act),
-                             ep.residual, ep.ldr);
+  HWY_DYNAMIC_DISPATCH(Gemm)
+  (m_begin, m_end, 0, n, a, lda, packed, k, c, ldc, ep.bias, static_cast<int>(ep.act), ep.residual,
+   ep.ldr);
 }
 
 const char* GemmKernelName() {
@@ -398,7 +411,8 @@ const char* GemmKernelName() {
   return HWY_DYNAMIC_DISPATCH(KernelName)();
 }
 
-void EpilogueF32(int64_t rows, int64_t cols, const float* bias, ref::Activation act, const float* residual, float* y) {
+void EpilogueF32(int64_t rows, int64_t cols, const float* bias, ref::Activation act,
+                 const float* residual, float* y) {
   InitIsa();
   HWY_DYNAMIC_DISPATCH(Epilogue)(rows, cols, bias, static_cast<int>(act), residual, y);
 }
