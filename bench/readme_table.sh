@@ -17,9 +17,15 @@ if [ ! -f "$l3" ]; then
 fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$here/compare_ort" "$l1" --json "$@" >"$out/l1.json"
-"$here/compare_ort" "$l3" --json --iters 10 "$@" >"$out/l3.json"
-node - "$out/l1.json" "$out/l3.json" <<'EOF'
+# 1-thread rows run pinned to the last CPU (node, ONNX Runtime and effi alike): unpinned, the
+# scheduler may put one engine on a core that also takes this VM's interrupts (measured ~15 %
+# slower here), which swamps the ratio. 2-thread rows use both cores, unpinned.
+last_cpu=$(($(nproc) - 1))
+taskset -c "$last_cpu" "$here/compare_ort" "$l1" --json --threads 1 "$@" >"$out/l1_1.json"
+"$here/compare_ort" "$l1" --json --threads 2 "$@" >"$out/l1_2.json"
+taskset -c "$last_cpu" "$here/compare_ort" "$l3" --json --threads 1 --iters 10 "$@" >"$out/l3_1.json"
+"$here/compare_ort" "$l3" --json --threads 2 --iters 10 "$@" >"$out/l3_2.json"
+node - "$out/l1_1.json" "$out/l1_2.json" "$out/l3_1.json" "$out/l3_2.json" <<'EOF'
 const fs = require('fs');
 console.log('| model | threads | ONNX Runtime p50 | effi p50 | effi / ORT | load effi / ORT | peak RSS effi / ORT |');
 console.log('|---|---|---|---|---|---|---|');
