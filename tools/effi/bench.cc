@@ -48,7 +48,13 @@ std::string CpuModel() {
   return "unknown CPU";
 }
 
+// This process's peak resident set: VmHWM from /proc/self/status, which starts afresh at exec.
+// getrusage's ru_maxrss does not (Linux keeps the pre-exec high-water mark), so a bench spawned
+// by a large parent (bench/compare_ort runs in node) reported node's ~125 MiB instead of ~87 MiB.
 double PeakRssMb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
