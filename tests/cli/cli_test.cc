@@ -416,6 +416,51 @@ TEST(CliInspect, DynamicBatchAndNoPasses) {
   EXPECT_EQ(one["ops_imported"]["Unsqueeze"].get<int>(), 4);
 }
 
+// ---------------- bench ----------------
+
+TEST(CliBench, JsonHasTheDocumentedKeysAndConsistentNumbers) {
+  const Result r = RunCli({"bench", kTinyDyn, "--iterations", "4", "--warmup", "1", "--streams",
+                           "2", "--threads", "1", "--batch", "2", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key : {"latency_ms", "fps", "threads", "streams", "batch", "isa", "runs",
+                          "per_stream", "peak_rss_mb", "load_ms", "cpu", "model", "passes"})
+    EXPECT_TRUE(j.contains(key)) << key << " missing in " << r.out;
+  const nlohmann::json& lat = j["latency_ms"];
+  for (const char* key : {"min", "p50", "p90", "p99", "max"}) ASSERT_TRUE(lat.contains(key)) << key;
+  EXPECT_GT(lat["min"].get<double>(), 0.0);
+  EXPECT_LE(lat["min"].get<double>(), lat["p50"].get<double>());
+  EXPECT_LE(lat["p50"].get<double>(), lat["p90"].get<double>());
+  EXPECT_LE(lat["p90"].get<double>(), lat["p99"].get<double>());
+  EXPECT_LE(lat["p99"].get<double>(), lat["max"].get<double>());
+  EXPECT_EQ(j["streams"].get<int>(), 2);
+  EXPECT_EQ(j["batch"].get<int>(), 2);
+  EXPECT_EQ(j["runs"].get<int>(), 8);  // 4 per stream
+  ASSERT_EQ(j["per_stream"].size(), 2u);
+  EXPECT_GT(j["fps"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_rss_mb"].get<double>(), 1.0);
+  EXPECT_NE(j["isa"].get<std::string>().find("gemm_f32_"), std::string::npos);
+}
+
+TEST(CliBench, TableWithProfile) {
+  const Result r = RunCli({"bench", kTiny, "--iterations", "3", "--profile"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  for (const char* part : {"latency", "p50", "p99", "fps", "peak RSS", "profile", "effi.Conv"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << " missing in " << r.out;
+}
+
+TEST(CliBench, BadArgumentsFailWithOneLine) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"bench", kTiny, "--threads", "0"},
+        std::vector<std::string>{"bench", kTiny, "--streams", "-1"},
+        std::vector<std::string>{"bench", kTiny, "--batch", "2"},  // static batch-1 model
+        std::vector<std::string>{"bench", kSource + "/no_such_model.onnx"}}) {
+    const Result r = RunCli(args);
+    EXPECT_NE(r.code, 0) << Describe(r);
+    EXPECT_FALSE(r.err.empty()) << Describe(r);
+  }
+}
+
 // ---------------- error paths ----------------
 
 // Broken inputs, generated per test run.
