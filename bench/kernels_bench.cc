@@ -81,22 +81,10 @@ void BM_FmaPeak(benchmark::State& state) {
 }
 BENCHMARK(BM_FmaPeak)->Iterations(1)->UseRealTime();
 
-void BM_GemmPacked(benchmark::State& state) {
-  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)),
-      c(static_cast<size_t>(m * n)), bias(static_cast<size_t>(n));
-  for (float& x : a) x = u(rng);
-  for (float& x : b) x = u(rng);
-  effi::kernels::PackedB packed(b.data(), k, n, n);
-  effi::kernels::GemmEpilogue ep{bias.data(), effi::kernels::ref::Activation::kNone, nullptr, 0};
-  for (auto _ : state) {
-    effi::kernels::GemmPacked(0, m, a.data(), k, packed, c.data(), n, ep);
-    benchmark::ClobberMemory();
-  }
+// GFLOP/s and fraction of the FMA peak of an m x n x k GEMM per iteration. Rates are over wall
+// time (UseRealTime): on a shared VM CPU time under-counts stolen cycles.
+void ReportGemm(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
   const double flops = 2.0 * static_cast<double>(m * n * k);
-  // Rates over wall time (UseRealTime): on a shared VM CPU time under-counts stolen cycles.
   state.counters["GFLOPs"] =
       benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   const double peak = PeakFlops();
@@ -104,6 +92,34 @@ void BM_GemmPacked(benchmark::State& state) {
     state.counters["peak_frac"] =
         benchmark::Counter(flops / peak, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(effi::kernels::GemmKernelName());
+}
+
+// Random A and B, zero C and bias for an m x n x k GEMM.
+struct GemmOperands {
+  std::vector<float> a, b, c, bias;
+  GemmOperands(int64_t m, int64_t n, int64_t k)
+      : a(static_cast<size_t>(m * k)),
+        b(static_cast<size_t>(k * n)),
+        c(static_cast<size_t>(m * n)),
+        bias(static_cast<size_t>(n)) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (float& x : a) x = u(rng);
+    for (float& x : b) x = u(rng);
+  }
+};
+
+void BM_GemmPacked(benchmark::State& state) {
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  GemmOperands g(m, n, k);
+  auto& [a, b, c, bias] = g;
+  effi::kernels::PackedB packed(b.data(), k, n, n);
+  effi::kernels::GemmEpilogue ep{bias.data(), effi::kernels::ref::Activation::kNone, nullptr, 0};
+  for (auto _ : state) {
+    effi::kernels::GemmPacked(0, m, a.data(), k, packed, c.data(), n, ep);
+    benchmark::ClobberMemory();
+  }
+  ReportGemm(state, m, n, k);
 }
 // L1 @224: stage tokens 3136/784/196/49; 1x1 conv MLPs C->4C and 4C->C; the last stage's Linear.
 BENCHMARK(BM_GemmPacked)
@@ -127,12 +143,8 @@ BENCHMARK(BM_GemmPacked)
 // enough distinct packed matrices (> 64 MiB) that each one has been evicted before its next use.
 void BM_GemmPackedCold(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)),
-      c(static_cast<size_t>(m * n)), bias(static_cast<size_t>(n));
-  for (float& x : a) x = u(rng);
-  for (float& x : b) x = u(rng);
+  GemmOperands g(m, n, k);
+  auto& [a, b, c, bias] = g;
   const size_t bytes = static_cast<size_t>(k * n) * sizeof(float);
   const size_t count = std::max<size_t>(2, (size_t{64} << 20) / bytes + 1);
   std::vector<effi::kernels::PackedB> packed;
@@ -145,14 +157,7 @@ void BM_GemmPackedCold(benchmark::State& state) {
     next = next + 1 == count ? 0 : next + 1;
     benchmark::ClobberMemory();
   }
-  const double flops = 2.0 * static_cast<double>(m * n * k);
-  state.counters["GFLOPs"] =
-      benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  const double peak = PeakFlops();
-  if (peak > 0)
-    state.counters["peak_frac"] =
-        benchmark::Counter(flops / peak, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(effi::kernels::GemmKernelName());
+  ReportGemm(state, m, n, k);
 }
 // The last stage's MLP (49 tokens, 448 <-> 1792): 3.2 MB of packed weights each.
 BENCHMARK(BM_GemmPackedCold)

@@ -11,6 +11,7 @@
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "onnx/onnx_import.h"
+#include "onnx/tensor_proto.h"
 #include "runtime/plan.h"
 #include "runtime/thread_pool.h"
 
@@ -24,26 +25,7 @@ std::string ActiveIsa() {
 
 namespace {
 
-ElementType ToPublic(DType t) {
-  switch (t) {
-    case DType::kF32:
-      return ElementType::kFloat32;
-    case DType::kI64:
-      return ElementType::kInt64;
-    case DType::kI32:
-      return ElementType::kInt32;
-    case DType::kI8:
-      return ElementType::kInt8;
-    case DType::kU8:
-      return ElementType::kUInt8;
-    case DType::kBool:
-      return ElementType::kBool;
-    default:
-      return ElementType::kUndefined;
-  }
-}
-
-TensorInfo InfoOf(const Value& v) { return {v.name, ToPublic(v.dtype), v.shape}; }
+TensorInfo InfoOf(const Value& v) { return {v.name, onnx_io::PublicType(v.dtype), v.shape}; }
 
 std::string OpKey(const Node& n) { return n.domain.empty() ? n.op : n.domain + "." + n.op; }
 
@@ -373,7 +355,7 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
   std::vector<Tensor> outs;
   for (int id : g.outputs) {
     const Value& v = g.values[id];
-    Tensor t = Tensor::Zeros(ToPublic(v.dtype), v.shape);
+    Tensor t = Tensor::Zeros(onnx_io::PublicType(v.dtype), v.shape);
     const void* src = plan->ValuePtr(arena, id);
     if (src && !t.bytes.empty()) std::memcpy(t.bytes.data(), src, t.bytes.size());
     outs.push_back(std::move(t));

@@ -87,58 +87,46 @@ TensorData::TensorData(DType dtype, Shape shape, bool zero)
   storage_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
-std::vector<int64_t> TensorData::ToInt64Vector() const {
-  std::vector<int64_t> v(static_cast<size_t>(elements_));
-  for (int64_t i = 0; i < elements_; ++i) {
-    switch (dtype_) {
-      case DType::kI64:
-        v[i] = as<int64_t>()[i];
-        break;
-      case DType::kI32:
-        v[i] = as<int32_t>()[i];
-        break;
-      case DType::kF32:
-        v[i] = static_cast<int64_t>(as<float>()[i]);
-        break;
-      case DType::kU8:
-      case DType::kBool:
-        v[i] = as<uint8_t>()[i];
-        break;
-      case DType::kI8:
-        v[i] = as<int8_t>()[i];
-        break;
-      default:
-        throw Error(ErrorCode::kInternal, "ToInt64Vector on undefined tensor");
-    }
+namespace {
+
+// Every element converted to Out (static_cast: float -> int64 truncates, as before).
+template <class Out>
+std::vector<Out> ConvertElements(const TensorData& t, const char* what) {
+  std::vector<Out> v(static_cast<size_t>(t.elements()));
+  auto copy = [&v](const auto* p) {
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<Out>(p[i]);
+  };
+  switch (t.dtype()) {
+    case DType::kF32:
+      copy(t.as<float>());
+      break;
+    case DType::kI64:
+      copy(t.as<int64_t>());
+      break;
+    case DType::kI32:
+      copy(t.as<int32_t>());
+      break;
+    case DType::kU8:
+    case DType::kBool:
+      copy(t.as<uint8_t>());
+      break;
+    case DType::kI8:
+      copy(t.as<int8_t>());
+      break;
+    default:
+      throw Error(ErrorCode::kInternal, fmt::format("{} on undefined tensor", what));
   }
   return v;
 }
 
+}  // namespace
+
+std::vector<int64_t> TensorData::ToInt64Vector() const {
+  return ConvertElements<int64_t>(*this, "ToInt64Vector");
+}
+
 std::vector<float> TensorData::ToFloatVector() const {
-  std::vector<float> v(static_cast<size_t>(elements_));
-  for (int64_t i = 0; i < elements_; ++i) {
-    switch (dtype_) {
-      case DType::kF32:
-        v[i] = as<float>()[i];
-        break;
-      case DType::kI64:
-        v[i] = static_cast<float>(as<int64_t>()[i]);
-        break;
-      case DType::kI32:
-        v[i] = static_cast<float>(as<int32_t>()[i]);
-        break;
-      case DType::kU8:
-      case DType::kBool:
-        v[i] = as<uint8_t>()[i];
-        break;
-      case DType::kI8:
-        v[i] = as<int8_t>()[i];
-        break;
-      default:
-        throw Error(ErrorCode::kInternal, "ToFloatVector on undefined tensor");
-    }
-  }
-  return v;
+  return ConvertElements<float>(*this, "ToFloatVector");
 }
 
 std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape) {

@@ -14,8 +14,6 @@
 #include "onnx/convert.h"
 
 namespace effi::onnx_io {
-namespace {
-
 ElementType PublicType(DType t) {
   switch (t) {
     case DType::kF32:
@@ -34,8 +32,6 @@ ElementType PublicType(DType t) {
       return ElementType::kUndefined;
   }
 }
-
-}  // namespace
 
 Tensor LoadTensorProtoFromMemory(const void* data, size_t size,
                                  const std::string& name_for_errors) {

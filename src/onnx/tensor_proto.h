@@ -6,8 +6,12 @@
 #include <string>
 
 #include "effi/effi.hpp"
+#include "graph/tensor.h"
 
 namespace effi::onnx_io {
+
+// The public element type of an internal DType (kUndefined for none).
+ElementType PublicType(DType t);
 
 // Parses a serialized onnx.TensorProto. float and double become float32; int64, int32, int8, uint8
 // and bool keep their type; raw_data and the typed fields are both accepted (external data is not).

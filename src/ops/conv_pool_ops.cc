@@ -316,53 +316,29 @@ std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
 }
 
 // ---------------- pooling ----------------
+ref::Pool2dParams PoolParams(const Node& n, int64_t batch, int64_t c, int64_t h, int64_t w,
+                             const Geom2d& g) {
+  // clang-format off
+  return {batch, c, h, w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw,
+          n.GetInt("count_include_pad", 0) != 0};
+  // clang-format on
+}
+
 ref::Pool2dParams PoolGeometry(const Node& n, const Graph& gr, bool nhwc) {
   const Shape& x = In(gr, n, 0).shape;
   if (nhwc) {
     if (x.size() != 4) Fail(n, "needs a 4-D input");
-    auto k = n.GetInts("kernel_shape", {});
-    Geom2d g = ResolveGeometry(n, 2, x[1], x[2], k);
-    return {x[0],
-            x[3],
-            x[1],
-            x[2],
-            g.ho,
-            g.wo,
-            g.kh,
-            g.kw,
-            g.sh,
-            g.sw,
-            g.pt,
-            g.pl,
-            g.pb,
-            g.pr,
-            g.dh,
-            g.dw,
-            n.GetInt("count_include_pad", 0) != 0};
+    const Geom2d g = ResolveGeometry(n, 2, x[1], x[2], n.GetInts("kernel_shape", {}));
+    return PoolParams(n, x[0], x[3], x[1], x[2], g);
   }
   if (x.size() != 3 && x.size() != 4)
     Unsupported(n, fmt::format("only 1-D and 2-D pooling is supported (input {})", ShapeStr(x)));
   const int spatial = static_cast<int>(x.size()) - 2;
   if (!n.Has("kernel_shape")) Fail(n, "kernel_shape is required");
-  Geom2d g =
+  const int64_t h = spatial == 2 ? x[2] : 1, w = spatial == 2 ? x[3] : x[2];
+  const Geom2d g =
       ResolveGeometry(n, spatial, x[2], spatial == 2 ? x[3] : 1, n.GetInts("kernel_shape", {}));
-  return {x[0],
-          x[1],
-          spatial == 2 ? x[2] : 1,
-          spatial == 2 ? x[3] : x[2],
-          g.ho,
-          g.wo,
-          g.kh,
-          g.kw,
-          g.sh,
-          g.sw,
-          g.pt,
-          g.pl,
-          g.pb,
-          g.pr,
-          g.dh,
-          g.dw,
-          n.GetInt("count_include_pad", 0) != 0};
+  return PoolParams(n, x[0], x[1], h, w, g);
 }
 
 void InferPool(const Node& n, Graph& g) {
