@@ -12,17 +12,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
-// clang-format off
-#include <jpeglib.h>  // needs <cstdio> first
-// clang-format on
-#include <nlohmann/json.hpp>
-
+#include "../jpeg_encode.h"
 #include "util/npy.h"
 
 namespace {
@@ -492,34 +489,13 @@ class CliErrors : public ::testing::Test {
   }
   static std::string Path(const std::string& name) { return *dir_ / name; }
 
-  // A 64x64 JPEG (enough scanlines that a cut copy is truncated mid-image).
+  // A 64x64 JPEG of noise (enough scanlines that a cut copy is truncated mid-image).
   static std::string MakeJpeg() {
-    jpeg_compress_struct cinfo;
-    jpeg_error_mgr jerr;
-    cinfo.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&cinfo);
-    unsigned char* mem = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&cinfo, &mem, &size);
-    cinfo.image_width = 64;
-    cinfo.image_height = 64;
-    cinfo.input_components = 3;
-    cinfo.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&cinfo);
-    jpeg_set_quality(&cinfo, 95, TRUE);
-    jpeg_start_compress(&cinfo, TRUE);
-    std::vector<unsigned char> row(64 * 3);
+    std::vector<uint8_t> rgb(64 * 64 * 3);
     std::mt19937 rng(3);
-    while (cinfo.next_scanline < cinfo.image_height) {
-      for (unsigned char& v : row) v = static_cast<unsigned char>(rng());
-      JSAMPROW p = row.data();
-      jpeg_write_scanlines(&cinfo, &p, 1);
-    }
-    jpeg_finish_compress(&cinfo);
-    jpeg_destroy_compress(&cinfo);
-    std::string out(reinterpret_cast<char*>(mem), size);
-    free(mem);
-    return out;
+    for (uint8_t& v : rgb) v = static_cast<uint8_t>(rng());
+    const std::vector<uint8_t> jpeg = effi::testing_util::EncodeJpeg(rgb, 64, 64, 3, 95);
+    return std::string(jpeg.begin(), jpeg.end());
   }
 
   // The contract: the expected exit code, nothing on stdout, one "effi: error:" line on stderr.

@@ -1,5 +1,6 @@
 // Helpers shared by the image tests: ../shared lookup, deterministic images, hashes, small encoders
-// (libpng / libjpeg writers) so every decoder case is generated rather than checked in.
+// (a libpng writer here, the libjpeg one in tests/jpeg_encode.h) so every decoder case is generated
+// rather than checked in.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,10 +13,7 @@
 #include <string>
 #include <vector>
 
-// clang-format off
-#include <jpeglib.h>  // needs <cstdio> first
-// clang-format on
-
+#include "../jpeg_encode.h"  // EncodeJpeg (shared with the CLI tests)
 #include "image/image.h"
 
 namespace effi::image::testing_util {
@@ -120,33 +118,6 @@ inline std::vector<uint8_t> EncodePng(const PngSpec& spec) {
   return out;
 }
 
-// Encodes raw samples (components per pixel: 1 gray, 3 RGB, 4 CMYK) as a baseline JPEG.
-inline std::vector<uint8_t> EncodeJpeg(const std::vector<uint8_t>& samples, int w, int h,
-                                       int components, int quality) {
-  jpeg_compress_struct cinfo;
-  jpeg_error_mgr err;
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_compress(&cinfo);
-  unsigned char* buf = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buf, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(w);
-  cinfo.image_height = static_cast<JDIMENSION>(h);
-  cinfo.input_components = components;
-  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : (components == 3 ? JCS_RGB : JCS_CMYK);
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, quality, TRUE);
-  jpeg_start_compress(&cinfo, TRUE);
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = const_cast<JSAMPROW>(samples.data()) +
-                   static_cast<size_t>(cinfo.next_scanline) * w * components;
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  std::vector<uint8_t> out(buf, buf + size);
-  free(buf);
-  return out;
-}
+using ::effi::testing_util::EncodeJpeg;
 
 }  // namespace effi::image::testing_util
