@@ -293,13 +293,13 @@ void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n, const floa
 }
 
 const char* KernelName() {
-#define EFFI_STR2(x) #x
-#define EFFI_STR(x) EFFI_STR2(x)
   static const std::string name = std::string("gemm_f32_") + std::to_string(kMR) + "x" +
                                   std::to_string(NR()) + "__" + hwy::TargetName(HWY_TARGET);
   return name.c_str();
 }
 
+// The GEMM epilogue on an existing [rows][cols] block: StoreAcc of a zero accumulator onto y, so
+// the same masked / buffered column tail applies.
 void Epilogue(int64_t rows, int64_t cols, const float* bias, int act_i, const float* residual,
               float* y) {
   const DF d;
@@ -308,21 +308,10 @@ void Epilogue(int64_t rows, int64_t cols, const float* bias, int act_i, const fl
   for (int64_t r = 0; r < rows; ++r) {
     float* yr = y + r * cols;
     const float* rr = residual ? residual + r * cols : nullptr;
-    int64_t j = 0;
-    for (; j + L <= cols; j += L) {
-      VF v = hn::LoadU(d, yr + j);
-      if (bias) v = hn::Add(v, hn::LoadU(d, bias + j));
-      v = Activate(d, v, act);
-      if (rr) v = hn::Add(v, hn::LoadU(d, rr + j));
-      hn::StoreU(v, d, yr + j);
-    }
-    if (j < cols) {
-      // Tail through a buffer: no reads or writes past the row.
-      HWY_ALIGN float t[HWY_LANES(float)] = {};
-      const int64_t rem = cols - j;
-      for (int64_t q = 0; q < rem; ++q) t[q] = yr[j + q] + (bias ? bias[j + q] : 0.0f);
-      hn::Store(Activate(d, hn::Load(d, t), act), d, t);
-      for (int64_t q = 0; q < rem; ++q) yr[j + q] = t[q] + (rr ? rr[j + q] : 0.0f);
+    for (int64_t j = 0; j < cols; j += L) {
+      StoreAcc<false>(d, hn::Zero(d), yr + j, static_cast<size_t>(std::min(L, cols - j)),
+                      /*first=*/false, /*last=*/true, bias ? bias + j : nullptr, act,
+                      rr ? rr + j : nullptr);
     }
   }
 }
