@@ -37,27 +37,15 @@ namespace {
 constexpr uint64_t Pack(uint64_t lo, uint64_t hi) { return hi << 32 | lo; }
 }  // namespace
 
-int64_t ThreadPool::ClaimFront(int i) {
+int64_t ThreadPool::Claim(int i, bool front) {
   std::atomic<uint64_t>& r = ranges_[static_cast<size_t>(i)].v;
   uint64_t v = r.load(std::memory_order_acquire);
   for (;;) {
     const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
     if (lo >= hi) return -1;
-    if (r.compare_exchange_weak(v, Pack(lo + 1, hi), std::memory_order_acq_rel,
-                                std::memory_order_acquire))
-      return static_cast<int64_t>(lo);
-  }
-}
-
-int64_t ThreadPool::ClaimBack(int i) {
-  std::atomic<uint64_t>& r = ranges_[static_cast<size_t>(i)].v;
-  uint64_t v = r.load(std::memory_order_acquire);
-  for (;;) {
-    const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
-    if (lo >= hi) return -1;
-    if (r.compare_exchange_weak(v, Pack(lo, hi - 1), std::memory_order_acq_rel,
-                                std::memory_order_acquire))
-      return static_cast<int64_t>(hi - 1);
+    const uint64_t next = front ? Pack(lo + 1, hi) : Pack(lo, hi - 1);
+    if (r.compare_exchange_weak(v, next, std::memory_order_acq_rel, std::memory_order_acquire))
+      return static_cast<int64_t>(front ? lo : hi - 1);
   }
 }
 
@@ -73,10 +61,10 @@ void ThreadPool::RunTasks(int thread_index) {
         ranges_[static_cast<size_t>(i)].v.store(0);  // nothing left to claim
     }
   };
-  for (int64_t t; (t = ClaimFront(thread_index)) >= 0;) run(t);
+  for (int64_t t; (t = Claim(thread_index, /*front=*/true)) >= 0;) run(t);
   for (int k = 1; k < n; ++k) {
     const int victim = (thread_index + k) % n;
-    for (int64_t t; (t = ClaimBack(victim)) >= 0;) run(t);
+    for (int64_t t; (t = Claim(victim, /*front=*/false)) >= 0;) run(t);
   }
 }
 

@@ -55,8 +55,9 @@ class ThreadPool {
     std::atomic<uint64_t> v{0};
   };
   std::unique_ptr<Range[]> ranges_;
-  int64_t ClaimFront(int i);
-  int64_t ClaimBack(int i);
+  // Takes the next task of thread i's range from the front (its owner) or the back (a thief);
+  // -1 when the range is empty.
+  int64_t Claim(int i, bool front);
   std::atomic<int> finished_{0};
   std::exception_ptr error_;
   std::mutex error_mu_;
