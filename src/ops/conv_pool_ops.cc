@@ -216,7 +216,8 @@ void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t 
         if (lo > 0) std::memset(dst, 0, cb * static_cast<size_t>(lo));
         if (lo == 0 && hi == p.kw && p.kw * p.c_in == 9) {
           // The stem conv (3x3 over RGB): a constant-size copy the compiler inlines instead of a
-          // libc memmove call per 36 bytes (perf: memmove 10 % of that conv).
+          // libc memmove call per 36 bytes (perf: memmove 10 % of that conv; 0.30 -> 0.26 ms
+          // pinned). A plain loop for every short row measured slower (0.36 ms).
           std::memcpy(dst, src_row + ix0 * p.c_in, 9 * sizeof(float));
         } else if (hi > lo) {
           std::memcpy(dst + lo * p.c_in, src_row + (ix0 + lo) * p.c_in,
