@@ -102,7 +102,6 @@ struct Model::Impl {
   // inputs are all static can only ever need one plan: its graph is moved into that compilation
   // (so the imported weights are freed once passes and kernel packing have replaced them).
   mutable Graph graph;
-  mutable bool graph_consumed = false;
   int64_t opset = 0, initializer_elements = 0;
   std::map<std::string, int> file_op_histogram;
   passes::PassOptions pass_options;
@@ -140,13 +139,15 @@ struct Model::Impl {
     std::lock_guard<std::mutex> lock(mu);
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
-    if (graph_consumed)
+    const bool static_shapes = StaticShapes();
+    // A static model's only key is its declared shapes, so its one plan is never evicted and a
+    // miss after it means the graph is already gone.
+    if (static_shapes && !plans.empty())
       throw Error(ErrorCode::kInternal,
                   "static-shape model was compiled once; no graph left for other shapes");
     passes::PassReport report;
     std::shared_ptr<const runtime::Plan> plan;
-    if (StaticShapes()) {
-      graph_consumed = true;
+    if (static_shapes) {
       plan = runtime::Compile(std::move(graph), shapes, pass_options, &report);
       graph = Graph();
     } else {
