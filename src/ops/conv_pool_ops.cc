@@ -237,6 +237,9 @@ void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t 
   }
 }
 
+std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
+                                             const ref::Conv2dParams& p, ref::Activation act);
+
 std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
   const ref::Conv2dParams p = NhwcConvParams(n, g);
   const ref::Activation act = ActivationOf(n);
@@ -249,6 +252,12 @@ std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
                         static_cast<const float*>(in[3]), y);
     });
   }
+  return Prepacked(CreatePackedNhwcConv(n, g, p, act), {1});
+}
+
+// The GEMM paths: weights (input 1) packed here, never read again at run time.
+std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
+                                             const ref::Conv2dParams& p, ref::Activation act) {
   // OHWI weights are [O][K] with K = kh*kw*Cin: pack as B^T.
   const int64_t kdim = p.kh * p.kw * p.c_in, m = p.n * p.h_out * p.w_out, cout = p.c_out;
   auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), kdim,

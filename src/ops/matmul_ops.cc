@@ -149,13 +149,15 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
   // Weights packed once per plan; shared read-only by every session.
   auto packed =
       std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), k, nn, nn);
-  return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
-    const float* a = static_cast<const float*>(in[0]);
-    float* y = static_cast<float*>(o[0]);
-    kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act,
-                             static_cast<const float*>(in[3]), nn};
-    ParallelGemm(ctx, m, a, k, *packed, y, nn, ep);
-  });
+  return Prepacked(
+      MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+        const float* a = static_cast<const float*>(in[0]);
+        float* y = static_cast<float*>(o[0]);
+        kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act,
+                                 static_cast<const float*>(in[3]), nn};
+        ParallelGemm(ctx, m, a, k, *packed, y, nn, ep);
+      }),
+      {1});
 }
 
 // ---------------- effi.Attention ----------------

@@ -45,12 +45,21 @@ class Kernel {
   // schema says so (alias ops do not run at all).
   virtual void Run(const ExecContext& ctx, const void* const* inputs, void* const* outputs,
                    void* scratch) const = 0;
+  // Constant inputs this kernel copied (packed) when it was created and never reads at run time:
+  // the plan frees an original once every consumer's kernel has said so.
+  const std::vector<int>& prepacked_inputs() const { return prepacked_inputs_; }
+  void set_prepacked_inputs(std::vector<int> inputs) { prepacked_inputs_ = std::move(inputs); }
+
+ private:
+  std::vector<int> prepacked_inputs_;
 };
 
 using RunFn = std::function<void(const ExecContext&, const void* const*, void* const*, void*)>;
 // A kernel from a closure (most ops need no more).
 std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared = 0,
                                    size_t scratch_per_thread = 0);
+// `kernel`, marked as having packed `inputs` at creation (see Kernel::prepacked_inputs).
+std::unique_ptr<Kernel> Prepacked(std::unique_ptr<Kernel> kernel, std::vector<int> inputs);
 
 struct OpSchema {
   std::string domain;  // "" = ONNX

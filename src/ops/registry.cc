@@ -53,6 +53,11 @@ std::unique_ptr<Kernel> MakeKernel(RunFn fn, size_t scratch_shared, size_t scrat
                                     (scratch_per_thread + 63) / 64 * 64);
 }
 
+std::unique_ptr<Kernel> Prepacked(std::unique_ptr<Kernel> kernel, std::vector<int> inputs) {
+  kernel->set_prepacked_inputs(std::move(inputs));
+  return kernel;
+}
+
 bool UseReferenceKernels() {
   static const bool ref = [] {
     const char* e = std::getenv("EFFI_KERNELS");

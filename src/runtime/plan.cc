@@ -15,17 +15,6 @@ namespace {
 constexpr size_t kAlign = 64;
 size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
-// True when node n's kernel copies constant input i into a packed layout at creation and never
-// reads the original at run time (mirrors CreateNhwcConv / CreateLinear in src/ops: the packed
-// GEMM path is taken for float weights unless reference kernels are forced or the conv is
-// grouped). The plan then frees the original once every consumer's kernel exists.
-bool KernelPacksInput(const Node& n, size_t i) {
-  if (i != 1 || ops::UseReferenceKernels()) return false;
-  if (n.IsEffi("Linear")) return true;
-  if (n.IsEffi("Conv")) return n.GetInt("group", 1) == 1;
-  return false;
-}
-
 }  // namespace
 
 std::shared_ptr<const Plan> Plan::Build(Graph g) {
@@ -38,28 +27,33 @@ std::shared_ptr<const Plan> Plan::Build(Graph g) {
   std::vector<int> root(nv);
   std::iota(root.begin(), root.end(), 0);
   plan->kernels_.resize(nn);
-  // Constant uses still to be bound, and whether every use packs the constant (then its bytes
-  // are released right after the last consumer's kernel is created, keeping load's peak low).
+  // Constant uses still to be bound, and whether some consumer reads the constant at run time. A
+  // constant that every consumer's kernel packed at creation (Kernel::prepacked_inputs) is
+  // released right after the last of those kernels exists, keeping load's peak low.
   std::vector<int> uses(nv, 0);
-  std::vector<char> packed_only(nv, 1);
+  std::vector<char> keep(nv, 0);
   for (const Node& n : g.nodes)
-    for (size_t j = 0; j < n.inputs.size(); ++j) {
-      const int in = n.inputs[j];
-      if (in < 0 || !g.values[in].is_constant()) continue;
-      ++uses[in];
-      if (!KernelPacksInput(n, j) || g.values[in].dtype != DType::kF32) packed_only[in] = 0;
-    }
-  for (int o : g.outputs) packed_only[o] = 0;
+    for (int in : n.inputs)
+      if (in >= 0 && g.values[in].is_constant()) ++uses[in];
+  for (int o : g.outputs) keep[o] = 1;
   for (int i = 0; i < nn; ++i) {
     const Node& n = g.nodes[i];
     const ops::OpSchema& s = ops::CheckNode(n);
     if (s.alias && !g.values[n.inputs[0]].is_constant()) {
       root[n.outputs[0]] = root[n.inputs[0]];
+      for (int in : n.inputs)
+        if (in >= 0) keep[in] = 1;
     } else {
       plan->kernels_[i] = s.create(n, g);
-      for (int in : n.inputs)
-        if (in >= 0 && g.values[in].is_constant() && packed_only[in] && --uses[in] == 0)
+      const std::vector<int>& prepacked = plan->kernels_[i]->prepacked_inputs();
+      for (size_t j = 0; j < n.inputs.size(); ++j) {
+        const int in = n.inputs[j];
+        if (in < 0 || !g.values[in].is_constant()) continue;
+        if (std::find(prepacked.begin(), prepacked.end(), static_cast<int>(j)) == prepacked.end())
+          keep[in] = 1;
+        if (--uses[in] == 0 && !keep[in])
           g.values[in].constant = DataReleased(g.values[in].constant);
+      }
     }
   }
   // Lifetimes of roots in step units: graph inputs live from -1; outputs to the end.
