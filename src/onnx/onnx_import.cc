@@ -192,34 +192,25 @@ ConstTensor ConvertTensor(const ImportContext& ctx, const onnx::TensorProto& t,
     }
     return out;
   }
-  auto check = [&](int64_t have) {
-    if (have != n)
-      Bad(fmt::format("{}: has {} values, shape {} needs {}", what, have, ShapeStr(shape), n));
-  };
+  // Typed fields: their counts were validated above.
   switch (t.data_type()) {
     case onnx::TensorProto::FLOAT:
-      check(t.float_data_size());
       CopyConvert(t.float_data().data(), out->mutable_as<float>(), n);
       break;
     case onnx::TensorProto::DOUBLE:
-      check(t.double_data_size());
       CopyConvert(t.double_data().data(), out->mutable_as<float>(), n);
       break;
     case onnx::TensorProto::INT64:
-      check(t.int64_data_size());
       CopyConvert(t.int64_data().data(), out->mutable_as<int64_t>(), n);
       break;
     case onnx::TensorProto::INT32:
-      check(t.int32_data_size());
       CopyConvert(t.int32_data().data(), out->mutable_as<int32_t>(), n);
       break;
     case onnx::TensorProto::INT8:
-      check(t.int32_data_size());
       CopyConvert(t.int32_data().data(), out->mutable_as<int8_t>(), n);
       break;
     case onnx::TensorProto::UINT8:
     case onnx::TensorProto::BOOL:
-      check(t.int32_data_size());
       CopyConvert(t.int32_data().data(), out->mutable_as<uint8_t>(), n);
       break;
     default:
