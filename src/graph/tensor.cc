@@ -2,10 +2,11 @@
 #include "graph/tensor.h"
 
 #include <fmt/format.h>
-#include <sys/mman.h>
 
 #include <cstdlib>
 #include <cstring>
+
+#include "util/aligned_alloc.h"
 
 namespace effi {
 
@@ -71,18 +72,9 @@ std::string ShapeStr(const Shape& shape) {
 
 TensorData::TensorData(DType dtype, Shape shape, bool zero)
     : dtype_(dtype), shape_(std::move(shape)), elements_(NumElements(shape_)) {
-  size_t nbytes = bytes();
-  size_t alloc = (nbytes + 63) / 64 * 64;
-  if (alloc == 0) alloc = 64;
-  // Large tensors (weights) get 2 MiB alignment and transparent huge pages: loading L1 touches
-  // ~150 MB of fresh memory, and 4 KiB page faults were a third of load time on this VM (perf).
-  const bool huge = alloc >= (size_t{2} << 20);
-  if (huge) alloc = (alloc + (size_t{2} << 20) - 1) / (size_t{2} << 20) * (size_t{2} << 20);
-  void* p = std::aligned_alloc(huge ? (size_t{2} << 20) : 64, alloc);
+  size_t alloc = bytes();
+  void* p = util::AllocAligned(&alloc);
   if (!p) throw Error(ErrorCode::kInternal, "out of memory allocating a tensor");
-#ifdef MADV_HUGEPAGE
-  if (huge) madvise(p, alloc, MADV_HUGEPAGE);
-#endif
   if (zero) std::memset(p, 0, alloc);
   storage_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }

@@ -1,10 +1,9 @@
 // Highway implementation of the packed fp32 GEMM (one source for AVX2, AVX-512, NEON, scalar),
 // compiled once per target by foreach_target and dispatched at run time.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/hwy/gemm_hwy.cc"
@@ -14,6 +13,7 @@
 #include "kernels/gemm.h"
 #include "kernels/hwy/vec_math-inl.h"
 #include "kernels/isa.h"
+#include "util/aligned_alloc.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace effi::kernels {
@@ -333,19 +333,10 @@ HWY_EXPORT(Epilogue);
 void AlignedFree::operator()(float* p) const { std::free(p); }
 
 AlignedFloats AllocFloats(size_t n) {
-  size_t bytes = (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
-  // Packed weights >= 2 MiB on transparent huge pages: fewer page faults at load, fewer TLB misses
-  // while streaming B panels.
-  const size_t huge = size_t{2} << 20;
-  if (bytes >= huge) {
-    bytes = (bytes + huge - 1) / huge * huge;
-    void* p = std::aligned_alloc(huge, bytes);
-#ifdef MADV_HUGEPAGE
-    if (p) madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-    return AlignedFloats(static_cast<float*>(p));
-  }
-  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  size_t bytes = std::max<size_t>(n, 1) * sizeof(float);
+  void* p = util::AllocAligned(&bytes);
+  if (!p) throw std::bad_alloc();
+  return AlignedFloats(static_cast<float*>(p));
 }
 
 PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b) : k_(k), n_(n) {
