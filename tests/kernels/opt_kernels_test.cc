@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -187,6 +188,35 @@ TEST(OptEpilogue, GeluErfAccuracyOverWideRange) {
       worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) /
                                   std::max(1.0f, std::fabs(x[i])));
     EXPECT_LT(worst, 1e-6);
+  });
+}
+
+TEST(OptEpilogue, GeluSpecialValuesLikeReference) {
+  // Infinities, NaN, huge and tiny inputs take the clamped ends of the fitted GELU: same results as
+  // the reference (NaN stays NaN; -inf gives NaN there too, as 0.5 x (1 + erf) = -inf * 0).
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {inf,     -inf,     std::numeric_limits<float>::quiet_NaN(),
+                                3.4e38f, -3.4e38f, 1e30f,
+                                -1e30f,  5.5f,     -5.5f,
+                                5.4999f, 6.0f,     1e-30f,
+                                -1e-30f, 0.0f,     -0.0f,
+                                1e-8f,   -7.0f};
+  ForEachTarget([&](const std::string& target) {
+    auto want = x, got = x;
+    ref::unary_f32(ref::UnaryOp::kGelu, x.data(), want.data(), static_cast<int64_t>(x.size()));
+    EpilogueF32(1, static_cast<int64_t>(x.size()), nullptr, ref::Activation::kGelu, nullptr,
+                got.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << target << " x=" << x[i] << " got " << got[i];
+      } else if (std::isinf(want[i])) {
+        EXPECT_EQ(got[i], want[i]) << target << " x=" << x[i];
+      } else {
+        EXPECT_LE(std::fabs(static_cast<double>(got[i]) - want[i]),
+                  1e-6 * std::max(1.0, std::fabs(static_cast<double>(x[i]))))
+            << target << " x=" << x[i] << " got " << got[i] << " want " << want[i];
+      }
+    }
   });
 }
 
