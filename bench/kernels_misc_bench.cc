@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/conv_direct.h"
 #include "kernels/elementwise.h"
 #include "kernels/isa.h"
 #include "kernels/layout.h"
@@ -103,6 +104,26 @@ void BM_Gelu(benchmark::State& state) {
   Report(state, 25.0 * n, 8.0 * n, "unary_f32_gelu");
 }
 BENCHMARK(BM_Gelu)->Arg(4096)->Arg(3136 * 192)->Arg(49 * 1792)->UseRealTime();
+
+// The stem conv, 3x3 stride 2 over RGB 224x224 -> 112x112 x c_out, direct from NCHW (phase rows
+// per chunk of output rows + pixel-vector tiles, transposed stores).
+void BM_DirectConvStem(benchmark::State& state) {
+  const int64_t cout = state.range(0);
+  ref::Conv2dParams p{1, 3, 224, 224, cout, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1};
+  auto x = Rand(static_cast<size_t>(3 * 224 * 224)), w = Rand(static_cast<size_t>(cout * 27));
+  auto bias = Rand(static_cast<size_t>(cout));
+  const auto packed = PackDirectConvWeights(p, w.data());
+  std::vector<float> scratch(static_cast<size_t>(DirectConvScratchFloats(p)));
+  std::vector<float> y(static_cast<size_t>(112 * 112 * cout));
+  for (auto _ : state) {
+    DirectConvF32(p, x.data(), packed.data(), bias.data(), ref::Activation::kRelu, 0, 112,
+                  scratch.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 2.0 * 112 * 112 * cout * 27, 4.0 * (3 * 224 * 224 + 112 * 112 * cout),
+         "direct_conv_f32");
+}
+BENCHMARK(BM_DirectConvStem)->Arg(24)->Arg(32)->UseRealTime();
 
 // NCHW -> NHWC of the 224x224 input and attention's (0,2,1,3) head split.
 void BM_Transpose(benchmark::State& state) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
 #include "kernels/pool.h"
 #include "kernels/ref/ref_kernels.h"
@@ -149,12 +150,15 @@ std::unique_ptr<Kernel> CreateConv(const Node& n, const Graph& g) {
 }
 
 // ---------------- effi.Conv (NHWC, OHWI weights, epilogue) ----------------
-// inputs: X [N,H,W,C], W [O,kh,kw,C/g], B [O]?, R [N,Ho,Wo,O]? ; attrs: strides, pads (t,l,b,r),
-// dilations, group, activation (0 none, 1 relu, 2 gelu).
+// inputs: X [N,H,W,C] (or [N,C,H,W] with nchw_input = 1), W [O,kh,kw,C/g], B [O]?, R [N,Ho,Wo,O]?;
+// attrs: strides, pads (t,l,b,r), dilations, group, activation (0 none, 1 relu, 2 gelu),
+// nchw_input. The output is always NHWC.
 ref::Conv2dParams NhwcConvParams(const Node& n, const Graph& g) {
-  const Shape& x = In(g, n, 0).shape;
+  const Shape& xs = In(g, n, 0).shape;
   const Shape& w = In(g, n, 1).shape;
-  if (x.size() != 4 || w.size() != 4) Fail(n, "effi.Conv needs 4-D input and weight");
+  if (xs.size() != 4 || w.size() != 4) Fail(n, "effi.Conv needs 4-D input and weight");
+  const bool nchw = n.GetInt("nchw_input", 0) != 0;
+  const Shape x = nchw ? Shape{xs[0], xs[2], xs[3], xs[1]} : xs;  // as NHWC
   auto s = n.GetInts("strides", {1, 1});
   auto d = n.GetInts("dilations", {1, 1});
   auto pads = n.GetInts("pads", {0, 0, 0, 0});
@@ -240,9 +244,13 @@ void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t 
 std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
                                              const ref::Conv2dParams& p, ref::Activation act);
 
+std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
+                                            const ref::Conv2dParams& p, ref::Activation act);
+
 std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
   const ref::Conv2dParams p = NhwcConvParams(n, g);
   const ref::Activation act = ActivationOf(n);
+  if (n.GetInt("nchw_input", 0) != 0) return CreateNchwInputConv(n, g, p, act);
   if (UseReferenceKernels() || p.groups != 1 || !In(g, n, 1).is_constant()) {
     return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
       float* y = static_cast<float*>(o[0]);
@@ -324,6 +332,68 @@ std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
       },
       0, per_thread);
 }
+
+// effi.Conv with nchw_input = 1: the direct kernel (phase rows of the input, then output rows,
+// each split across threads) when it takes the geometry and the weights are constant, else the
+// reference convolution behind a transpose to NHWC.
+std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
+                                            const ref::Conv2dParams& p, ref::Activation act) {
+  if (!UseReferenceKernels() && kernels::DirectConvSupported(p) && In(g, n, 1).is_constant()) {
+    auto packed = std::make_shared<const std::vector<float>>(
+        kernels::PackDirectConvWeights(p, In(g, n, 1).constant->as<float>()));
+    const size_t per_thread =
+        static_cast<size_t>(kernels::DirectConvScratchFloats(p)) * sizeof(float);
+    return Prepacked(
+        MakeKernel(
+            [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+              const float* x = static_cast<const float*>(in[0]);
+              float* y = static_cast<float*>(o[0]);
+              const float* bias = static_cast<const float*>(in[2]);
+              const float* res = static_cast<const float*>(in[3]);
+              const int64_t rows = p.n * p.h_out, per = RowsPerTask(ctx, rows, 1);
+              ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int thread) {
+                const int64_t r0 = t * per, r1 = std::min(rows, (t + 1) * per);
+                float* mine = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
+                                                       per_thread * static_cast<size_t>(thread));
+                kernels::DirectConvF32(p, x, packed->data(), bias, act, r0, r1, mine, y);
+                if (res) {  // y += residual (after the activation, as effi.Conv defines it)
+                  const int64_t off = r0 * p.w_out * p.c_out;
+                  kernels::EpilogueF32((r1 - r0) * p.w_out, p.c_out, nullptr,
+                                       ref::Activation::kNone, res + off, y + off);
+                }
+              });
+            },
+            0, per_thread),
+        {1});
+  }
+  const size_t nhwc_bytes = static_cast<size_t>(p.n * p.h_in * p.w_in * p.c_in) * sizeof(float);
+  return MakeKernel(
+      [p, act](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
+        const float* x = static_cast<const float*>(in[0]);
+        float* xt = static_cast<float*>(scratch);
+        const int64_t hw = p.h_in * p.w_in;
+        for (int64_t b = 0; b < p.n; ++b)
+          for (int64_t c = 0; c < p.c_in; ++c)
+            for (int64_t i = 0; i < hw; ++i)
+              xt[(b * hw + i) * p.c_in + c] = x[(b * p.c_in + c) * hw + i];
+        float* y = static_cast<float*>(o[0]);
+        ref::conv2d_nhwc_f32(p, xt, static_cast<const float*>(in[1]), nullptr, y);
+        ref::epilogue_f32(p.n * p.h_out * p.w_out, p.c_out, static_cast<const float*>(in[2]), act,
+                          static_cast<const float*>(in[3]), y);
+      },
+      nhwc_bytes, 0);
+}
+
+}  // namespace
+
+bool PreferNchwInputConv(int64_t c_in, int64_t group, int64_t kh, int64_t kw, int64_t stride_w,
+                         int64_t dil_h, int64_t dil_w, int64_t pad_left) {
+  ref::Conv2dParams p{1,  c_in, 1,        1, 1,        1,     1,     kh,
+                      kw, 1,    stride_w, 0, pad_left, dil_h, dil_w, group};
+  return kernels::DirectConvSupported(p);
+}
+
+namespace {
 
 // ---------------- pooling ----------------
 ref::Pool2dParams PoolParams(const Node& n, int64_t batch, int64_t c, int64_t h, int64_t w,
@@ -489,7 +559,7 @@ void RegisterConvPoolOps(std::vector<OpSchema>& r) {
                4,
                1,
                1,
-               {"dilations", "group", "pads", "strides", "activation"},
+               {"dilations", "group", "pads", "strides", "activation", "nchw_input"},
                InferNhwcConv,
                CreateNhwcConv});
   r.push_back({"",

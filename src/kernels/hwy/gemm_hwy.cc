@@ -92,12 +92,6 @@ void PackB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, floa
   }
 }
 
-HWY_INLINE VF Activate(DF d, VF v, ref::Activation act) {
-  if (act == ref::Activation::kRelu) return hn::Max(v, hn::Zero(d));
-  if (act == ref::Activation::kGelu) return Gelu(d, v);
-  return v;
-}
-
 // Writes one accumulator vector to crow[0, lanes): accumulate onto C unless first, epilogue if
 // last. kFull: lanes == L known at compile time (the hot path: no tail test per row; with it, K =
 // 48 tiles measured 10% slower).

@@ -11,6 +11,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/ref/ref_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace effi::kernels {
@@ -129,6 +130,14 @@ HWY_INLINE V Gelu(D d, V x) {
   const V e = hn::Div(hn::Mul(xc, p), q);
   const V h = hn::Mul(x, hn::Set(d, 0.5f));
   return hn::MulAdd(h, e, h);
+}
+
+// The fused epilogue activations (ref::Activation) on one vector.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Activate(D d, V v, ref::Activation act) {
+  if (act == ref::Activation::kRelu) return hn::Max(v, hn::Zero(d));
+  if (act == ref::Activation::kGelu) return Gelu(d, v);
+  return v;
 }
 
 }  // namespace HWY_NAMESPACE
