@@ -133,8 +133,12 @@ BENCHMARK(BM_GemmPacked)
     ->Args({49, 448, 1792})
     ->Args({3136, 48, 216})
     ->Args({256, 256, 256})
-    ->Args({12544, 24, 27})  // stem conv (3x3 s2, im2col K = 27): column tail in the only panel
-    ->Args({1, 1000, 448})   // head: N = 1000 ends in a partial panel
+    ->Args({12544, 24, 27})   // stem conv (3x3 s2, im2col K = 27): column tail in the only panel
+    ->Args({1, 1000, 448})    // head: N = 1000 ends in a partial panel
+    ->Args({196, 1280, 320})  // L3's stage-2 MLP (half of L3's time)
+    ->Args({196, 320, 1280})
+    ->Args({49, 2048, 512})  // L3's stage-3 MLP
+    ->Args({49, 512, 2048})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -163,6 +167,8 @@ void BM_GemmPackedCold(benchmark::State& state) {
 BENCHMARK(BM_GemmPackedCold)
     ->Args({49, 1792, 448})
     ->Args({49, 448, 1792})
+    ->Args({196, 1280, 320})  // L3 stage 2: 1.6 MB each
+    ->Args({196, 320, 1280})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
