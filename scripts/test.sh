@@ -3,7 +3,8 @@
 #   1. Release build: unit, kernel, model-golden, ONNX-conformance and CLI tests (ctest).
 #   2. ASan+UBSan build: the same suite under the sanitizers.
 #   3. libFuzzer: ONNX loader and image decoders, bounded time each (EFFI_FUZZ_SECONDS, default 30).
-#   4. ARM64: cross-built kernel tests under qemu-aarch64, default CPU and cortex-a53 (no dotprod).
+#   4. ARM64: cross-built kernel and graph tests under qemu-aarch64, default CPU and cortex-a53
+#      (no dotprod).
 # Set EFFI_TEST_STAGES to a subset, e.g. "release asan".
 set -euo pipefail
 cd "$(dirname "$0")/.."
