@@ -369,13 +369,8 @@ std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
   const size_t nhwc_bytes = static_cast<size_t>(p.n * p.h_in * p.w_in * p.c_in) * sizeof(float);
   return MakeKernel(
       [p, act](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
-        const float* x = static_cast<const float*>(in[0]);
         float* xt = static_cast<float*>(scratch);
-        const int64_t hw = p.h_in * p.w_in;
-        for (int64_t b = 0; b < p.n; ++b)
-          for (int64_t c = 0; c < p.c_in; ++c)
-            for (int64_t i = 0; i < hw; ++i)
-              xt[(b * hw + i) * p.c_in + c] = x[(b * p.c_in + c) * hw + i];
+        ref::nchw_to_nhwc_f32(p.n, p.c_in, p.h_in * p.w_in, static_cast<const float*>(in[0]), xt);
         float* y = static_cast<float*>(o[0]);
         ref::conv2d_nhwc_f32(p, xt, static_cast<const float*>(in[1]), nullptr, y);
         ref::epilogue_f32(p.n * p.h_out * p.w_out, p.c_out, static_cast<const float*>(in[2]), act,
@@ -386,11 +381,9 @@ std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
 
 }  // namespace
 
-bool PreferNchwInputConv(int64_t c_in, int64_t group, int64_t kh, int64_t kw, int64_t stride_w,
-                         int64_t dil_h, int64_t dil_w, int64_t pad_left) {
-  ref::Conv2dParams p{1,  c_in, 1,        1, 1,        1,     1,     kh,
-                      kw, 1,    stride_w, 0, pad_left, dil_h, dil_w, group};
-  return kernels::DirectConvSupported(p);
+bool PreferNchwInputConv(const Node& conv, const Graph& g) {
+  const ConvShape cs = ConvGeometry(conv, g);
+  return cs.spatial == 2 && kernels::DirectConvSupported(cs.p);
 }
 
 namespace {

@@ -104,11 +104,10 @@ GemmSplit ChooseGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t 
 void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda,
                   const kernels::PackedB& b, float* c, int64_t ldc,
                   const kernels::GemmEpilogue& ep);
-// Whether an NCHW Conv with these parameters should read its input in NCHW (effi.Conv with
-// nchw_input = 1, the direct small-c_in kernel: the stem conv over RGB) instead of behind a
-// transpose to NHWC. The channels-last pass asks; the op then has a fast kernel for it.
-bool PreferNchwInputConv(int64_t c_in, int64_t group, int64_t kh, int64_t kw, int64_t stride_w,
-                         int64_t dil_h, int64_t dil_w, int64_t pad_left);
+// Whether the ONNX Conv `conv` (shapes inferred) should become an effi.Conv that reads its input
+// in NCHW (nchw_input = 1, the direct small-c_in kernel: the stem conv over RGB) instead of
+// behind a transpose to NHWC. The channels-last pass asks; the op then has a fast kernel for it.
+bool PreferNchwInputConv(const Node& conv, const Graph& g);
 // [begin, end) of part i when `total` units are split into `parts` near-equal parts.
 inline int64_t SplitBegin(int64_t total, int64_t parts, int64_t i) { return total * i / parts; }
 

@@ -104,13 +104,7 @@ int ConvertOps(Graph& g) {
     }
     // A conv over few channels (the stem conv over RGB) reads NCHW directly: its kernel runs
     // vectors along pixels, so the input transpose would only cost time (L1: 0.05 ms).
-    const auto pads = conv ? std::get<std::vector<int64_t>>(attrs["pads"]) : std::vector<int64_t>{};
-    const bool nchw_input =
-        conv && ops::PreferNchwInputConv(
-                    xs[1], n.GetInt("group", 1), g.values[inputs[1]].shape[1],
-                    g.values[inputs[1]].shape[2], n.GetInts("strides", {1, 1})[1],
-                    n.GetInts("dilations", {1, 1})[0], n.GetInts("dilations", {1, 1})[1], pads[1]);
-    if (nchw_input) {
+    if (conv && ops::PreferNchwInputConv(n, g)) {
       attrs["nchw_input"] = int64_t{1};
       inputs[0] = n.inputs[0];
     } else {
