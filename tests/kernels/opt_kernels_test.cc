@@ -31,12 +31,12 @@ void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, 
 
 TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
   std::mt19937 rng(42);
-  // Odd sizes, tails in M (not multiples of 6 or 8), N (not multiples of 16/32), K (across the
-  // 256 K-block), and the model's real shapes.
+  // Odd sizes, tails in M (not multiples of 6 or 8; short tails are spread over 7- and 6-row
+  // tiles), N (not multiples of 16/32), K (across the 512 K-block), and the model's real shapes.
   const int64_t shapes[][3] = {{1, 1, 1},      {5, 7, 3},       {13, 33, 17},   {8, 32, 256},
                                {9, 31, 257},   {49, 448, 1792}, {37, 100, 515}, {196, 224, 896},
                                {3, 1000, 448}, {17, 65, 1},     {100, 24, 27},  {21, 48, 192},
-                               {9, 40, 13},    {2, 8, 5}};
+                               {9, 40, 13},    {2, 8, 5},       {50, 33, 600}};
   ForEachTarget([&](const std::string&) {
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];

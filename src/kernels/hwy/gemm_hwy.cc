@@ -185,43 +185,65 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
                           const float* bp, float* c, int64_t ldc, size_t cols, bool first,
                           bool last, const float* bj, ref::Activation act, const float* residual,
                           int64_t ldr, const float* bp2, const float* pf, size_t pf_floats) {
-  int64_t i = m_begin;
-  const size_t pf_per_tile = kc * kPrefetchFloatsPerK;
-  for (; i + static_cast<int64_t>(kMR) <= m_end; i += kMR) {
-    if (pf != nullptr && pf_floats != 0) {
-      Tile<kMR, kNV, kFull, true>(kc, a + i * lda, lda, bp, c + i * ldc, ldc, cols, first, last, bj,
-                                  act, residual ? residual + i * ldr : nullptr, ldr, bp2, pf);
-      pf += pf_per_tile;
-      pf_floats = pf_floats > pf_per_tile ? pf_floats - pf_per_tile : 0;
+  // A short row tail is spread over the tiles: ceil(rows / kMR) tiles of kMR or kMR - 1 rows
+  // instead of full tiles plus the tail. A 1-row tail (49 = 6 x 8 + 1, the 7x7 stage) has only 2
+  // accumulator chains: latency-bound at ~1/4 of the FMA rate, it cost as much as a 4-row tile;
+  // 7 x 7 rows keep 14 chains busy: BM_GemmPacked 49x2048x512 and 49x512x2048 -5 %. A tail of
+  // >= kMR / 2 rows has enough chains and stays (196 = 24 x 8 + 4: balancing to 21 x 8 + 4 x 7
+  // measured no faster).
+  const int64_t rows = m_end - m_begin;
+  if (rows <= 0) return;
+  const int64_t mr = static_cast<int64_t>(kMR);
+  int64_t tiles = rows / mr, base = mr, extra = 0;  // `extra` tiles get base + 1 rows
+  if (rows % mr != 0) {
+    if (rows % mr >= mr / 2 || rows < mr) {
+      ++tiles;  // full tiles, then the tail as its own tile
     } else {
-      Tile<kMR, kNV, kFull>(kc, a + i * lda, lda, bp, c + i * ldc, ldc, cols, first, last, bj, act,
-                            residual ? residual + i * ldr : nullptr, ldr, bp2);
+      ++tiles;
+      base = rows / tiles;
+      extra = rows % tiles;
     }
   }
-  const int64_t rest = m_end - i;
-  const float* ai = a + i * lda;
-  float* ci = c + i * ldc;
-  const float* ri = residual ? residual + i * ldr : nullptr;
-  switch (rest) {
-#define EFFI_TAIL(R)                                                                         \
-  case R:                                                                                    \
-    Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2); \
+  const size_t pf_per_tile = kc * kPrefetchFloatsPerK;
+  int64_t i = m_begin;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t r = std::min(base + (t < extra ? 1 : 0), m_end - i);
+    const float* ai = a + i * lda;
+    float* ci = c + i * ldc;
+    const float* ri = residual ? residual + i * ldr : nullptr;
+    const bool prefetch = pf != nullptr && pf_floats != 0;
+    switch (r) {
+#define EFFI_TILE(R)                                                                             \
+  case R:                                                                                        \
+    if (prefetch) {                                                                              \
+      Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr,   \
+                                bp2, pf);                                                        \
+    } else {                                                                                     \
+      Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2); \
+    }                                                                                            \
     break;
-    EFFI_TAIL(1)
-    EFFI_TAIL(2)
-    EFFI_TAIL(3)
+      EFFI_TILE(1)
+      EFFI_TILE(2)
+      EFFI_TILE(3)
+      EFFI_TILE(4)
 #if HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
-    EFFI_TAIL(4)
-    EFFI_TAIL(5)
+      EFFI_TILE(5)
+      EFFI_TILE(6)
 #endif
 #if HWY_TARGET != HWY_AVX2 && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3 && \
     HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
-    EFFI_TAIL(6)
-    EFFI_TAIL(7)
+      EFFI_TILE(7)
+      EFFI_TILE(8)
 #endif
-#undef EFFI_TAIL
-    default:
-      break;
+#undef EFFI_TILE
+      default:
+        break;
+    }
+    if (prefetch) {
+      pf += pf_per_tile;
+      pf_floats = pf_floats > pf_per_tile ? pf_floats - pf_per_tile : 0;
+    }
+    i += r;
   }
 }
 
