@@ -231,5 +231,42 @@ TEST(ParallelOps, SplitChoice) {
   EXPECT_EQ(s.tasks(), 1);
 }
 
+// ReduceMean / ReduceSum over one contiguous run of axes with >= 16 contiguous elements after it
+// take a vectorised row-sum path (the model's final mean over tokens); other axis sets, ops and
+// short inner extents the reference. Every case against ref::reduce_f32.
+TEST(FastOps, ReduceRowSumsMatchReference) {
+  struct Case {
+    const char* op;
+    Shape x;
+    std::vector<int64_t> axes;
+    int64_t keep;
+  };
+  const Case cases[] = {
+      {"ReduceMean", {1, 49, 448}, {1}, 0},      // EfficientFormer's token mean
+      {"ReduceMean", {2, 5, 3, 40}, {1, 2}, 1},  // two adjacent axes, batch 2
+      {"ReduceSum", {3, 7, 17}, {-2}, 1},        // odd inner extent (vector tail)
+      {"ReduceMean", {4, 300, 16}, {1}, 0},      // len above the fast path's cap: reference
+      {"ReduceMean", {2, 3, 40}, {0, 2}, 1},     // not one run: reference
+      {"ReduceMax", {1, 49, 64}, {1}, 0},        // not a sum: reference
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.op << " " << ShapeStr(c.x));
+    Builder b;
+    const int x = b.Input("x", c.x);
+    b.Output(b.Op(c.op, {x}, {{"axes", AttrValue(c.axes)}, {"keepdims", AttrValue(c.keep)}}));
+    const Floats xv = RandomVec(static_cast<size_t>(NumElements(c.x)), 12);
+    bool mask[16] = {};
+    for (int64_t a : c.axes) mask[a < 0 ? a + static_cast<int64_t>(c.x.size()) : a] = true;
+    int64_t out = 1;
+    for (size_t i = 0; i < c.x.size(); ++i) out *= mask[i] ? 1 : c.x[i];
+    Floats want(static_cast<size_t>(out));
+    ref::reduce_f32(std::string(c.op) == "ReduceSum"   ? ref::ReduceOp::kSum
+                    : std::string(c.op) == "ReduceMax" ? ref::ReduceOp::kMax
+                                                       : ref::ReduceOp::kMean,
+                    static_cast<int>(c.x.size()), c.x.data(), mask, xv.data(), want.data());
+    ExpectClose(RunNode(b.g, {&xv}, 1), want, c.op);
+  }
+}
+
 }  // namespace
 }  // namespace effi

@@ -213,14 +213,14 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
     const float* ri = residual ? residual + i * ldr : nullptr;
     const bool prefetch = pf != nullptr && pf_floats != 0;
     switch (r) {
-#define EFFI_TILE(R)                                                                             \
-  case R:                                                                                        \
-    if (prefetch) {                                                                              \
-      Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr,   \
-                                bp2, pf);                                                        \
-    } else {                                                                                     \
+#define EFFI_TILE(R)                                                                           \
+  case R:                                                                                      \
+    if (prefetch) {                                                                            \
+      Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, \
+                                bp2, pf);                                                      \
+    } else {                                                                                   \
       Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2); \
-    }                                                                                            \
+    }                                                                                          \
     break;
       EFFI_TILE(1)
       EFFI_TILE(2)
