@@ -211,16 +211,22 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
     const float* ai = a + i * lda;
     float* ci = c + i * ldc;
     const float* ri = residual ? residual + i * ldr : nullptr;
-    const bool prefetch = pf != nullptr && pf_floats != 0;
+    // Only full-size tiles (kMR and kMR - 1 rows) carry the prefetch: every row count with and
+    // without it doubled the instantiations, and clang with ASan+UBSan then took > 12 min and
+    // 3 GB for this file.
+    bool prefetch = pf != nullptr && pf_floats != 0;
     switch (r) {
-#define EFFI_TILE(R)                                                                           \
-  case R:                                                                                      \
-    if (prefetch) {                                                                            \
-      Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, \
-                                bp2, pf);                                                      \
-    } else {                                                                                   \
-      Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2); \
-    }                                                                                          \
+#define EFFI_TILE(R)                                                                             \
+  case R:                                                                                        \
+    if constexpr (static_cast<size_t>(R) + 1 >= kMR) {                                           \
+      if (prefetch) {                                                                            \
+        Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, \
+                                  bp2, pf);                                                      \
+        break;                                                                                   \
+      }                                                                                          \
+    }                                                                                            \
+    prefetch = false;                                                                            \
+    Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2);     \
     break;
       EFFI_TILE(1)
       EFFI_TILE(2)
@@ -237,6 +243,7 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
 #endif
 #undef EFFI_TILE
       default:
+        prefetch = false;
         break;
     }
     if (prefetch) {
