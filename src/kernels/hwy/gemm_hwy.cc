@@ -174,35 +174,31 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
   }
 }
 
-// All row tiles of rows [m_begin, m_end) for one panel's K slice. The first full row tiles also
-// prefetch the next B slice [pf, pf + pf_floats) (next panel, or the first panel of the next K
-// block), so its first row tile does not wait on DRAM when the weights are cold (in the model
-// every layer's weights are: ~49 MB per inference). The hardware prefetchers do not cross from one
-// panel's slice to the next (k * NR floats apart). Measured (BM_GemmPackedCold vs without, A/B):
-// 49x1792x448 +27%, 49x448x1792 +21%; warm BM_GemmPacked shapes unchanged (+-2%).
+// All row tiles of rows [m_begin, m_end) for one panel's K slice. The first tiles of kMR or
+// kMR - 1 rows also prefetch the next B slice [pf, pf + pf_floats) (next panel, or the first panel
+// of the next K block), so its first row tile does not wait on DRAM when the weights are cold (in
+// the model every layer's weights are: ~49 MB per inference). The hardware prefetchers do not cross
+// from one panel's slice to the next (k * NR floats apart). Measured (BM_GemmPackedCold vs without,
+// A/B): 49x1792x448 +27%, 49x448x1792 +21%; warm BM_GemmPacked shapes unchanged (+-2%).
 template <size_t kNV, bool kFull>
 HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float* a, int64_t lda,
                           const float* bp, float* c, int64_t ldc, size_t cols, bool first,
                           bool last, const float* bj, ref::Activation act, const float* residual,
                           int64_t ldr, const float* bp2, const float* pf, size_t pf_floats) {
-  // A short row tail is spread over the tiles: ceil(rows / kMR) tiles of kMR or kMR - 1 rows
-  // instead of full tiles plus the tail. A 1-row tail (49 = 6 x 8 + 1, the 7x7 stage) has only 2
-  // accumulator chains: latency-bound at ~1/4 of the FMA rate, it cost as much as a 4-row tile;
-  // 7 x 7 rows keep 14 chains busy: BM_GemmPacked 49x2048x512 and 49x512x2048 -5 %. A tail of
-  // >= kMR / 2 rows has enough chains and stays (196 = 24 x 8 + 4: balancing to 21 x 8 + 4 x 7
-  // measured no faster).
+  // A short row tail is spread over the tiles: ceil(rows / kMR) near-equal tiles (kMR or kMR - 1
+  // rows once the range has a few tiles) instead of full tiles plus the tail. A 1-row tail (49 =
+  // 6 x 8 + 1, the 7x7 stage) has only 2 accumulator chains: latency-bound at ~1/4 of the FMA
+  // rate, it cost as much as a 4-row tile; 7 x 7 rows keep 14 chains busy: BM_GemmPacked
+  // 49x2048x512 and 49x512x2048 -5 %. A tail of >= kMR / 2 rows has enough chains and stays (196 =
+  // 24 x 8 + 4: balancing to 21 x 8 + 4 x 7 measured no faster).
   const int64_t rows = m_end - m_begin;
   if (rows <= 0) return;
   const int64_t mr = static_cast<int64_t>(kMR);
-  int64_t tiles = rows / mr, base = mr, extra = 0;  // `extra` tiles get base + 1 rows
-  if (rows % mr != 0) {
-    if (rows % mr >= mr / 2 || rows < mr) {
-      ++tiles;  // full tiles, then the tail as its own tile
-    } else {
-      ++tiles;
-      base = rows / tiles;
-      extra = rows % tiles;
-    }
+  const int64_t tiles = (rows + mr - 1) / mr;
+  int64_t base = mr, extra = 0;  // the first `extra` tiles get base + 1 rows
+  if (rows % mr != 0 && rows % mr < mr / 2 && rows > mr) {
+    base = rows / tiles;
+    extra = rows % tiles;
   }
   const size_t pf_per_tile = kc * kPrefetchFloatsPerK;
   int64_t i = m_begin;
@@ -211,21 +207,21 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
     const float* ai = a + i * lda;
     float* ci = c + i * ldc;
     const float* ri = residual ? residual + i * ldr : nullptr;
-    // Only full-size tiles (kMR and kMR - 1 rows) carry the prefetch: every row count with and
-    // without it doubled the instantiations, and clang with ASan+UBSan then took > 12 min and
-    // 3 GB for this file.
-    bool prefetch = pf != nullptr && pf_floats != 0;
+    // Only tiles of kMR and kMR - 1 rows (every tile of a long range) carry the prefetch, so the
+    // prefetching variant is not instantiated for every row count.
+    const bool want_prefetch = pf != nullptr && pf_floats != 0;
+    bool prefetched = false;
     switch (r) {
 #define EFFI_TILE(R)                                                                             \
   case R:                                                                                        \
     if constexpr (static_cast<size_t>(R) + 1 >= kMR) {                                           \
-      if (prefetch) {                                                                            \
+      if (want_prefetch) {                                                                       \
         Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, \
                                   bp2, pf);                                                      \
+        prefetched = true;                                                                       \
         break;                                                                                   \
       }                                                                                          \
     }                                                                                            \
-    prefetch = false;                                                                            \
     Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2);     \
     break;
       EFFI_TILE(1)
@@ -243,10 +239,9 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
 #endif
 #undef EFFI_TILE
       default:
-        prefetch = false;
         break;
     }
-    if (prefetch) {
+    if (prefetched) {
       pf += pf_per_tile;
       pf_floats = pf_floats > pf_per_tile ? pf_floats - pf_per_tile : 0;
     }
