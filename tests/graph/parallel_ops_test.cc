@@ -1,7 +1,8 @@
 // Intra-op threading of the GEMM-based ops: effi.Linear, effi.Conv (pointwise, whole-im2col for
 // small M, chunked im2col for large M) and effi.Attention run with 1, 2 and 3 threads on shapes
 // that exercise the 2-D GEMM split (small M, N not a multiple of the panel width) and must match
-// the reference kernels. Also ParallelGemm directly over many (m, n) and the split chooser's shape.
+// the reference kernels. Also ParallelGemm directly over many (m, n) and the split chooser's shape,
+// and the reductions' row-sum fast path against the reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
