@@ -335,10 +335,14 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
   };
   uint8_t* arena = align(impl_->arena_storage.data());
   uint8_t* scratch = align(impl_->scratch_storage.data());
-  for (int id : g.inputs) {
-    const Tensor* t = by_name.at(g.values[id].name);
-    if (plan->offset(id) >= 0 && !t->bytes.empty())
-      std::memcpy(arena + plan->offset(id), t->bytes.data(), t->bytes.size());
+  // Inputs are read in place from the caller's tensors, as ONNX Runtime does: no copy (0.6 MB for
+  // a 224x224 image), and a tensor written once and run many times stays in both cores' caches.
+  // Copied into the arena at 2 threads, the stem conv's second core read its half of the image
+  // from the other core's cache every run (L1 stem conv 0.165 ms at 2 threads vs 0.196 at 1).
+  std::vector<const void*> bound(g.inputs.size(), nullptr);
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const Tensor* t = by_name.at(g.values[g.inputs[i]].name);
+    if (!t->bytes.empty()) bound[i] = t->bytes.data();
   }
   ops::ExecContext ctx;
   ctx.pool = impl_->pool.get();
@@ -348,16 +352,16 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
       impl_->node_ms.clear();
       impl_->profiled_runs = 0;
     }
-    plan->Execute(ctx, arena, scratch, &impl_->node_ms);
+    plan->Execute(ctx, arena, scratch, &impl_->node_ms, bound.data());
     ++impl_->profiled_runs;
   } else {
-    plan->Execute(ctx, arena, scratch);
+    plan->Execute(ctx, arena, scratch, nullptr, bound.data());
   }
   std::vector<Tensor> outs;
   for (int id : g.outputs) {
     const Value& v = g.values[id];
     Tensor t = Tensor::Zeros(onnx_io::PublicType(v.dtype), v.shape);
-    const void* src = plan->ValuePtr(arena, id);
+    const void* src = plan->ValuePtr(arena, id, bound.data());
     if (src && !t.bytes.empty()) std::memcpy(t.bytes.data(), src, t.bytes.size());
     outs.push_back(std::move(t));
   }

@@ -114,6 +114,11 @@ std::shared_ptr<const Plan> Plan::Build(Graph g) {
   for (size_t v = 0; v < nv; ++v)
     if (!g.values[v].is_constant() && plan->offset_[root[v]] >= 0)
       plan->offset_[v] = plan->offset_[root[v]];
+  plan->input_slot_.assign(nv, -1);
+  for (size_t v = 0; v < nv; ++v)
+    for (size_t i = 0; i < g.inputs.size(); ++i)
+      if (root[v] == root[g.inputs[i]] && !g.values[v].is_constant())
+        plan->input_slot_[v] = static_cast<int>(i);
   plan->graph_ = std::move(g);
   return plan;
 }
@@ -125,14 +130,15 @@ size_t Plan::scratch_bytes(int threads) const {
   return s;
 }
 
-const void* Plan::ValuePtr(const uint8_t* arena, int v) const {
+const void* Plan::ValuePtr(const uint8_t* arena, int v, const void* const* inputs) const {
   const Value& val = graph_.values[v];
   if (val.is_constant()) return val.constant->data();
+  if (inputs && input_slot_[v] >= 0 && inputs[input_slot_[v]]) return inputs[input_slot_[v]];
   return offset_[v] >= 0 ? arena + offset_[v] : nullptr;
 }
 
 void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch,
-                   std::vector<double>* node_ms) const {
+                   std::vector<double>* node_ms, const void* const* inputs) const {
   if (node_ms) node_ms->resize(graph_.nodes.size(), 0.0);
   std::vector<const void*> in;
   std::vector<void*> out;
@@ -143,7 +149,7 @@ void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch
     in.assign(std::max<size_t>(n.inputs.size(), 8), nullptr);
     out.assign(std::max<size_t>(n.outputs.size(), 8), nullptr);
     for (size_t j = 0; j < n.inputs.size(); ++j)
-      if (n.inputs[j] >= 0) in[j] = ValuePtr(arena, n.inputs[j]);
+      if (n.inputs[j] >= 0) in[j] = ValuePtr(arena, n.inputs[j], inputs);
     for (size_t j = 0; j < n.outputs.size(); ++j)
       if (n.outputs[j] >= 0) out[j] = const_cast<void*>(ValuePtr(arena, n.outputs[j]));
     if (node_ms) {

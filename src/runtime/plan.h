@@ -26,17 +26,20 @@ class Plan {
   size_t scratch_bytes(int threads) const;
   // Arena offset of a non-constant value (-1 for constants / unused values).
   int64_t offset(int value) const { return offset_[value]; }
-  // Pointer of value `v` given this session's arena.
-  const void* ValuePtr(const uint8_t* arena, int v) const;
-  // Runs every kernel; graph inputs must already be in the arena.
-  // node_ms (optional, one slot per node) accumulates wall time per node.
+  // Pointer of value `v` given this session's arena and the bound inputs (see Execute).
+  const void* ValuePtr(const uint8_t* arena, int v, const void* const* inputs = nullptr) const;
+  // Runs every kernel. inputs (optional, one pointer per graph input in graph().inputs order) are
+  // read in place, as are the views of them; a null array or entry means that input was copied
+  // into the arena at offset(id). node_ms (optional, one slot per node) accumulates wall time per
+  // node.
   void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch,
-               std::vector<double>* node_ms = nullptr) const;
+               std::vector<double>* node_ms = nullptr, const void* const* inputs = nullptr) const;
 
  private:
   Graph graph_;
   std::vector<std::unique_ptr<ops::Kernel>> kernels_;  // per node; null for alias ops
   std::vector<int64_t> offset_;
+  std::vector<int> input_slot_;  // per value: the graph input it is (a view of), else -1
   size_t arena_bytes_ = 0;
 };
 

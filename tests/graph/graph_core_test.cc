@@ -107,6 +107,40 @@ TEST(RemoveDeadNodes, KeepsMultiOutputNodesWithOneUsedOutput) {
   EXPECT_EQ(out[0], (Floats{0, 5, 0}));
 }
 
+// ---- Plan::Execute with inputs read in place ----
+
+// Session::Run passes the caller's input buffers instead of copying them into the arena: kernels
+// and views of an input (a Reshape) read the caller's buffer, an output that is a view of the
+// input is read from it too, and the buffer is never written.
+TEST(PlanExecute, ReadsBoundInputsAndTheirViewsInPlace) {
+  Builder b;
+  const int x = b.Input("x", {2, 3});
+  const int flat = b.Op("Reshape", {x, b.Ints("shape", {6}, {1})});
+  b.Output(b.Op("Relu", {flat}));
+  b.Output(flat);
+  Graph g = Prepared(b.g);
+  auto plan = runtime::Plan::Build(g);
+  const Floats in = {1, -2, 3, -4, 5, -6};
+  Floats caller = in;
+  // The arena's copy of x is left as garbage: every read must come from `caller`.
+  std::vector<uint8_t> arena(plan->arena_bytes() + 128, 0xff), scratch(plan->scratch_bytes(1) + 64);
+  uint8_t* a = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64);
+  const void* bound[] = {caller.data()};
+  plan->Execute(ops::ExecContext{}, a, scratch.data(), nullptr, bound);
+  const Graph& pg = plan->graph();
+  ASSERT_EQ(pg.outputs.size(), 2u);
+  const auto* relu = static_cast<const float*>(plan->ValuePtr(a, pg.outputs[0], bound));
+  const auto* view = static_cast<const float*>(plan->ValuePtr(a, pg.outputs[1], bound));
+  EXPECT_EQ(Floats(relu, relu + 6), (Floats{1, 0, 3, 0, 5, 0}));
+  EXPECT_EQ(view, caller.data());
+  EXPECT_EQ(caller, in);
+  // Without bound inputs the same plan reads the arena copy.
+  std::memcpy(a + plan->offset(pg.inputs[0]), in.data(), in.size() * sizeof(float));
+  plan->Execute(ops::ExecContext{}, a, scratch.data());
+  relu = static_cast<const float*>(plan->ValuePtr(a, pg.outputs[0]));
+  EXPECT_EQ(Floats(relu, relu + 6), (Floats{1, 0, 3, 0, 5, 0}));
+}
+
 // ---- BindInputShapes ----
 
 TEST(BindInputShapes, SymbolicDimsDefaultToOneOrTakeTheGivenShape) {
