@@ -160,9 +160,84 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
       {1});
 }
 
-// ---------------- effi.Attention ----------------
-// inputs: Q [B,H,N,Dk], K [B,H,M,Dk], V [B,H,M,Dv], bias [H,N,M]?; attr scale.
-// out = softmax(scale * Q K^T + bias) V, per (b, h).
+// ---------------- effi.Attention, effi.PackedAttention ----------------
+// out = softmax(scale * Q K^T + bias) V per (batch, head). Both ops run the same kernel over
+// strided views: AttentionLayout says where head (b, h)'s rows of Q, K, V and out start and how far
+// apart consecutive rows are.
+struct AttentionLayout {
+  int64_t B, H, N, M, D, Dv;
+  struct View {
+    int64_t offset, batch_stride, head_stride, ld;
+    int64_t At(int64_t b, int64_t h) const { return offset + b * batch_stride + h * head_stride; }
+  };
+  View q, k, v, out;
+};
+
+std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, int bias_input) {
+  const int64_t N = L.N, M = L.M, D = L.D, Dv = L.Dv, H = L.H;
+  // q, k, v come from inputs 0, 1, 2 (effi.Attention) or all from input 0 (effi.PackedAttention).
+  const bool packed = bias_input == 1;
+  if (UseReferenceKernels()) {
+    return MakeKernel(
+        [=](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
+          float* s = static_cast<float*>(scratch);
+          const auto* qx = static_cast<const float*>(in[0]);
+          const auto* kx = static_cast<const float*>(in[packed ? 0 : 1]);
+          const auto* vx = static_cast<const float*>(in[packed ? 0 : 2]);
+          const auto* bias = static_cast<const float*>(in[bias_input]);
+          for (int64_t b = 0; b < L.B; ++b)
+            for (int64_t h = 0; h < H; ++h) {
+              ref::gemm_f32(false, true, N, M, D, scale, qx + L.q.At(b, h), L.q.ld,
+                            kx + L.k.At(b, h), L.k.ld, 0.0f, s, M);
+              if (bias)
+                for (int64_t i = 0; i < N * M; ++i) s[i] += bias[h * N * M + i];
+              ref::softmax_f32(N, M, 1, s, s);
+              ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vx + L.v.At(b, h), L.v.ld, 0.0f,
+                            static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld);
+            }
+        },
+        static_cast<size_t>(N * M) * sizeof(float));
+  }
+  // Per thread: packed scale*K^T, the [N, M] scores, packed V, the scaled K rows.
+  const int64_t kt_floats = kernels::PackedBFloats(D, M), v_floats = kernels::PackedBFloats(M, Dv);
+  auto up = [](int64_t f) { return (f + 15) / 16 * 16; };
+  const size_t per_thread =
+      static_cast<size_t>(up(kt_floats) + up(N * M) + up(v_floats) + up(M * D)) * sizeof(float);
+  return MakeKernel(
+      [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+        const auto* qx = static_cast<const float*>(in[0]);
+        const auto* kx = static_cast<const float*>(in[packed ? 0 : 1]);
+        const auto* vx = static_cast<const float*>(in[packed ? 0 : 2]);
+        const auto* bias = static_cast<const float*>(in[bias_input]);
+        ParallelFor(ctx, L.B * H, [&](int64_t bh, int thread) {
+          const int64_t b = bh / H, h = bh % H;
+          float* kt = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
+                                               per_thread * static_cast<size_t>(thread));
+          float* s = kt + up(kt_floats);
+          float* vp = s + up(N * M);
+          float* ks = vp + up(v_floats);
+          const float* kb = kx + L.k.At(b, h);
+          // Scale folded into K^T while packing (M x D scaled copies are cheaper than N x M).
+          for (int64_t r = 0; r < M; ++r)
+            for (int64_t i = 0; i < D; ++i) ks[r * D + i] = kb[r * L.k.ld + i] * scale;
+          kernels::PackBInto(ks, D, M, D, true, kt);
+          kernels::GemmEpilogue ep;
+          if (bias) {
+            ep.residual = bias + h * N * M;
+            ep.ldr = M;
+          }
+          kernels::GemmPackedRaw(0, N, qx + L.q.At(b, h), L.q.ld, kt, D, M, s, M, ep);
+          kernels::SoftmaxF32(N, M, s, s);
+          kernels::PackBInto(vx + L.v.At(b, h), M, Dv, L.v.ld, false, vp);
+          kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + L.out.At(b, h),
+                                 L.out.ld, kernels::GemmEpilogue{});
+        });
+      },
+      0, per_thread);
+}
+
+// effi.Attention: Q [B,H,N,Dk], K [B,H,M,Dk], V [B,H,M,Dv], bias [H,N,M]?; attr scale.
+// out [B,H,N,Dv].
 void InferAttention(const Node& n, Graph& g) {
   for (size_t i = 0; i < n.inputs.size(); ++i) RequireFloat(g, n, i);
   const Shape& q = In(g, n, 0).shape;
@@ -180,59 +255,40 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
   const Shape q = In(g, n, 0).shape;
   const int64_t B = q[0], H = q[1], N = q[2], D = q[3], M = In(g, n, 1).shape[2],
                 Dv = In(g, n, 2).shape[3];
-  const float scale = n.GetFloat("scale", 1.0f);
-  if (UseReferenceKernels()) {
-    return MakeKernel(
-        [=](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
-          float* s = static_cast<float*>(scratch);
-          for (int64_t bh = 0; bh < B * H; ++bh) {
-            const float* qb = static_cast<const float*>(in[0]) + bh * N * D;
-            const float* kb = static_cast<const float*>(in[1]) + bh * M * D;
-            const float* vb = static_cast<const float*>(in[2]) + bh * M * Dv;
-            ref::gemm_f32(false, true, N, M, D, scale, qb, D, kb, D, 0.0f, s, M);
-            if (in[3]) {
-              const float* bias = static_cast<const float*>(in[3]) + (bh % H) * N * M;
-              for (int64_t i = 0; i < N * M; ++i) s[i] += bias[i];
-            }
-            ref::softmax_f32(N, M, 1, s, s);
-            ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vb, Dv, 0.0f,
-                          static_cast<float*>(o[0]) + bh * N * Dv, Dv);
-          }
-        },
-        static_cast<size_t>(N * M) * sizeof(float));
-  }
-  // Per thread: packed scale*K^T, the [N, M] scores, packed V.
-  const int64_t kt_floats = kernels::PackedBFloats(D, M), v_floats = kernels::PackedBFloats(M, Dv);
-  auto up = [](int64_t f) { return (f + 15) / 16 * 16; };
-  const size_t per_thread =
-      static_cast<size_t>(up(kt_floats) + up(N * M) + up(v_floats) + up(M * D)) * sizeof(float);
-  return MakeKernel(
-      [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
-        ParallelFor(ctx, B * H, [&](int64_t bh, int thread) {
-          float* kt = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
-                                               per_thread * static_cast<size_t>(thread));
-          float* s = kt + up(kt_floats);
-          float* vp = s + up(N * M);
-          const float* qb = static_cast<const float*>(in[0]) + bh * N * D;
-          const float* kb = static_cast<const float*>(in[1]) + bh * M * D;
-          const float* vb = static_cast<const float*>(in[2]) + bh * M * Dv;
-          // Scale folded into K^T while packing (M x D scaled copies are cheaper than N x M).
-          float* ks = vp + up(v_floats);
-          for (int64_t i = 0; i < M * D; ++i) ks[i] = kb[i] * scale;
-          kernels::PackBInto(ks, D, M, D, true, kt);
-          kernels::GemmEpilogue ep;
-          if (in[3]) {
-            ep.residual = static_cast<const float*>(in[3]) + (bh % H) * N * M;
-            ep.ldr = M;
-          }
-          kernels::GemmPackedRaw(0, N, qb, D, kt, D, M, s, M, ep);
-          kernels::SoftmaxF32(N, M, s, s);
-          kernels::PackBInto(vb, M, Dv, Dv, false, vp);
-          kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + bh * N * Dv, Dv,
-                                 kernels::GemmEpilogue{});
-        });
-      },
-      0, per_thread);
+  AttentionLayout L{B, H, N, M, D, Dv, {}, {}, {}, {}};
+  L.q = {0, H * N * D, N * D, D};
+  L.k = {0, H * M * D, M * D, D};
+  L.v = {0, H * M * Dv, M * Dv, Dv};
+  L.out = {0, H * N * Dv, N * Dv, Dv};
+  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 3);
+}
+
+// effi.PackedAttention: timm's attention straight from the qkv projection, without the head
+// split/merge transposes. X [B,N,H,2*Dk+Dv] (per token and head: q, k, v), bias [H,N,N]?; attrs
+// key_dim (Dk), scale. out [B,N,H,Dv]: what Transpose(0,2,1,3) of effi.Attention's output gives.
+// Each head's q/k/v are strided views of X, so a thread that wrote a head's columns of X in the
+// qkv GEMM (split by columns at 49 tokens) reads them back itself.
+void InferPackedAttention(const Node& n, Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i) RequireFloat(g, n, i);
+  const Shape& x = In(g, n, 0).shape;
+  const int64_t dk = n.GetInt("key_dim", 0);
+  if (x.size() != 4 || dk <= 0 || x[3] <= 2 * dk)
+    Fail(n, fmt::format("needs X [B,N,H,2*key_dim+Dv] with key_dim > 0, got {} and key_dim {}",
+                        ShapeStr(x), dk));
+  if (n.HasInput(1) && In(g, n, 1).shape != Shape{x[2], x[1], x[1]})
+    Fail(n, "bias must be [H, N, N]");
+  SetOut(g, n, 0, DType::kF32, {x[0], x[1], x[2], x[3] - 2 * dk});
+}
+
+std::unique_ptr<Kernel> CreatePackedAttention(const Node& n, const Graph& g) {
+  const Shape x = In(g, n, 0).shape;
+  const int64_t B = x[0], N = x[1], H = x[2], C = x[3], D = n.GetInt("key_dim", 0), Dv = C - 2 * D;
+  AttentionLayout L{B, H, N, N, D, Dv, {}, {}, {}, {}};
+  L.q = {0, N * H * C, C, H * C};
+  L.k = {D, N * H * C, C, H * C};
+  L.v = {2 * D, N * H * C, C, H * C};
+  L.out = {0, N * H * Dv, Dv, H * Dv};
+  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 1);
 }
 
 }  // namespace
@@ -243,6 +299,15 @@ void RegisterMatMulOps(std::vector<OpSchema>& r) {
       {"", "Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, InferGemm, CreateGemm});
   r.push_back({kEffiDomain, "Linear", 2, 4, 1, 1, {"activation"}, InferLinear, CreateLinear});
   r.push_back({kEffiDomain, "Attention", 3, 4, 1, 1, {"scale"}, InferAttention, CreateAttention});
+  r.push_back({kEffiDomain,
+               "PackedAttention",
+               1,
+               2,
+               1,
+               1,
+               {"key_dim", "scale"},
+               InferPackedAttention,
+               CreatePackedAttention});
 }
 
 }  // namespace effi::ops

@@ -186,6 +186,38 @@ TEST(ParallelOps, AttentionMatchesReference) {
     ExpectClose(RunNode(b.g, {&qv, &kv, &vv}, t), want, "threads=" + std::to_string(t));
 }
 
+// effi.PackedAttention reads head h's q, k, v as strided column blocks of X [B,N,H,2Dk+Dv] and
+// writes out[b, n, h, :]: checked against the reference on copies of those blocks, batch 2.
+TEST(ParallelOps, PackedAttentionMatchesReference) {
+  const int64_t B = 2, H = 3, N = 49, D = 16, Dv = 40, C = 2 * D + Dv;
+  Builder b;
+  const int x = b.Input("x", {B, N, H, C});
+  const int bias = b.Random("bias", {H, N, N});
+  b.Output(b.Op("PackedAttention", {x, bias},
+                {{"key_dim", AttrValue(D)}, {"scale", AttrValue(0.25f)}}, kEffiDomain));
+  const Floats xv = RandomVec(static_cast<size_t>(B * N * H * C), 5);
+  const float* bv = b.g.values[bias].constant->as<float>();
+  Floats want(static_cast<size_t>(B * N * H * Dv)), s(static_cast<size_t>(N * N));
+  Floats q(static_cast<size_t>(N * D)), k(q.size()), v(static_cast<size_t>(N * Dv)), o(v.size());
+  for (int64_t bb = 0; bb < B; ++bb)
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t n = 0; n < N; ++n) {
+        const float* row = xv.data() + ((bb * N + n) * H + h) * C;
+        std::copy(row, row + D, q.begin() + n * D);
+        std::copy(row + D, row + 2 * D, k.begin() + n * D);
+        std::copy(row + 2 * D, row + C, v.begin() + n * Dv);
+      }
+      ref::gemm_f32(false, true, N, N, D, 0.25f, q.data(), D, k.data(), D, 0.0f, s.data(), N);
+      for (int64_t i = 0; i < N * N; ++i) s[static_cast<size_t>(i)] += bv[h * N * N + i];
+      ref::softmax_f32(N, N, 1, s.data(), s.data());
+      ref::gemm_f32(false, false, N, Dv, N, 1.0f, s.data(), N, v.data(), Dv, 0.0f, o.data(), Dv);
+      for (int64_t n = 0; n < N; ++n)
+        std::copy(o.begin() + n * Dv, o.begin() + (n + 1) * Dv,
+                  want.begin() + ((bb * N + n) * H + h) * Dv);
+    }
+  for (int t : {1, 2, 3}) ExpectClose(RunNode(b.g, {&xv}, t), want, "threads=" + std::to_string(t));
+}
+
 TEST(ParallelOps, ParallelGemmAllShapes) {
   const int64_t k = 37;
   for (int t : {1, 2, 3}) {

@@ -1,6 +1,6 @@
-// Unit tests for the pattern-matching passes fuse_layernorm and fuse_gelu: the decompositions torch
-// exports are fused in every supported form, and look-alikes with other constants, axes or extra
-// uses of intermediates are left alone.
+// Unit tests for the pattern-matching passes fuse_layernorm, fuse_gelu and fuse_attention: the
+// decompositions torch exports are fused in every supported form, and look-alikes with other
+// constants, axes or extra uses of intermediates are left alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 namespace effi::testing {
 namespace {
 
+using passes::FuseAttention;
 using passes::FuseGelu;
 using passes::FuseLayerNorm;
 
@@ -193,6 +194,59 @@ TEST(FuseGelu, NotWhenMultipliedByADifferentTensor) {
   b.Output(b.Op("Mul", {b.Op("Mul", {y, onep}), b.Scalar("half", 0.5f)}));
   Graph g = CheckPasses(b.g, {FuseGelu}, 0);
   EXPECT_EQ(Count(g, "Erf"), 1);
+}
+
+// ---- fuse_attention ----
+
+// timm's Attention as torch exports it (opset 11): qkv [B,N,H*(2Dk+Dv)] -> Reshape [B,N,H,C] ->
+// Transpose(0,2,1,3) -> Split(axis 3) -> q k^T * scale + bias -> Softmax -> @ v ->
+// Transpose(0,2,1,3) -> Reshape [B,N,H*Dv].
+struct AttentionGraph {
+  static constexpr int64_t B = 1, N = 7, H = 3, Dk = 4, Dv = 8, C = 2 * Dk + Dv;
+  Builder b{11};
+  int x, q, k, v, attn, merged, out;
+  AttentionGraph() {
+    x = b.Input("x", {B, N, H * C});
+    const int heads = b.Op("Reshape", {x, b.Ints("shape4", {B, N, H, C}, {4})});
+    const int t = b.Op("Transpose", {heads}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
+    q = b.g.AddValue("q"), k = b.g.AddValue("k"), v = b.g.AddValue("v");
+    Node split;
+    split.name = "split", split.op = "Split", split.inputs = {t}, split.outputs = {q, k, v};
+    split.attrs = {{"axis", int64_t{3}}, {"split", std::vector<int64_t>{Dk, Dk, Dv}}};
+    b.g.AddNode(split);
+    const int kt = b.Op("Transpose", {k}, {{"perm", std::vector<int64_t>{0, 1, 3, 2}}});
+    const int s = b.Op("Mul", {b.Op("MatMul", {q, kt}), b.Scalar("scale", 0.5f)});
+    const int p =
+        b.Op("Softmax", {b.Op("Add", {s, b.Random("bias", {1, H, N, N})})}, {{"axis", int64_t{3}}});
+    attn = b.Op("MatMul", {p, v});
+    merged = b.Op("Transpose", {attn}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
+    out = b.Op("Reshape", {merged, b.Ints("shape3", {B, N, H * Dv}, {3})});
+  }
+};
+
+TEST(FuseAttention, AbsorbsTheHeadSplitAndMerge) {
+  AttentionGraph m;
+  m.b.Output(m.out);
+  Graph g = CheckPasses(m.b.g, {FuseAttention}, 1);
+  EXPECT_EQ(HistogramStr(g), "Reshape:2 effi.PackedAttention:1 ");
+}
+
+TEST(FuseAttention, KeepsTheHeadLayoutWhenAHeadTensorHasAnotherUse) {
+  AttentionGraph m;  // v also leaves the graph: the split stays, q/k/v feed effi.Attention
+  m.b.Output(m.out);
+  m.b.Output(m.v);
+  Graph g = CheckPasses(m.b.g, {FuseAttention}, 1);
+  EXPECT_EQ(Count(g, "effi.Attention"), 1);
+  EXPECT_EQ(Count(g, "Split"), 1);
+  EXPECT_EQ(Count(g, "effi.PackedAttention"), 0);
+}
+
+TEST(FuseAttention, KeepsTheHeadLayoutWhenTheOutputIsNotMergedBack) {
+  AttentionGraph m;  // the [B,H,N,Dv] attention output itself is a graph output
+  m.b.Output(m.attn);
+  Graph g = CheckPasses(m.b.g, {FuseAttention}, 1);
+  EXPECT_EQ(Count(g, "effi.Attention"), 1);
+  EXPECT_EQ(Count(g, "effi.PackedAttention"), 0);
 }
 
 }  // namespace
