@@ -84,8 +84,13 @@ GemmSplit ComputeGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t
   const int64_t mu = (m + 7) / 8, np = (n + nr - 1) / nr;
   // Cost model in multiply-adds per thread: the largest block's padded work, plus streaming its
   // B columns (reused only `rows` times: worth ~16 rows of compute) and its A rows, plus a fixed
-  // cost per task. Blocks over 256 rows lose the L2 residency of the A slice.
-  constexpr double kStream = 16.0, kTaskCost = 30000.0, kMaxRows = 256.0;
+  // cost per task. Blocks over 256 rows lose the L2 residency of the A slice. A column split also
+  // leaves each output row half in each core's cache, and the row-split op that usually follows
+  // (the next GEMM at >= 196 rows, the token mixer) fetches the other half from the other core at
+  // ~4-7 GB/s: kRemote multiply-adds per output element of a column split. It turns L1's stage-2
+  // fc1 (196x896x224) into a row split like its fc2 (2 threads: fc2 -0.05 ms and mixers -0.02 ms
+  // over the stage, fc1 +0.01 ms, measured); the 49-row stage keeps its column splits.
+  constexpr double kStream = 16.0, kTaskCost = 30000.0, kMaxRows = 256.0, kRemote = 32.0;
   double best_cost = 0;
   bool have = false;
   for (int64_t tn = 1; tn <= std::min<int64_t>(np, 4 * t); ++tn) {
@@ -97,8 +102,11 @@ GemmSplit ComputeGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t
           static_cast<double>(std::max<int64_t>(k, 1)) * ((rows + kStream) * cols + kStream * rows);
       if (rows > kMaxRows) block *= 1.15;
       const int64_t tasks = tm * tn;
-      const double cost =
+      double cost =
           static_cast<double>((tasks + t - 1) / t) * block + kTaskCost * static_cast<double>(tasks);
+      if (tn > 1)
+        cost += kRemote * static_cast<double>(m * n) * static_cast<double>(t - 1) /
+                static_cast<double>(t);
       if (!have || cost < best_cost) best_cost = cost, best = {tm, tn}, have = true;
     }
   }
