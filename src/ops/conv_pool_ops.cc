@@ -350,9 +350,7 @@ std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
               float* y = static_cast<float*>(o[0]);
               const float* bias = static_cast<const float*>(in[2]);
               const float* res = static_cast<const float*>(in[3]);
-              const int64_t rows = p.n * p.h_out, per = RowsPerTask(ctx, rows, 1);
-              ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int thread) {
-                const int64_t r0 = t * per, r1 = std::min(rows, (t + 1) * per);
+              ParallelRows(ctx, p.n * p.h_out, true, [&](int64_t r0, int64_t r1, int thread) {
                 float* mine = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
                                                        per_thread * static_cast<size_t>(thread));
                 kernels::DirectConvF32(p, x, packed->data(), bias, act, r0, r1, mine, y);
@@ -436,10 +434,8 @@ constexpr int64_t kPoolParallelElems = 1 << 12;
 // threads when the output is large enough.
 template <class F>
 void ForRowRanges(const ExecContext& ctx, int64_t rows, int64_t row_elems, F&& fn) {
-  if (rows <= 0) return;
-  const int64_t per = rows * row_elems >= kPoolParallelElems ? RowsPerTask(ctx, rows, 1) : rows;
-  ParallelFor(ctx, (rows + per - 1) / per,
-              [&](int64_t t, int) { fn(t * per, std::min(rows, (t + 1) * per)); });
+  ParallelRows(ctx, rows, rows * row_elems >= kPoolParallelElems,
+               [&](int64_t r0, int64_t r1, int) { fn(r0, r1); });
 }
 
 std::unique_ptr<Kernel> CreatePool(const Node& n, const Graph& g) {

@@ -137,9 +137,8 @@ void RunBinaryPlan(const ExecContext& ctx, ref::BinaryOp op, const kernels::Bina
     return;
   }
   const int64_t rows = p.outer * p.rows;
-  const int64_t per = parallel ? RowsPerTask(ctx, rows, 1) : rows;
-  ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int) {
-    for (int64_t g = t * per, end = std::min(rows, g + per); g < end;) {
+  ParallelRows(ctx, rows, parallel, [&](int64_t r0, int64_t end, int) {
+    for (int64_t g = r0; g < end;) {
       const int64_t o = g / p.rows, r = g % p.rows, cnt = std::min(end - g, p.rows - r);
       kernels::BinaryF32(op, cnt, p.cols, a + o * p.a_os + r * p.a_rs, p.a_rs, p.a_cs,
                          b + o * p.b_os + r * p.b_rs, p.b_rs, p.b_cs, y + g * p.cols);

@@ -91,9 +91,7 @@ std::unique_ptr<Kernel> CreateLayerNorm(const Node& n, const Graph& g) {
       // Split from 4K elements, like pooling: L1's 49x448 LayerNorms read rows whose columns the
       // two cores wrote in a column-split GEMM; on one thread the remote half took 15 us (4 us
       // at 1 thread), split by rows each core fetches half as much.
-      const int64_t per = rows * cols >= (1 << 12) ? RowsPerTask(ctx, rows, 1) : rows;
-      ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int) {
-        const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
+      ParallelRows(ctx, rows, rows * cols >= (1 << 12), [&](int64_t r0, int64_t r1, int) {
         kernels::LayerNormF32(r1 - r0, cols, x + r0 * cols, gamma, beta, eps, y + r0 * cols);
       });
     });

@@ -90,6 +90,14 @@ std::vector<const OpSchema*> AllOps();
 bool UseReferenceKernels();
 // Splits rows [0, m) into tasks (multiples of `align` rows) for ctx's threads.
 int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align);
+// Runs fn(r0, r1, thread_index) over rows [0, rows), split across ctx's threads when `parallel`:
+// a multiple of the thread count of near-equal tasks (up to 4 per thread), so thread i's own tasks
+// cover rows [rows * i / t, rows * (i + 1) / t) in every op, as the GEMM's balanced row splits do
+// (the pool hands each thread its contiguous share first), and a core mostly reads rows it wrote.
+// Fixed-size tasks did not: 7 tasks of 4 image rows gave one core 3/7 of a 28x28 token mixer and
+// the other core the 56 token rows in between to fetch from its neighbour.
+void ParallelRows(const ExecContext& ctx, int64_t rows, bool parallel,
+                  const std::function<void(int64_t, int64_t, int)>& fn);
 
 // A 2-D split of an [m, n] GEMM output into tm x tn blocks: rows in units of 8, columns in whole
 // B panels of nr. Chosen so every thread gets the same work and blocks stay efficient: large M

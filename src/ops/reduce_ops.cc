@@ -159,9 +159,7 @@ std::unique_ptr<Kernel> CreateSoftmax(const Node& n, const Graph& g) {
       float* y = static_cast<float*>(o[0]);
       const int64_t rows = geo.outer, cols = geo.axis_len;
       if (rows == 0) return;
-      const int64_t per = rows * cols >= (1 << 16) ? RowsPerTask(ctx, rows, 1) : rows;
-      ParallelFor(ctx, (rows + per - 1) / per, [&](int64_t t, int) {
-        const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
+      ParallelRows(ctx, rows, rows * cols >= (1 << 16), [&](int64_t r0, int64_t r1, int) {
         kernels::SoftmaxF32(r1 - r0, cols, x + r0 * cols, y + r0 * cols);
       });
     });

@@ -187,9 +187,8 @@ std::unique_ptr<Kernel> CreateTranspose(const Node& n, const Graph& g) {
     // over the outer index when large.
     const int64_t count = NumElements(x);
     return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
-      const int64_t per = count >= (1 << 16) ? RowsPerTask(ctx, plan.outer, 1) : plan.outer;
-      ParallelFor(ctx, (plan.outer + per - 1) / per, [&](int64_t t, int) {
-        kernels::TransposeRun(plan, in[0], o[0], t * per, std::min(plan.outer, (t + 1) * per));
+      ParallelRows(ctx, plan.outer, count >= (1 << 16), [&](int64_t r0, int64_t r1, int) {
+        kernels::TransposeRun(plan, in[0], o[0], r0, r1);
       });
     });
   }

@@ -2,13 +2,17 @@
 // small M, chunked im2col for large M) and effi.Attention run with 1, 2 and 3 threads on shapes
 // that exercise the 2-D GEMM split (small M, N not a multiple of the panel width) and must match
 // the reference kernels. Also ParallelGemm directly over many (m, n) and the split chooser's shape,
-// and the reductions' row-sum fast path against the reference.
+// ParallelRows' task boundaries, the row-split ops (token mixer, LayerNorm, softmax, transpose,
+// broadcast add) at 1-4 threads, and the reductions' row-sum fast path against the reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -216,6 +220,98 @@ TEST(ParallelOps, PackedAttentionMatchesReference) {
                   want.begin() + ((bb * N + n) * H + h) * Dv);
     }
   for (int t : {1, 2, 3}) ExpectClose(RunNode(b.g, {&xv}, t), want, "threads=" + std::to_string(t));
+}
+
+// Every row exactly once, and at t threads the boundaries include rows * i / t, so thread i's own
+// share is the same rows in every op (what keeps a core reading rows it wrote).
+TEST(ParallelOps, ParallelRowsCoversEachRowOnceOnTheSharedBoundaries) {
+  for (int t : {1, 2, 3, 4}) {
+    std::unique_ptr<ThreadPool> pool;
+    ops::ExecContext ctx;
+    if (t > 1) {
+      pool = std::make_unique<ThreadPool>(t);
+      ctx.pool = pool.get();
+    }
+    for (int64_t rows : {1, 2, 3, 5, 7, 14, 28, 49, 56, 112, 1001}) {
+      for (bool parallel : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "t=" << t << " rows=" << rows << " " << parallel);
+        std::vector<int> hits(static_cast<size_t>(rows), 0);
+        std::vector<std::pair<int64_t, int64_t>> ranges;
+        std::mutex mu;
+        ops::ParallelRows(ctx, rows, parallel, [&](int64_t r0, int64_t r1, int thread) {
+          std::lock_guard<std::mutex> lock(mu);
+          EXPECT_LT(r0, r1);
+          EXPECT_GE(thread, 0);
+          EXPECT_LT(thread, t);
+          ranges.push_back({r0, r1});
+          for (int64_t r = r0; r < r1; ++r) ++hits[static_cast<size_t>(r)];
+        });
+        for (int h : hits) EXPECT_EQ(h, 1);
+        if (!parallel || t == 1) {
+          EXPECT_EQ(ranges.size(), 1u);
+          continue;
+        }
+        if (rows < t) continue;
+        EXPECT_EQ(ranges.size() % static_cast<size_t>(t), 0u);
+        for (int i = 1; i < t; ++i) {
+          const int64_t b = rows * i / t;
+          EXPECT_TRUE(std::any_of(ranges.begin(), ranges.end(),
+                                  [&](const auto& r) { return r.first == b; }))
+              << "no task starts at " << b;
+        }
+      }
+    }
+  }
+}
+
+// The ops that split rows with ParallelRows give the same result at 1-4 threads (shapes with tails:
+// 7 and 13 rows of odd widths, and L1's 14x14x224 token mixer).
+TEST(ParallelOps, RowSplitOpsMatchOneThread) {
+  struct Case {
+    std::string name;
+    std::function<int(Builder&, int)> build;  // returns the output given input x
+    Shape x;
+  };
+  const std::vector<Case> cases = {
+      {"PoolMixer",
+       [](Builder& b, int x) {
+         return b.Op("PoolMixer", {x, b.Random("s", {224})}, {}, kEffiDomain);
+       },
+       {1, 14, 14, 224}},
+      {"PoolMixer tail",
+       [](Builder& b, int x) { return b.Op("PoolMixer", {x}, {}, kEffiDomain); },
+       {1, 13, 7, 72}},
+      {"LayerNorm",
+       [](Builder& b, int x) {
+         return b.Op("LayerNormalization", {x, b.Random("g", {448}), b.Random("be", {448})},
+                     {{"axis", AttrValue(int64_t{-1})}});
+       },
+       {1, 49, 448}},
+      {"Softmax",
+       [](Builder& b, int x) {
+         return b.Op("Softmax", {x}, {{"axis", AttrValue(int64_t{-1})}});
+       },
+       {3, 13, 2049}},
+      {"Transpose",
+       [](Builder& b, int x) {
+         return b.Op("Transpose", {x}, {{"perm", AttrValue(std::vector<int64_t>{0, 2, 1})}});
+       },
+       {13, 97, 67}},
+      {"Add",
+       [](Builder& b, int x) {
+         return b.Op("Add", {x, b.Random("r", {1, 1, 301})});
+       },
+       {1, 229, 301}},
+  };
+  for (const Case& c : cases) {
+    Builder b(17);
+    const int x = b.Input("x", c.x);
+    b.Output(c.build(b, x));
+    const Floats xv = RandomVec(static_cast<size_t>(NumElements(c.x)), 11);
+    const Floats want = RunNode(b.g, {&xv}, 1);
+    for (int t : {2, 3, 4})
+      ExpectClose(RunNode(b.g, {&xv}, t), want, c.name + " threads=" + std::to_string(t));
+  }
 }
 
 TEST(ParallelOps, ParallelGemmAllShapes) {
