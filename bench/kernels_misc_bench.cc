@@ -7,8 +7,10 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "kernels/conv_direct.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "kernels/layout.h"
 #include "kernels/norm.h"
@@ -77,6 +79,41 @@ void BM_Softmax(benchmark::State& state) {
   Report(state, 24.0 * n, 8.0 * n, "softmax_f32");
 }
 BENCHMARK(BM_Softmax)->Args({8 * 49, 49})->Args({64, 1000})->UseRealTime();
+
+// One attention head of EfficientFormer's last stage as effi.PackedAttention runs it: q, k, v
+// strided in the qkv projection [49][H * (2 Dk + Dv)], out strided in [49][H * Dv]. Args: heads,
+// Dk, Dv (L1: 8, 32, 64; L3: 8, 32, 128). Counted as the two GEMMs' flops. The parts: the two
+// packs (BM_AttentionPack) and the softmax (BM_Softmax above).
+void BM_AttentionHead(benchmark::State& state) {
+  const int64_t n = 49, h = state.range(0), d = state.range(1), dv = state.range(2);
+  const int64_t c = h * (2 * d + dv);
+  auto qkv = Rand(static_cast<size_t>(n * c)), bias = Rand(static_cast<size_t>(n * n));
+  std::vector<float> out(static_cast<size_t>(n * h * dv));
+  AlignedFloats scratch = AllocFloats(static_cast<size_t>(AttentionHeadScratchFloats(n, n, d, dv)));
+  for (auto _ : state) {
+    AttentionHeadF32(n, n, d, dv, 0.177f, qkv.data(), c, qkv.data() + d, c, qkv.data() + 2 * d, c,
+                     bias.data(), out.data(), h * dv, scratch.get());
+    benchmark::DoNotOptimize(out.data());
+  }
+  Report(state, 2.0 * n * n * (d + dv), 4.0 * n * (2 * d + dv + dv), "attention_head_f32");
+}
+BENCHMARK(BM_AttentionHead)->Args({8, 32, 64})->Args({8, 32, 128})->UseRealTime();
+
+// The packs inside BM_AttentionHead: K^T (d x 49, transposed) and V (49 x dv).
+void BM_AttentionPack(benchmark::State& state) {
+  const int64_t n = 49, d = state.range(0), dv = state.range(1);
+  auto k = Rand(static_cast<size_t>(n * d)), v = Rand(static_cast<size_t>(n * dv));
+  AlignedFloats kt = AllocFloats(static_cast<size_t>(PackedBFloats(d, n)));
+  AlignedFloats vp = AllocFloats(static_cast<size_t>(PackedBFloats(n, dv)));
+  for (auto _ : state) {
+    PackBInto(k.data(), d, n, d, true, kt.get());
+    PackBInto(v.data(), n, dv, dv, false, vp.get());
+    benchmark::DoNotOptimize(kt.get());
+    benchmark::DoNotOptimize(vp.get());
+  }
+  Report(state, 0.0, 8.0 * n * (d + dv), "pack_b_f32");
+}
+BENCHMARK(BM_AttentionPack)->Args({32, 64})->Args({32, 128})->UseRealTime();
 
 // Broadcast add of a per-channel vector ([rows][cols] + [cols]): the unfused residual/bias shape.
 void BM_BroadcastAdd(benchmark::State& state) {

@@ -2,6 +2,7 @@
 // (x[...,K] * W[K,N] + bias, activation, residual) that the fusion passes produce.
 #include <fmt/format.h>
 
+#include "kernels/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
 #include "kernels/ref/ref_kernels.h"
@@ -198,11 +199,8 @@ std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, i
         },
         static_cast<size_t>(N * M) * sizeof(float));
   }
-  // Per thread: packed scale*K^T, the [N, M] scores, packed V, the scaled K rows.
-  const int64_t kt_floats = kernels::PackedBFloats(D, M), v_floats = kernels::PackedBFloats(M, Dv);
-  auto up = [](int64_t f) { return (f + 15) / 16 * 16; };
   const size_t per_thread =
-      static_cast<size_t>(up(kt_floats) + up(N * M) + up(v_floats) + up(M * D)) * sizeof(float);
+      static_cast<size_t>(kernels::AttentionHeadScratchFloats(N, M, D, Dv)) * sizeof(float);
   return MakeKernel(
       [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
         const auto* qx = static_cast<const float*>(in[0]);
@@ -211,26 +209,12 @@ std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, i
         const auto* bias = static_cast<const float*>(in[bias_input]);
         ParallelFor(ctx, L.B * H, [&](int64_t bh, int thread) {
           const int64_t b = bh / H, h = bh % H;
-          float* kt = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
-                                               per_thread * static_cast<size_t>(thread));
-          float* s = kt + up(kt_floats);
-          float* vp = s + up(N * M);
-          float* ks = vp + up(v_floats);
-          const float* kb = kx + L.k.At(b, h);
-          // Scale folded into K^T while packing (M x D scaled copies are cheaper than N x M).
-          for (int64_t r = 0; r < M; ++r)
-            for (int64_t i = 0; i < D; ++i) ks[r * D + i] = kb[r * L.k.ld + i] * scale;
-          kernels::PackBInto(ks, D, M, D, true, kt);
-          kernels::GemmEpilogue ep;
-          if (bias) {
-            ep.residual = bias + h * N * M;
-            ep.ldr = M;
-          }
-          kernels::GemmPackedRaw(0, N, qx + L.q.At(b, h), L.q.ld, kt, D, M, s, M, ep);
-          kernels::SoftmaxF32(N, M, s, s);
-          kernels::PackBInto(vx + L.v.At(b, h), M, Dv, L.v.ld, false, vp);
-          kernels::GemmPackedRaw(0, N, s, M, vp, M, Dv, static_cast<float*>(o[0]) + L.out.At(b, h),
-                                 L.out.ld, kernels::GemmEpilogue{});
+          float* mine = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
+                                                 per_thread * static_cast<size_t>(thread));
+          kernels::AttentionHeadF32(N, M, D, Dv, scale, qx + L.q.At(b, h), L.q.ld,
+                                    kx + L.k.At(b, h), L.k.ld, vx + L.v.At(b, h), L.v.ld,
+                                    bias ? bias + h * N * M : nullptr,
+                                    static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld, mine);
         });
       },
       0, per_thread);

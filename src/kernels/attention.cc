@@ -1,0 +1,40 @@
+// Per-head attention from the dispatched kernels: scale * K^T and V packed into the GEMM's panel
+// layout in scratch, Q K^T with the bias added in the GEMM epilogue, the row softmax in place, then
+// P V. See kernels/attention.h.
+#include "kernels/attention.h"
+
+#include "kernels/gemm.h"
+#include "kernels/norm.h"
+
+namespace effi::kernels {
+namespace {
+int64_t Up16(int64_t f) { return (f + 15) / 16 * 16; }
+}  // namespace
+
+int64_t AttentionHeadScratchFloats(int64_t n, int64_t m, int64_t d, int64_t dv) {
+  return Up16(PackedBFloats(d, m)) + Up16(n * m) + Up16(PackedBFloats(m, dv)) + Up16(m * d);
+}
+
+void AttentionHeadF32(int64_t n, int64_t m, int64_t d, int64_t dv, float scale, const float* q,
+                      int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                      const float* bias, float* out, int64_t ldo, float* scratch) {
+  float* kt = scratch;
+  float* s = kt + Up16(PackedBFloats(d, m));
+  float* vp = s + Up16(n * m);
+  float* ks = vp + Up16(PackedBFloats(m, dv));
+  // Scale folded into K while copying it (m x d multiplies are cheaper than n x m).
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = 0; i < d; ++i) ks[r * d + i] = k[r * ldk + i] * scale;
+  PackBInto(ks, d, m, d, true, kt);
+  GemmEpilogue ep;
+  if (bias) {
+    ep.residual = bias;
+    ep.ldr = m;
+  }
+  GemmPackedRaw(0, n, q, ldq, kt, d, m, s, m, ep);
+  SoftmaxF32(n, m, s, s);
+  PackBInto(v, m, dv, ldv, false, vp);
+  GemmPackedRaw(0, n, s, m, vp, m, dv, out, ldo, GemmEpilogue{});
+}
+
+}  // namespace effi::kernels
