@@ -109,17 +109,20 @@ struct GemmOperands {
   }
 };
 
-void BM_GemmPacked(benchmark::State& state) {
+void RunGemmPacked(benchmark::State& state, effi::kernels::ref::Activation act) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   GemmOperands g(m, n, k);
   auto& [a, b, c, bias] = g;
   effi::kernels::PackedB packed(b.data(), k, n, n);
-  effi::kernels::GemmEpilogue ep{bias.data(), effi::kernels::ref::Activation::kNone, nullptr, 0};
+  effi::kernels::GemmEpilogue ep{bias.data(), act, nullptr, 0};
   for (auto _ : state) {
     effi::kernels::GemmPacked(0, m, a.data(), k, packed, c.data(), n, ep);
     benchmark::ClobberMemory();
   }
   ReportGemm(state, m, n, k);
+}
+void BM_GemmPacked(benchmark::State& state) {
+  RunGemmPacked(state, effi::kernels::ref::Activation::kNone);
 }
 // L1 @224: stage tokens 3136/784/196/49; 1x1 conv MLPs C->4C and 4C->C; the last stage's Linear.
 BENCHMARK(BM_GemmPacked)
@@ -139,6 +142,20 @@ BENCHMARK(BM_GemmPacked)
     ->Args({196, 320, 1280})
     ->Args({49, 2048, 512})  // L3's stage-3 MLP
     ->Args({49, 512, 2048})
+    ->Args({3136, 192, 16})  // K this small shows the per-output cost (epilogue, stores)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// fc1 layers: the GEMM with its fused bias + GELU epilogue, whose cost shows most on the shallow
+// (small K) early stages: L1 / L3 stage 0 and 1, L3 stage 2.
+void BM_GemmPackedGelu(benchmark::State& state) {
+  RunGemmPacked(state, effi::kernels::ref::Activation::kGelu);
+}
+BENCHMARK(BM_GemmPackedGelu)
+    ->Args({3136, 192, 48})
+    ->Args({3136, 256, 64})
+    ->Args({784, 512, 128})
+    ->Args({196, 1280, 320})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

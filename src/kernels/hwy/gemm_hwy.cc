@@ -128,6 +128,14 @@ HWY_INLINE void StoreAcc(DF d, VF v, float* HWY_RESTRICT crow, size_t lanes, boo
   }
 }
 
+// Loads p[0, lanes), lanes <= L, zero beyond, reading nothing past p + lanes.
+HWY_INLINE VF LoadPartial(DF d, const float* p, size_t lanes) {
+  if (kMaskedMemOps) return hn::MaskedLoad(hn::FirstN(d, lanes), d, p);
+  HWY_ALIGN float t[HWY_LANES(float)] = {};
+  for (size_t j = 0; j < lanes; ++j) t[j] = p[j];
+  return hn::Load(d, t);
+}
+
 // One kRows x (kNV vectors) tile (rows <= kMR, cols <= kNV * L) over a K slice. kNV 1: B rows
 // L floats apart (narrow last panel); 2: one full panel; 3: a full panel (bp) and the narrow last
 // panel after it (bp2) in one pass, see Gemm. first: start from zero, else accumulate onto C. last:
@@ -142,8 +150,25 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
   const DF d;
   const size_t L = hn::Lanes(d);
   const size_t bs = kNV == 1 ? L : 2 * L;  // B row stride
+  // The bias is the accumulators' starting value in the first K slice (one load per column
+  // vector per tile instead of a load and an add per output vector in the epilogue).
   VF acc0[kRows], acc1[kRows], acc2[kRows];
-  for (size_t r = 0; r < kRows; ++r) acc0[r] = acc1[r] = acc2[r] = hn::Zero(d);
+  VF init0 = hn::Zero(d), init1 = init0, init2 = init0;
+  if (first && bias) {
+    const size_t lanes0 = std::min(cols, L);
+    init0 = kFull || lanes0 == L ? hn::LoadU(d, bias) : LoadPartial(d, bias, lanes0);
+    if (kNV == 2) init1 = kFull ? hn::LoadU(d, bias + L) : LoadPartial(d, bias + L, cols - L);
+    if (kNV == 3) {
+      init1 = hn::LoadU(d, bias + L);
+      init2 = kFull ? hn::LoadU(d, bias + 2 * L) : LoadPartial(d, bias + 2 * L, cols - 2 * L);
+    }
+  }
+  bias = nullptr;  // applied
+  for (size_t r = 0; r < kRows; ++r) {
+    acc0[r] = init0;
+    acc1[r] = init1;
+    acc2[r] = init2;
+  }
   for (size_t k = 0; k < kc; ++k) {
     if (kPrefetch && (k & 1) == 0) hwy::Prefetch(pf + k * kPrefetchFloatsPerK);
     const VF b0 = hn::LoadU(d, bp + k * bs);
