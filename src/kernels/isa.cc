@@ -26,7 +26,7 @@ std::once_flag g_once;
 
 // hwy::SupportedTargets() (Highway 1.0.3) re-initialises the global chosen target with EVERY
 // detected target before applying DisableTargets' mask, so a later HWY_DYNAMIC_DISPATCH would run
-// e.g. AVX-512 code under EFFI_MAX_ISA=avx2 (seen: "AVX2 (gemm_f32_8x32__AVX3)"). Every query
+// e.g. AVX-512 code under EFFI_MAX_ISA=avx2 (seen: "AVX2 (gemm_f32_8x48__AVX3)"). Every query
 // therefore re-arms the lazy choice (DeInit), so the next dispatch re-chooses with the mask.
 int64_t SupportedTargetsKeepingCap() {
   const int64_t targets = hwy::SupportedTargets();

@@ -33,13 +33,17 @@ constexpr size_t kMR = 4;
 #else
 constexpr size_t kMR = 8;
 #endif
-// 3-vector tiles (full panel + narrow last panel) need 8 x 3 + 3 + 1 registers: 32-register
-// targets.
+// Panel width in vectors: 3 on 32-register targets (8 x 3 accumulators + 3 B + 1 A registers:
+// 24 FMAs per 8 broadcasts and 3 B loads, against 16 per 8 + 2 with 2-vector panels), 2 on
+// 16-register ones. 3-vector tiles first served only N = 48 (L1 stage 0 fc2, 3136x192->48: 0.82
+// -> 0.92 of peak against a 2-vector and a 1-vector panel); as the panel width for every layer,
+// alternating whole-model runs against 2-vector panels: L1 1 thread -2.0 %, L3 -2.2 %, L1 at 2
+// threads -0.5..-0.9 %.
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3 || \
     HWY_TARGET == HWY_EMU128 || HWY_TARGET == HWY_SCALAR
-constexpr bool kThreeVectorTiles = false;
+constexpr size_t kPanelVecs = 2;
 #else
-constexpr bool kThreeVectorTiles = true;
+constexpr size_t kPanelVecs = 3;
 #endif
 // K block: a B slice of kKC x NR floats (AVX-512: 512 x 32 x 4 B = 64 KiB, L2-resident, re-read
 // by every row tile of the range). 512 beat 256 (which fit L1) by 2-3 % on whole models (L1 1 and
@@ -49,7 +53,7 @@ constexpr size_t kKC = 512;
 // Software prefetch of the next B slice: one 64-byte line every other k step of a row tile.
 constexpr size_t kPrefetchFloatsPerK = 8;
 
-size_t NR() { return 2 * hn::Lanes(DF()); }
+size_t NR() { return kPanelVecs * hn::Lanes(DF()); }
 
 // Masked tails: on AVX2/AVX-512 MaskedLoad/BlendedStore of f32 are hardware masked (vmaskmovps,
 // k-masks) and never touch memory past the mask. Highway 1.0.3 emulates them on NEON/SSE4 with a
@@ -61,27 +65,29 @@ constexpr bool kMaskedMemOps = true;
 constexpr bool kMaskedMemOps = false;
 #endif
 
-// Packed layout: panels of NR columns, [k][NR] each. A last panel with <= one vector of columns
-// (N = 48 on AVX-512: 32 + 16; the head's N = 1000: 31 x 32 + 8) is stored [k][L] and multiplied
-// by a single-vector tile instead of wasting half of every FMA on zero padding. Panel p still
-// starts at p * k * NR (every earlier panel is full).
-size_t PanelWidth(int64_t n, int64_t j0) {
+// Packed layout: column chunks [k][w] stored one after the other, so the chunk at column j0
+// starts at j0 * k. Chunks are NR wide, except at the end: the remaining r < NR columns take
+// ceil(r / L) vectors (N = 1000: 20 x 48 + 40), and with 3-vector panels a remainder of NR < r
+// <= NR + L becomes two 2-vector chunks (N = 448: 8 x 48 + 32 + 32) rather than a 3-vector and a
+// 1-vector one, whose 8 accumulator chains are load-bound.
+size_t ChunkWidth(int64_t n, int64_t j0) {
   const int64_t L = static_cast<int64_t>(hn::Lanes(DF()));
-  return static_cast<size_t>(n - j0 <= L ? L : 2 * L);
+  const int64_t nr = static_cast<int64_t>(NR()), r = n - j0;
+  if (kPanelVecs == 3 && r > nr && r <= nr + L) return static_cast<size_t>(2 * L);
+  return static_cast<size_t>(std::min(nr, (r + L - 1) / L * L));
 }
 
 int64_t PackedFloats(int64_t k, int64_t n) {
-  const int64_t nr = static_cast<int64_t>(NR());
-  const int64_t full = n / nr, rem = n - full * nr;
-  const int64_t kk = std::max<int64_t>(k, 1);
-  return full * nr * kk + (rem ? static_cast<int64_t>(PanelWidth(n, full * nr)) * kk : 0);
+  int64_t cols = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += static_cast<int64_t>(ChunkWidth(n, j0)))
+    cols = j0 + static_cast<int64_t>(ChunkWidth(n, j0));
+  return cols * std::max<int64_t>(k, 1);
 }
 
 void PackB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, float* out) {
-  const int64_t nr = static_cast<int64_t>(NR());
-  for (int64_t j0 = 0; j0 < n; j0 += nr) {
-    const int64_t pw = static_cast<int64_t>(PanelWidth(n, j0));
-    float* panel = out + (j0 / nr) * k * nr;
+  for (int64_t j0 = 0; j0 < n;) {
+    const int64_t pw = static_cast<int64_t>(ChunkWidth(n, j0));
+    float* panel = out + j0 * k;
     const int64_t w = std::min(pw, n - j0);
     for (int64_t kk = 0; kk < k; ++kk) {
       float* row = panel + kk * pw;
@@ -89,6 +95,7 @@ void PackB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, floa
         row[j] = trans_b ? b[(j0 + j) * ldb + kk] : b[kk * ldb + j0 + j];
       for (int64_t j = w; j < pw; ++j) row[j] = 0.0f;
     }
+    j0 += pw;
   }
 }
 
@@ -136,20 +143,18 @@ HWY_INLINE VF LoadPartial(DF d, const float* p, size_t lanes) {
   return hn::Load(d, t);
 }
 
-// One kRows x (kNV vectors) tile (rows <= kMR, cols <= kNV * L) over a K slice. kNV 1: B rows
-// L floats apart (narrow last panel); 2: one full panel; 3: a full panel (bp) and the narrow last
-// panel after it (bp2) in one pass, see Gemm. first: start from zero, else accumulate onto C. last:
-// apply the epilogue. kFull: cols == kNV * L. kPrefetch: also prefetch kc / 2 cache lines from pf
-// (part of the next B slice), one every other k step.
+// One kRows x (kNV vectors) tile (rows <= kMR, (kNV - 1) * L < cols <= kNV * L) over a K slice
+// of B columns kNV vectors wide (B rows bs floats apart: the chunk width, >= kNV * L). first: start
+// from the bias (or zero), else accumulate onto C. last: apply the epilogue. kFull: cols == kNV *
+// L. kPrefetch: also prefetch kc / 2 cache lines from pf (part of the next B slice), one every
+// other k step.
 template <size_t kRows, size_t kNV, bool kFull, bool kPrefetch = false>
 HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
-                     const float* HWY_RESTRICT bp, float* HWY_RESTRICT c, size_t ldc, size_t cols,
-                     bool first, bool last, const float* bias, ref::Activation act,
-                     const float* residual, size_t ldr, const float* HWY_RESTRICT bp2,
-                     const float* pf = nullptr) {
+                     const float* HWY_RESTRICT bp, size_t bs, float* HWY_RESTRICT c, size_t ldc,
+                     size_t cols, bool first, bool last, const float* bias, ref::Activation act,
+                     const float* residual, size_t ldr, const float* pf = nullptr) {
   const DF d;
   const size_t L = hn::Lanes(d);
-  const size_t bs = kNV == 1 ? L : 2 * L;  // B row stride
   // The bias is the accumulators' starting value in the first K slice (one load per column
   // vector per tile instead of a load and an add per output vector in the epilogue).
   VF acc0[kRows], acc1[kRows], acc2[kRows];
@@ -173,7 +178,7 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
     if (kPrefetch && (k & 1) == 0) hwy::Prefetch(pf + k * kPrefetchFloatsPerK);
     const VF b0 = hn::LoadU(d, bp + k * bs);
     const VF b1 = kNV >= 2 ? hn::LoadU(d, bp + k * bs + L) : b0;
-    const VF b2 = kNV == 3 ? hn::LoadU(d, bp2 + k * L) : b0;
+    const VF b2 = kNV == 3 ? hn::LoadU(d, bp + k * bs + 2 * L) : b0;
     for (size_t r = 0; r < kRows; ++r) {
       const VF av = hn::Set(d, a[r * lda + k]);
       acc0[r] = hn::MulAdd(av, b0, acc0[r]);
@@ -207,9 +212,9 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
 // A/B): 49x1792x448 +27%, 49x448x1792 +21%; warm BM_GemmPacked shapes unchanged (+-2%).
 template <size_t kNV, bool kFull>
 HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float* a, int64_t lda,
-                          const float* bp, float* c, int64_t ldc, size_t cols, bool first,
-                          bool last, const float* bj, ref::Activation act, const float* residual,
-                          int64_t ldr, const float* bp2, const float* pf, size_t pf_floats) {
+                          const float* bp, size_t bs, float* c, int64_t ldc, size_t cols,
+                          bool first, bool last, const float* bj, ref::Activation act,
+                          const float* residual, int64_t ldr, const float* pf, size_t pf_floats) {
   // A short row tail is spread over the tiles: ceil(rows / kMR) near-equal tiles (kMR or kMR - 1
   // rows once the range has a few tiles) instead of full tiles plus the tail. A 1-row tail (49 =
   // 6 x 8 + 1, the 7x7 stage) has only 2 accumulator chains: latency-bound at ~1/4 of the FMA
@@ -237,17 +242,17 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
     const bool want_prefetch = pf != nullptr && pf_floats != 0;
     bool prefetched = false;
     switch (r) {
-#define EFFI_TILE(R)                                                                             \
-  case R:                                                                                        \
-    if constexpr (static_cast<size_t>(R) + 1 >= kMR) {                                           \
-      if (want_prefetch) {                                                                       \
-        Tile<R, kNV, kFull, true>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, \
-                                  bp2, pf);                                                      \
-        prefetched = true;                                                                       \
-        break;                                                                                   \
-      }                                                                                          \
-    }                                                                                            \
-    Tile<R, kNV, kFull>(kc, ai, lda, bp, ci, ldc, cols, first, last, bj, act, ri, ldr, bp2);     \
+#define EFFI_TILE(R)                                                                            \
+  case R:                                                                                       \
+    if constexpr (static_cast<size_t>(R) + 1 >= kMR) {                                          \
+      if (want_prefetch) {                                                                      \
+        Tile<R, kNV, kFull, true>(kc, ai, lda, bp, bs, ci, ldc, cols, first, last, bj, act, ri, \
+                                  ldr, pf);                                                     \
+        prefetched = true;                                                                      \
+        break;                                                                                  \
+      }                                                                                         \
+    }                                                                                           \
+    Tile<R, kNV, kFull>(kc, ai, lda, bp, bs, ci, ldc, cols, first, last, bj, act, ri, ldr);     \
     break;
       EFFI_TILE(1)
       EFFI_TILE(2)
@@ -274,66 +279,81 @@ HWY_INLINE void PanelRows(int64_t m_begin, int64_t m_end, size_t kc, const float
   }
 }
 
-void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n, const float* a, int64_t lda,
-          const float* packed, int64_t k, float* c, int64_t ldc, const float* bias, int act_i,
-          const float* residual, int64_t ldr) {
-  const ref::Activation act = static_cast<ref::Activation>(act_i);
+// The chunk holding column j (chunks before the tail are NR wide; the tail's double chunk may
+// start one NR before j's NR-aligned column).
+int64_t ChunkStart(int64_t n, int64_t j) {
   const int64_t nr = static_cast<int64_t>(NR());
-  // Loop order: K slices outermost (B slice reused across all rows of the range), then N panels,
+  int64_t s = std::max<int64_t>(0, (j / nr - 1) * nr);
+  for (;;) {
+    const int64_t w = static_cast<int64_t>(ChunkWidth(n, s));
+    if (j < s + w) return s;
+    s += w;
+  }
+}
+
+// C[m_begin, m_end) x [n_begin, n_end) of a GEMM whose packed B has n_total columns. n_begin and
+// n_end may fall inside a chunk (2-D splits at any multiple of L): that chunk's part is a narrower
+// tile reading B at the chunk's row stride.
+void Gemm(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, int64_t n_total,
+          const float* a, int64_t lda, const float* packed, int64_t k, float* c, int64_t ldc,
+          const float* bias, int act_i, const float* residual, int64_t ldr) {
+  const ref::Activation act = static_cast<ref::Activation>(act_i);
+  const int64_t L = static_cast<int64_t>(hn::Lanes(DF()));
+  // Loop order: K slices outermost (B slice reused across all rows of the range), then N chunks,
   // then MR row tiles; rows per call are bounded by the caller's M split (<= a few hundred), so the
   // A slice (rows x kKC) stays in L2.
   for (int64_t k0 = 0; k0 < k; k0 += kKC) {
     const size_t kc = static_cast<size_t>(std::min<int64_t>(kKC, k - k0));
     const bool first = k0 == 0, last = k0 + static_cast<int64_t>(kc) >= k;
-    for (int64_t j0 = n_begin; j0 < n;) {
-      const int64_t pw = static_cast<int64_t>(PanelWidth(n, j0));
-      const float* bp = packed + (j0 / nr) * k * nr + k0 * pw;
-      // A full panel followed by the narrow last panel (N = 48 on AVX-512) goes through one
-      // 3-vector tile: each broadcast A value feeds 3 FMAs instead of 2 + 1, and the narrow
-      // panel's 1 FMA per load is no longer load-port bound. Only with 32 vector registers
-      // (8 x 3 accumulators + 3 B + 1 A). Measured (A/B, AVX-512) on L1 stage 0 fc2, 3136x192->48:
-      // +11% (0.82 -> 0.92 of peak); 3136x216->48: +6% (0.80 -> 0.91).
-      const bool three = kThreeVectorTiles && pw == nr && n - j0 > nr && n - j0 <= nr + nr / 2;
-      const int64_t step = three ? 2 * nr : nr;
-      const float* bp2 = three ? packed + (j0 / nr + 1) * k * nr + k0 * (nr / 2) : nullptr;
-      const size_t cols = static_cast<size_t>(std::min(step, n - j0));
+    for (int64_t j0 = n_begin; j0 < n_end;) {
+      const int64_t cs = ChunkStart(n_total, j0);
+      const int64_t cw = static_cast<int64_t>(ChunkWidth(n_total, cs));
+      const int64_t je = std::min(cs + cw, n_end);
+      const float* bp = packed + cs * k + k0 * cw + (j0 - cs);
+      const size_t cols = static_cast<size_t>(je - j0);
+      const int64_t nv = (je - j0 + L - 1) / L;
       const float* bj = bias ? bias + j0 : nullptr;
       const float* rj = residual ? residual + j0 : nullptr;
       // Next B slice in loop order.
       const float* pf = nullptr;
       size_t pf_floats = 0;
-      if (j0 + step < n) {
-        const int64_t pwn = static_cast<int64_t>(PanelWidth(n, j0 + step));
-        pf = packed + ((j0 + step) / nr) * k * nr + k0 * pwn;
+      if (je < n_end) {
+        const int64_t pwn = static_cast<int64_t>(ChunkWidth(n_total, je));
+        pf = packed + je * k + k0 * pwn;
         pf_floats = kc * static_cast<size_t>(pwn);
       } else if (k0 + static_cast<int64_t>(kKC) < k) {
-        const int64_t pwn = static_cast<int64_t>(PanelWidth(n, n_begin));
-        pf = packed + (n_begin / nr) * k * nr + (k0 + static_cast<int64_t>(kKC)) * pwn;
+        const int64_t s0 = ChunkStart(n_total, n_begin);
+        const int64_t pwn = static_cast<int64_t>(ChunkWidth(n_total, s0));
+        pf = packed + s0 * k + (k0 + static_cast<int64_t>(kKC)) * pwn;
         pf_floats =
             static_cast<size_t>(std::min<int64_t>(kKC, k - k0 - static_cast<int64_t>(kKC)) * pwn);
       }
-      if (three) {
-        if (cols == static_cast<size_t>(nr + nr / 2)) {
-          PanelRows<3, true>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last,
-                             bj, act, rj, ldr, bp2, pf, pf_floats);
+      const bool full = static_cast<int64_t>(cols) == nv * L;
+#define EFFI_PANEL(NV, FULL)                                                                     \
+  PanelRows<NV, FULL>(m_begin, m_end, kc, a + k0, lda, bp, static_cast<size_t>(cw), c + j0, ldc, \
+                      cols, first, last, bj, act, rj, ldr, pf, pf_floats)
+      if (kPanelVecs == 3 && nv == 3) {
+        if (full) {
+          EFFI_PANEL(3, true);
         } else {
-          PanelRows<3, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last,
-                              bj, act, rj, ldr, bp2, pf, pf_floats);
+          EFFI_PANEL(3, false);
         }
-      } else if (cols == static_cast<size_t>(nr)) {
-        PanelRows<2, true>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj,
-                           act, rj, ldr, nullptr, pf, pf_floats);
-      } else if (pw == nr) {
-        PanelRows<2, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj,
-                            act, rj, ldr, nullptr, pf, pf_floats);
+      } else if (nv >= 2) {
+        if (full) {
+          EFFI_PANEL(2, true);
+        } else {
+          EFFI_PANEL(2, false);
+        }
       } else {
-        PanelRows<1, false>(m_begin, m_end, kc, a + k0, lda, bp, c + j0, ldc, cols, first, last, bj,
-                            act, rj, ldr, nullptr, pf, pf_floats);
+        EFFI_PANEL(1, false);
       }
-      j0 += step;
+#undef EFFI_PANEL
+      j0 = je;
     }
   }
 }
+
+size_t Lanes() { return hn::Lanes(DF()); }
 
 const char* KernelName() {
   static const std::string name = std::string("gemm_f32_") + std::to_string(kMR) + "x" +
@@ -367,6 +387,7 @@ HWY_AFTER_NAMESPACE();
 namespace effi::kernels {
 
 HWY_EXPORT(NR);
+HWY_EXPORT(Lanes);
 HWY_EXPORT(PackB);
 HWY_EXPORT(PackedFloats);
 HWY_EXPORT(Gemm);
@@ -385,6 +406,7 @@ AlignedFloats AllocFloats(size_t n) {
 PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b) : k_(k), n_(n) {
   InitIsa();
   nr_ = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(NR)());
+  lanes_ = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(Lanes)());
   data_ = AllocFloats(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(PackedFloats)(k, n)));
   HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, data_.get());
 }
@@ -398,7 +420,7 @@ void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, 
                 int64_t lda, const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m_end <= m_begin || n_end <= n_begin) return;
   n_end = std::min(n_end, b.n());
-  if (n_begin % b.nr() != 0 || n_begin < 0 || n_end <= n_begin)
+  if (n_begin % b.lanes() != 0 || n_begin < 0 || n_end <= n_begin)
     std::abort();    // caller bug: see gemm.h
   if (b.k() == 0) {  // empty product: epilogue of zeros
     for (int64_t i = m_begin; i < m_end; ++i) {
@@ -410,7 +432,7 @@ void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, 
     return;
   }
   HWY_DYNAMIC_DISPATCH(Gemm)
-  (m_begin, m_end, n_begin, n_end, a, lda, b.data(), b.k(), c, ldc, ep.bias,
+  (m_begin, m_end, n_begin, n_end, b.n(), a, lda, b.data(), b.k(), c, ldc, ep.bias,
    static_cast<int>(ep.act), ep.residual, ep.ldr);
 }
 
@@ -428,8 +450,8 @@ void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, 
                    int64_t k, int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m_end <= m_begin || n == 0 || k == 0) return;
   HWY_DYNAMIC_DISPATCH(Gemm)
-  (m_begin, m_end, 0, n, a, lda, packed, k, c, ldc, ep.bias, static_cast<int>(ep.act), ep.residual,
-   ep.ldr);
+  (m_begin, m_end, 0, n, n, a, lda, packed, k, c, ldc, ep.bias, static_cast<int>(ep.act),
+   ep.residual, ep.ldr);
 }
 
 const char* GemmKernelName() {
