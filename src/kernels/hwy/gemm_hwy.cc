@@ -45,10 +45,12 @@ constexpr size_t kPanelVecs = 2;
 #else
 constexpr size_t kPanelVecs = 3;
 #endif
-// K block: a B slice of kKC x NR floats (AVX-512: 512 x 32 x 4 B = 64 KiB, L2-resident, re-read
-// by every row tile of the range). 512 beat 256 (which fit L1) by 2-3 % on whole models (L1 1 and
-// 2 threads, L3 1 thread, pinned, alternating runs): fewer passes of C through the K loop on the
-// 896/1792-deep layers; 1024 and 2048 were no better.
+// K block: a B slice of kKC x NR floats (AVX-512: 512 x 48 x 4 B = 96 KiB, L2-resident, re-read
+// by every row tile of the range). With 2-vector panels 512 beat 256 (which fit L1) by 2-3 % on
+// whole models (L1 1 and 2 threads, L3 1 thread, pinned, alternating runs): fewer passes of C
+// through the K loop on the 896/1792-deep layers; 1024 and 2048 were no better. Re-measured with
+// 3-vector panels: 256 +2.2 % (L3) / +3.9 % (L1), 384 +1.3 % (L3), near-equal blocks of <= 512
+// and 1024 / 4096 neutral.
 constexpr size_t kKC = 512;
 // Software prefetch of the next B slice: one 64-byte line every other k step of a row tile.
 constexpr size_t kPrefetchFloatsPerK = 8;
