@@ -25,7 +25,6 @@ class PackedB {
   PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b = false);
   int64_t k() const { return k_; }
   int64_t n() const { return n_; }
-  int64_t nr() const { return nr_; }
   // Column units for 2-D splits (one SIMD vector each, the last one partial): unit p covers
   // [unit_begin(p), unit_begin(p + 1)).
   int64_t lanes() const { return lanes_; }
@@ -34,8 +33,8 @@ class PackedB {
   const float* data() const { return data_.get(); }
 
  private:
-  int64_t k_, n_, nr_, lanes_;
-  AlignedFloats data_;  // column chunks [k][w], w = nr except at the end, zero padded
+  int64_t k_, n_, lanes_;
+  AlignedFloats data_;  // column chunks [k][w], w = NR except at the end, zero padded
 };
 
 struct GemmEpilogue {

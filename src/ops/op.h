@@ -99,10 +99,11 @@ int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align);
 void ParallelRows(const ExecContext& ctx, int64_t rows, bool parallel,
                   const std::function<void(int64_t, int64_t, int)>& fn);
 
-// A 2-D split of an [m, n] GEMM output into tm x tn blocks: rows in units of 8, columns in whole
-// B panels of nr. Chosen so every thread gets the same work and blocks stay efficient: large M
-// splits M (blocks of <= ~256 rows so the A slice stays in L2), small M (a 7x7 stage has 49 rows)
-// splits N, so each thread also streams only its share of the weights.
+// A 2-D split of an [m, n] GEMM output into tm x tn blocks: rows in units of 8, columns costed in
+// units of nr (ParallelGemm passes 2 vectors and then splits the columns by single vectors). Chosen
+// so every thread gets the same work and blocks stay efficient: large M splits M (blocks of <= ~256
+// rows so the A slice stays in L2), small M (a 7x7 stage has 49 rows) splits N, so each thread also
+// streams only its share of the weights.
 struct GemmSplit {
   int64_t tm = 1, tn = 1;
   int64_t tasks() const { return tm * tn; }

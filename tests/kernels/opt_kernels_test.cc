@@ -63,7 +63,8 @@ TEST(OptGemm, MatchesReferenceOnRandomShapesAllTargets) {
             GemmPacked(0, split, a.data(), k, packed, got.data(), n, ep);
             GemmPacked(split, m, a.data(), k, packed, got.data(), n, ep);
           } else {
-            // Inside a panel when there are 5+ units (a narrower tile at the panel's stride).
+            // Inside a packed panel (read as a narrower tile at the panel's row stride) unless
+            // units / 2 is a multiple of the panel's vectors.
             const int64_t nsplit = packed.unit_begin(packed.units() / 2);
             for (auto [m0, m1] : {std::pair{int64_t{0}, split}, std::pair{split, m}}) {
               GemmPacked(m0, m1, 0, nsplit, a.data(), k, packed, got.data(), n, ep);

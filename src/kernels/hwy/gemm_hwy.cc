@@ -388,7 +388,6 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace effi::kernels {
 
-HWY_EXPORT(NR);
 HWY_EXPORT(Lanes);
 HWY_EXPORT(PackB);
 HWY_EXPORT(PackedFloats);
@@ -407,7 +406,6 @@ AlignedFloats AllocFloats(size_t n) {
 
 PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b) : k_(k), n_(n) {
   InitIsa();
-  nr_ = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(NR)());
   lanes_ = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(Lanes)());
   data_ = AllocFloats(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(PackedFloats)(k, n)));
   HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, data_.get());
