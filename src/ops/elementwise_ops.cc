@@ -80,6 +80,11 @@ void InferBinary(const Node& n, Graph& g) {
     if (t != DType::kF32 && t != DType::kI64 && t != DType::kI32)
       Unsupported(n, fmt::format("type {} is not supported", DTypeName(t)));
   }
+  // ONNX defines Mean for floating types only; an integer Mean would need a rounding rule the spec
+  // does not give, so it is refused here rather than computed one way or another.
+  if (n.Is("Mean") && a.dtype != DType::kF32)
+    Unsupported(n, fmt::format("Mean of {} (ONNX defines Mean for floating types only)",
+                               DTypeName(a.dtype)));
   SetOut(g, n, 0, a.dtype, s);
 }
 

@@ -105,6 +105,10 @@ def main():
     save("custom_domain.onnx", model([helper.make_node("FastGelu", ["x"], ["y"], name="custom_node",
                                                        domain="com.example")],
                                      [vi("x", [4])], [vi("y", [4])], domains=["com.example"]))
+    # ONNX defines Mean for floating types only: an int64 Mean is refused, not computed.
+    save("mean_int64.onnx", model([helper.make_node("Mean", ["a", "b"], ["y"], name="avg")],
+                                  [vi("a", [4], TensorProto.INT64), vi("b", [4], TensorProto.INT64)],
+                                  [vi("y", [4], TensorProto.INT64)]))
 
     # Inconsistent shapes.
     save("matmul_inner_mismatch.onnx", model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
