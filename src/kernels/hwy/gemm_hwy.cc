@@ -80,9 +80,8 @@ size_t ChunkWidth(int64_t n, int64_t j0) {
 }
 
 int64_t PackedFloats(int64_t k, int64_t n) {
-  int64_t cols = 0;
-  for (int64_t j0 = 0; j0 < n; j0 += static_cast<int64_t>(ChunkWidth(n, j0)))
-    cols = j0 + static_cast<int64_t>(ChunkWidth(n, j0));
+  int64_t cols = 0;  // the padded width: the end of the last chunk
+  while (cols < n) cols += static_cast<int64_t>(ChunkWidth(n, cols));
   return cols * std::max<int64_t>(k, 1);
 }
 
@@ -170,7 +169,6 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
       init2 = kFull ? hn::LoadU(d, bias + 2 * L) : LoadPartial(d, bias + 2 * L, cols - 2 * L);
     }
   }
-  bias = nullptr;  // applied
   for (size_t r = 0; r < kRows; ++r) {
     acc0[r] = init0;
     acc1[r] = init1;
@@ -188,20 +186,20 @@ HWY_INLINE void Tile(size_t kc, const float* HWY_RESTRICT a, size_t lda,
       if (kNV == 3) acc2[r] = hn::MulAdd(av, b2, acc2[r]);
     }
   }
+  // The bias is already in the accumulators: StoreAcc gets none.
   const size_t lanes0 = std::min(cols, L);
   for (size_t r = 0; r < kRows; ++r) {
     float* crow = c + r * ldc;
     const float* rrow = residual ? residual + r * ldr : nullptr;
-    StoreAcc<kFull>(d, acc0[r], crow, lanes0, first, last, bias, act, rrow);
+    StoreAcc<kFull>(d, acc0[r], crow, lanes0, first, last, nullptr, act, rrow);
     if (kNV == 2) {
-      StoreAcc<kFull>(d, acc1[r], crow + L, cols - L, first, last, bias ? bias + L : nullptr, act,
+      StoreAcc<kFull>(d, acc1[r], crow + L, cols - L, first, last, nullptr, act,
                       rrow ? rrow + L : nullptr);
     }
     if (kNV == 3) {
-      StoreAcc<true>(d, acc1[r], crow + L, L, first, last, bias ? bias + L : nullptr, act,
-                     rrow ? rrow + L : nullptr);
-      StoreAcc<kFull>(d, acc2[r], crow + 2 * L, cols - 2 * L, first, last,
-                      bias ? bias + 2 * L : nullptr, act, rrow ? rrow + 2 * L : nullptr);
+      StoreAcc<true>(d, acc1[r], crow + L, L, first, last, nullptr, act, rrow ? rrow + L : nullptr);
+      StoreAcc<kFull>(d, acc2[r], crow + 2 * L, cols - 2 * L, first, last, nullptr, act,
+                      rrow ? rrow + 2 * L : nullptr);
     }
   }
 }
