@@ -14,7 +14,8 @@ namespace effi::kernels {
 bool HasUnaryF32(ref::UnaryOp op);
 // y[i] = op(x[i]) for i < n; y may alias x. Exact: Relu Neg Abs Sqrt Reciprocal Floor Ceil;
 // Exp 1 ulp (Highway contrib), Sigmoid ~2 ulp, Tanh 4 ulp, Erf/Gelu 3.6e-7 absolute (the fitted
-// erf in vec_math-inl.h). NaN propagates through Relu, Exp and Sigmoid like in the reference.
+// erf in vec_math-inl.h). NaN and +-inf give what the reference gives (NaN in -> NaN out), on
+// every target.
 void UnaryF32(ref::UnaryOp op, const float* x, float* y, int64_t n);
 
 // True for Add Sub Mul Div Max Min (Pow stays on ref::binary_broadcast).

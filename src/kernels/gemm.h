@@ -37,6 +37,7 @@ class PackedB {
   AlignedFloats data_;  // column chunks [k][w], w = NR except at the end, zero padded
 };
 
+// NaN and +-inf propagate as in ref::gemm_f32 + ref::epilogue_f32 (ReLU keeps NaN) on every target.
 struct GemmEpilogue {
   const float* bias = nullptr;  // [n]
   ref::Activation act = ref::Activation::kNone;

@@ -13,7 +13,8 @@ namespace effi::kernels {
 void LayerNormF32(int64_t rows, int64_t cols, const float* x, const float* gamma, const float* beta,
                   float eps, float* y);
 
-// y = exp(x - max) / sum(exp(x - max)) per row (Highway contrib Exp, 1 ulp). y may alias x.
+// y = exp(x - max) / sum(exp(x - max)) per row (Highway contrib Exp, 1 ulp). y may alias x. As in
+// the reference, a row holding a NaN (or a +inf, or only -inf) comes out all NaN.
 void SoftmaxF32(int64_t rows, int64_t cols, const float* x, float* y);
 
 }  // namespace effi::kernels

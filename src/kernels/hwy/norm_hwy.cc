@@ -103,7 +103,7 @@ void Softmax(int64_t rows, int64_t cols, const float* x, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    // Pass 1: max.
+    // Pass 1: max (a NaN may or may not stick, by ISA: pass 2 deals with NaN).
     VF m = hn::Set(d, kNegInf);
     int64_t j = 0;
     for (; j + L <= cols; j += L) m = hn::Max(m, hn::LoadU(d, xr + j));
@@ -111,11 +111,18 @@ void Softmax(int64_t rows, int64_t cols, const float* x, float* y) {
     for (; j < cols; ++j) mx = std::fmax(mx, xr[j]);
     // Pass 2: e = exp(x - max) into y, and their sum. The tail goes through a buffer padded with
     // -inf (exp = 0) so it uses the same exp as the body.
+    // NaN: contrib Exp returns 0 for a NaN argument, and whether the max above picked a NaN up
+    // depends on the ISA's max. A separate sum of the arguments x - max (all <= 0, so the sum is
+    // NaN only if one was: a NaN x, or inf - inf) makes the whole row NaN, like the reference's
+    // sum. Cost: BM_Softmax +2-4 % (~1 ns per 49-float row); a NaN mask in pass 1 with an early
+    // all-NaN row measured the same.
     const VF vmax = hn::Set(d, mx);
-    VF s = hn::Zero(d);
+    VF s = hn::Zero(d), args = hn::Zero(d);
     for (j = 0; j + L <= cols; j += L) {
-      const VF e = hn::Exp(d, hn::Sub(hn::LoadU(d, xr + j), vmax));
+      const VF a = hn::Sub(hn::LoadU(d, xr + j), vmax);
+      const VF e = hn::Exp(d, a);
       s = hn::Add(s, e);
+      args = hn::Add(args, a);
       hn::StoreU(e, d, yr + j);
     }
     if (j < cols && kMaskedTail) {
@@ -123,20 +130,25 @@ void Softmax(int64_t rows, int64_t cols, const float* x, float* y) {
       // ~1 us per 49x49 attention head in store-forwarding stalls and a memcpy call per row.
       const auto mask = hn::FirstN(d, static_cast<size_t>(cols - j));
       const VF xv = hn::IfThenElse(mask, hn::MaskedLoad(mask, d, xr + j), hn::Set(d, kNegInf));
-      const VF e = hn::Exp(d, hn::Sub(xv, vmax));
+      const VF a = hn::Sub(xv, vmax);
+      const VF e = hn::Exp(d, a);
       s = hn::Add(s, e);
+      args = hn::Add(args, a);
       hn::BlendedStore(e, mask, d, yr + j);
     } else if (j < cols) {
       HWY_ALIGN float t[HWY_LANES(float)];
       const size_t rem = static_cast<size_t>(cols - j);
       for (size_t q = 0; q < static_cast<size_t>(L); ++q)
         t[q] = q < rem ? xr[j + static_cast<int64_t>(q)] : kNegInf;
-      const VF e = hn::Exp(d, hn::Sub(hn::Load(d, t), vmax));
+      const VF a = hn::Sub(hn::Load(d, t), vmax);
+      const VF e = hn::Exp(d, a);
       s = hn::Add(s, e);
+      args = hn::Add(args, a);
       hn::Store(e, d, t);
       std::memcpy(yr + j, t, rem * sizeof(float));
     }
-    // Pass 3: scale by 1 / sum.
+    // Pass 3: scale by 1 / sum (NaN if an argument was).
+    s = hn::IfThenElse(hn::IsNaN(args), args, s);
     const VF inv = hn::Set(d, 1.0f / hn::GetLane(hn::SumOfLanes(d, s)));
     for (j = 0; j + L <= cols; j += L) hn::StoreU(hn::Mul(hn::LoadU(d, yr + j), inv), d, yr + j);
     if (j < cols && kMaskedTail) {

@@ -37,7 +37,10 @@ HWY_INLINE V Erf(D d, V x) {
   q = hn::MulAdd(q, z, hn::Set(d, 0.49702054262161255f));
   q = hn::MulAdd(q, z, hn::Set(d, 1.0f));
   const V r = hn::Div(hn::Mul(xc, p), q);
-  return hn::Min(hn::Max(r, hn::Set(d, -1.0f)), hn::Set(d, 1.0f));
+  // The clamps drop NaN (x86 max/min return the second operand, NEON maxnm and EMU128 the number):
+  // put it back, like std::erf.
+  const V e = hn::Min(hn::Max(r, hn::Set(d, -1.0f)), hn::Set(d, 1.0f));
+  return hn::IfThenElse(hn::IsNaN(x), x, e);
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
@@ -96,6 +99,7 @@ HWY_INLINE V GeluTable16(D d, V x) {
                     hn::TableLookupLanes(hn::Load(d, kC2), idx));
   hi = hn::MulAdd(hn::TableLookupLanes(hn::Load(d, kC4), idx), s2, hi);
   const V e = hn::MulAdd(hi, s2, lo);
+  // NaN: the clamp and the table index drop it, but t and x carry it into the result.
   return hn::MulAdd(t, e, hn::Mul(x, hn::Set(d, 0.5f)));
 }
 #endif
@@ -128,14 +132,16 @@ HWY_INLINE V Gelu(D d, V x) {
   q = hn::MulAdd(q, z, hn::Set(d, 0.24851027131080627f));
   q = hn::MulAdd(q, z, hn::Set(d, 1.0f));
   const V e = hn::Div(hn::Mul(xc, p), q);
-  const V h = hn::Mul(x, hn::Set(d, 0.5f));
+  const V h = hn::Mul(x, hn::Set(d, 0.5f));  // unclamped: carries NaN (and +-inf) through
   return hn::MulAdd(h, e, h);
 }
 
-// The fused epilogue activations (ref::Activation) on one vector.
+// The fused epilogue activations (ref::Activation) on one vector. ReLU is a select, not Max(v, 0):
+// that returns 0 for NaN on x86 (maxps gives the second operand), NEON (maxnm) and EMU128 alike,
+// while the reference keeps NaN (and -0). BM_DirectConvStem (ReLU epilogue): within noise.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V Activate(D d, V v, ref::Activation act) {
-  if (act == ref::Activation::kRelu) return hn::Max(v, hn::Zero(d));
+  if (act == ref::Activation::kRelu) return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
   if (act == ref::Activation::kGelu) return Gelu(d, v);
   return v;
 }

@@ -98,6 +98,8 @@ void softmax_lanes(int64_t outer, int64_t axis_len, int64_t inner, const float* 
     for (int64_t in = 0; in < inner; ++in) {
       const int64_t base = o * axis_len * inner + in;
       double mx = -std::numeric_limits<double>::infinity();
+      // fmax skips NaN, but exp(NaN - mx) then makes the sum NaN: a NaN anywhere in the lane gives
+      // all NaN (so does a +inf, via inf - inf), the semantics the optimised softmax matches.
       for (int64_t a = 0; a < axis_len; ++a) mx = std::fmax(mx, x[base + a * inner]);
       double sum = 0.0;
       for (int64_t a = 0; a < axis_len; ++a) sum += std::exp(x[base + a * inner] - mx);

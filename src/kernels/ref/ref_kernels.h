@@ -71,6 +71,8 @@ enum class Activation { kNone, kRelu, kGelu /* exact erf GELU */ };
 
 // In place on y[rows][cols] (cols = channels, the last dim):
 //   y = act(y + bias[col]) + residual[row * cols + col]; bias and residual are nullable.
+// NaN propagates through every activation (ReLU(NaN) = NaN, like Max/Min, max pooling and
+// ReduceMax here: IEEE-754 2019 maximum, numpy.maximum); the optimised kernels match on every ISA.
 void epilogue_f32(int64_t rows, int64_t cols, const float* bias, Activation act,
                   const float* residual, float* y);
 
