@@ -47,18 +47,23 @@ size_t DTypeSize(DType t) {
 }
 
 int64_t NumElements(const Shape& shape, const char* what) {
-  int64_t n = 1;
+  int64_t n = 1;  // product of the non-zero dims, bounded even when another dim is 0
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0)
       throw Error(ErrorCode::kInvalidModel,
                   fmt::format("{} has negative dimension in shape {}", what, ShapeStr(shape)));
-    if (d != 0 && n > kMaxTensorElements / d)
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (n > kMaxTensorElements / d)
       throw Error(
           ErrorCode::kInvalidModel,
           fmt::format("{} shape {} is too large (more than 2^31 elements)", what, ShapeStr(shape)));
     n *= d;
   }
-  return n;
+  return empty ? 0 : n;
 }
 
 std::string ShapeStr(const Shape& shape) {
@@ -81,12 +86,19 @@ TensorData::TensorData(DType dtype, Shape shape, bool zero)
 
 namespace {
 
-// Every element converted to Out (static_cast: float -> int64 truncates, as before).
+// Every element converted to Out: float -> integer truncates and saturates, NaN -> 0 (the Cast
+// rule, SaturatingFloatToInt); integer -> integer wraps like numpy's astype.
 template <class Out>
 std::vector<Out> ConvertElements(const TensorData& t, const char* what) {
   std::vector<Out> v(static_cast<size_t>(t.elements()));
   auto copy = [&v](const auto* p) {
-    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<Out>(p[i]);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if constexpr (std::is_integral_v<Out> &&
+                    std::is_floating_point_v<std::remove_cvref_t<decltype(*p)>>)
+        v[i] = SaturatingFloatToInt<Out>(p[i]);
+      else
+        v[i] = static_cast<Out>(p[i]);
+    }
   };
   switch (t.dtype()) {
     case DType::kF32:
@@ -151,7 +163,9 @@ ConstTensor MakeInt64Tensor(const std::vector<int64_t>& values, Shape shape) {
   auto t = MakeTensor(DType::kI64, std::move(shape));
   if (static_cast<size_t>(t->elements()) != values.size())
     throw Error(ErrorCode::kInternal, "MakeInt64Tensor size mismatch");
-  std::memcpy(t->mutable_data(), values.data(), values.size() * sizeof(int64_t));
+  // An empty vector's data() may be null, which memcpy must not be given even for 0 bytes.
+  if (!values.empty())
+    std::memcpy(t->mutable_data(), values.data(), values.size() * sizeof(int64_t));
   return t;
 }
 
@@ -159,7 +173,7 @@ ConstTensor MakeFloatTensor(const std::vector<float>& values, Shape shape) {
   auto t = MakeTensor(DType::kF32, std::move(shape));
   if (static_cast<size_t>(t->elements()) != values.size())
     throw Error(ErrorCode::kInternal, "MakeFloatTensor size mismatch");
-  std::memcpy(t->mutable_data(), values.data(), values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(t->mutable_data(), values.data(), values.size() * sizeof(float));
   return t;
 }
 

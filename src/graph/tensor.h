@@ -2,10 +2,13 @@
 // immutable constant buffers (weights) that several compiled plans and sessions share.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "effi/error.hpp"
@@ -25,9 +28,37 @@ using Shape = std::vector<int64_t>;
 // model claiming more is rejected before any allocation.
 inline constexpr int64_t kMaxTensorElements = int64_t{1} << 31;
 
-// Number of elements; throws kInvalidModel on negative dims or overflow past kMaxTensorElements.
+// Number of elements; throws kInvalidModel on negative dims or when the product of the non-zero
+// dims exceeds kMaxTensorElements (a zero-sized [0, 2^62, 2^62] is refused too). So for a shape
+// that passed, the product of any subset of its dims fits in int64 with room to spare.
 int64_t NumElements(const Shape& shape, const char* what = "tensor");
 std::string ShapeStr(const Shape& shape);
+
+// Overflow-checked int64 arithmetic for sizes computed from attributes or constants (signed
+// overflow is undefined behaviour): *out = a op b, false when the exact result does not fit.
+[[nodiscard]] inline bool CheckedAdd(int64_t a, int64_t b, int64_t* out) {
+  return !__builtin_add_overflow(a, b, out);
+}
+[[nodiscard]] inline bool CheckedMul(int64_t a, int64_t b, int64_t* out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+// Float -> integer conversion where C++'s static_cast would be undefined (NaN, +-inf, out of
+// range). ONNX leaves Cast of such values undefined and numpy gives whatever the CPU does (x86:
+// INT_MIN, "integer indefinite", for NaN and overflow alike; ARM64: saturation, NaN -> 0). effi
+// picks one rule on every path (Cast kernels, constant folding, shape-like constants): truncate
+// toward zero, saturate to the type's range (1e30 -> INT64_MAX, -inf -> INT64_MIN, 300 -> 127 for
+// int8, -1 -> 0 for uint8), NaN -> 0. That is ARM64's hardware rule and Rust's `as`.
+template <class I>
+I SaturatingFloatToInt(double v) {
+  static_assert(std::is_integral_v<I>);
+  if (std::isnan(v)) return I{0};
+  constexpr double lo = static_cast<double>(std::numeric_limits<I>::min());  // exact: 0 or -2^k
+  constexpr double hi = static_cast<double>(std::numeric_limits<I>::max() / 2 + 1) * 2.0;  // 2^k
+  if (v <= lo) return std::numeric_limits<I>::min();
+  if (v >= hi) return std::numeric_limits<I>::max();
+  return static_cast<I>(v);  // in (lo, hi): the truncated value is representable
+}
 
 class TensorData;
 using ConstTensor = std::shared_ptr<const TensorData>;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
@@ -16,6 +17,14 @@ namespace effi::ops {
 namespace {
 
 namespace ref = effi::kernels::ref;
+
+// Checks every input's size (NumElements names the node): a declared graph input's dims are each
+// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
+// contracted K, a gathered axis) would otherwise compute their products unchecked.
+void CheckInputSizes(const Node& n, const Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
+}
 
 struct Geom2d {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
@@ -88,6 +97,7 @@ struct ConvShape {
 ConvShape ConvGeometry(const Node& n, const Graph& gr) {
   const Value& x = In(gr, n, 0);
   const Value& w = In(gr, n, 1);
+  CheckInputSizes(n, gr);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   if (rank != 3 && rank != 4)
     Unsupported(
@@ -99,9 +109,11 @@ ConvShape ConvGeometry(const Node& n, const Graph& gr) {
   if (group < 1 || x.shape[1] % group != 0 || w.shape[0] % group != 0)
     Fail(n, fmt::format("group {} does not divide channels {} / filters {}", group, x.shape[1],
                         w.shape[0]));
-  if (w.shape[1] * group != x.shape[1])
-    Fail(n, fmt::format("weight {} expects {} input channels, input has {}", ShapeStr(w.shape),
-                        w.shape[1] * group, x.shape[1]));
+  // group divides x.shape[1], so this is w.shape[1] * group == x.shape[1] without the product
+  // (group comes from an attribute and may be anything up to INT64_MAX).
+  if (w.shape[1] != x.shape[1] / group)
+    Fail(n, fmt::format("weight {} with group {} does not match {} input channels",
+                        ShapeStr(w.shape), group, x.shape[1]));
   std::vector<int64_t> kshape(w.shape.begin() + 2, w.shape.end());
   if (n.Has("kernel_shape") && n.GetInts("kernel_shape", {}) != kshape)
     Fail(n, "kernel_shape does not match the weight");
@@ -157,14 +169,19 @@ ref::Conv2dParams NhwcConvParams(const Node& n, const Graph& g) {
   const Shape& xs = In(g, n, 0).shape;
   const Shape& w = In(g, n, 1).shape;
   if (xs.size() != 4 || w.size() != 4) Fail(n, "effi.Conv needs 4-D input and weight");
+  CheckInputSizes(n, g);
   const bool nchw = n.GetInt("nchw_input", 0) != 0;
   const Shape x = nchw ? Shape{xs[0], xs[2], xs[3], xs[1]} : xs;  // as NHWC
   auto s = n.GetInts("strides", {1, 1});
   auto d = n.GetInts("dilations", {1, 1});
   auto pads = n.GetInts("pads", {0, 0, 0, 0});
   const int64_t group = n.GetInt("group", 1);
-  if (s.size() != 2 || d.size() != 2 || pads.size() != 4 || group < 1 || w[3] * group != x[3] ||
-      w[0] % group)
+  // The same bounds as ONNX Conv's (ResolveGeometry): a model file may hold effi.Conv too.
+  auto in_range = [](const std::vector<int64_t>& v, int64_t lo) {
+    return std::all_of(v.begin(), v.end(), [lo](int64_t e) { return e >= lo && e <= (1 << 20); });
+  };
+  if (s.size() != 2 || d.size() != 2 || pads.size() != 4 || !in_range(s, 1) || !in_range(d, 1) ||
+      !in_range(pads, 0) || group < 1 || w[0] % group || x[3] % group || w[3] != x[3] / group)
     Fail(n, "inconsistent effi.Conv attributes");
   ref::Conv2dParams p{x[0], x[3], x[1], x[2],    w[0],    0,    0,    w[1],
                       w[2], s[0], s[1], pads[0], pads[1], d[0], d[1], group};
@@ -395,11 +412,26 @@ ref::Pool2dParams PoolParams(const Node& n, int64_t batch, int64_t c, int64_t h,
   // clang-format on
 }
 
+// ONNX Runtime's rule for pooling (pool_attributes.h): each explicit pad must be smaller than the
+// kernel along its axis, else whole windows lie in the padding (MaxPool would output -inf there).
+// auto_pad's computed pads are not checked (ORT does not either; without dilation they are < k).
+void CheckPoolPads(const Node& n, const Geom2d& g) {
+  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && !auto_pad.empty()) return;
+  const std::pair<int64_t, int64_t> pad_kernel[] = {
+      {g.pt, g.kh}, {g.pb, g.kh}, {g.pl, g.kw}, {g.pr, g.kw}};
+  for (const auto& [pad, k] : pad_kernel)
+    if (pad >= k)
+      Fail(n, fmt::format("pad {} >= kernel {} (pads must be smaller than the kernel)", pad, k));
+}
+
 ref::Pool2dParams PoolGeometry(const Node& n, const Graph& gr, bool nhwc) {
   const Shape& x = In(gr, n, 0).shape;
+  CheckInputSizes(n, gr);
   if (nhwc) {
     if (x.size() != 4) Fail(n, "needs a 4-D input");
     const Geom2d g = ResolveGeometry(n, 2, x[1], x[2], n.GetInts("kernel_shape", {}));
+    CheckPoolPads(n, g);
     return PoolParams(n, x[0], x[3], x[1], x[2], g);
   }
   if (x.size() != 3 && x.size() != 4)
@@ -409,6 +441,7 @@ ref::Pool2dParams PoolGeometry(const Node& n, const Graph& gr, bool nhwc) {
   const int64_t h = spatial == 2 ? x[2] : 1, w = spatial == 2 ? x[3] : x[2];
   const Geom2d g =
       ResolveGeometry(n, spatial, x[2], spatial == 2 ? x[3] : 1, n.GetInts("kernel_shape", {}));
+  CheckPoolPads(n, g);
   return PoolParams(n, x[0], x[1], h, w, g);
 }
 
@@ -501,6 +534,7 @@ void InferGlobalPool(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);
   const Shape& x = In(g, n, 0).shape;
   if (x.size() < 3) Fail(n, "needs an input of rank >= 3");
+  CheckInputSizes(n, g);
   Shape out = x;
   if (n.domain == kEffiDomain) {
     if (x.size() != 4) Fail(n, "needs a 4-D NHWC input");

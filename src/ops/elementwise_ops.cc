@@ -276,13 +276,18 @@ std::unique_ptr<Kernel> CreateUnary(const Node& n, const Graph& g) {
       ref::unary_f32(op, static_cast<const float*>(in[0]), static_cast<float*>(o[0]), count);
       return;
     }
+    // Integers: negation in the unsigned type, so it wraps like numpy instead of overflowing
+    // (UB): Neg(INT64_MIN) == Abs(INT64_MIN) == INT64_MIN.
     auto apply = [&](auto* y, const auto* x) {
+      using T = std::remove_cvref_t<decltype(*x)>;
+      using U = std::make_unsigned_t<T>;
       for (int64_t i = 0; i < count; ++i) {
-        auto v = x[i];
+        T v = x[i];
+        const T neg = static_cast<T>(static_cast<U>(U{0} - static_cast<U>(v)));
         if (op == ref::UnaryOp::kNeg)
-          v = -v;
+          v = neg;
         else if (op == ref::UnaryOp::kAbs)
-          v = v < 0 ? -v : v;
+          v = v < 0 ? neg : v;
         else if (op == ref::UnaryOp::kRelu)
           v = v < 0 ? 0 : v;
         y[i] = v;
@@ -424,6 +429,10 @@ void InferCast(const Node& n, Graph& g) {
   SetOut(g, n, 0, CastTarget(n), In(g, n, 0).shape);
 }
 
+// Integer -> integer wraps modulo 2^bits (numpy's astype; well defined in C++20). Float ->
+// integer truncates toward zero and saturates, NaN -> 0: SaturatingFloatToInt (graph/tensor.h)
+// says why; shape-like constants read with ToInt64Vector follow the same rule. D = uint8_t is the
+// uint8 target (the bool target goes through float in CreateCast: nonzero and NaN -> true).
 template <typename D>
 void CastTo(DType from, const void* x, D* y, int64_t count) {
   for (int64_t i = 0; i < count; ++i) {
@@ -432,10 +441,8 @@ void CastTo(DType from, const void* x, D* y, int64_t count) {
         float v = static_cast<const float*>(x)[i];
         if constexpr (std::is_same_v<D, float>)
           y[i] = v;
-        else if constexpr (std::is_same_v<D, uint8_t>)
-          y[i] = static_cast<D>(v != 0.0f);  // bool target handled by caller
         else
-          y[i] = std::isfinite(v) ? static_cast<D>(v) : D{0};
+          y[i] = SaturatingFloatToInt<D>(v);
         break;
       }
       case DType::kI64:

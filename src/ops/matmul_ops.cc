@@ -13,6 +13,14 @@ namespace {
 
 namespace ref = effi::kernels::ref;
 
+// Checks every input's size (NumElements names the node): a declared graph input's dims are each
+// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
+// contracted K, a gathered axis) would otherwise compute their products unchecked.
+void CheckInputSizes(const Node& n, const Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
+}
+
 struct MatMulGeom {
   int64_t m, n, k;
   Shape out;
@@ -39,7 +47,10 @@ MatMulGeom MatMulGeometry(const Node& n, const Shape& a0, const Shape& b0) {
                          batch.data(), sa.data());
   ref::broadcast_strides(static_cast<int>(bb.size()), bb.data(), static_cast<int>(batch.size()),
                          batch.data(), sb.data());
-  int64_t nb = NumElements(batch);
+  // Bounds every offset below (the products of A's and B's dims are checked too).
+  NumElements(a0, n.Describe().c_str());
+  NumElements(b0, n.Describe().c_str());
+  int64_t nb = NumElements(batch, n.Describe().c_str());
   std::vector<int64_t> idx(batch.size(), 0);
   for (int64_t i = 0; i < nb; ++i) {
     int64_t oa = 0, ob = 0;
@@ -83,6 +94,7 @@ void InferGemm(const Node& n, Graph& g) {
   const Shape& a = In(g, n, 0).shape;
   const Shape& b = In(g, n, 1).shape;
   if (a.size() != 2 || b.size() != 2) Fail(n, "Gemm inputs must be 2-D");
+  CheckInputSizes(n, g);
   const bool ta = n.GetInt("transA", 0), tb = n.GetInt("transB", 0);
   int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1];
   int64_t kb = tb ? b[1] : b[0], nn = tb ? b[0] : b[1];
@@ -124,6 +136,7 @@ void InferLinear(const Node& n, Graph& g) {
   const Shape& w = In(g, n, 1).shape;
   if (x.empty() || w.size() != 2 || x.back() != w[0])
     Fail(n, fmt::format("cannot multiply {} by {}", ShapeStr(x), ShapeStr(w)));
+  CheckInputSizes(n, g);
   Shape out = x;
   out.back() = w[1];
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{w[1]}) Fail(n, "bias must be [N]");
@@ -230,6 +243,7 @@ void InferAttention(const Node& n, Graph& g) {
   if (q.size() != 4 || k.size() != 4 || v.size() != 4 || k[0] != q[0] || k[1] != q[1] ||
       k[3] != q[3] || v[0] != q[0] || v[1] != q[1] || v[2] != k[2])
     Fail(n, "inconsistent Q/K/V shapes");
+  CheckInputSizes(n, g);
   if (n.HasInput(3) && In(g, n, 3).shape != Shape{q[1], q[2], k[2]})
     Fail(n, "bias must be [H, N, M]");
   SetOut(g, n, 0, DType::kF32, {q[0], q[1], q[2], v[3]});
@@ -256,7 +270,8 @@ void InferPackedAttention(const Node& n, Graph& g) {
   for (size_t i = 0; i < n.inputs.size(); ++i) RequireFloat(g, n, i);
   const Shape& x = In(g, n, 0).shape;
   const int64_t dk = n.GetInt("key_dim", 0);
-  if (x.size() != 4 || dk <= 0 || x[3] <= 2 * dk)
+  CheckInputSizes(n, g);
+  if (x.size() != 4 || dk <= 0 || dk >= x[3] || x[3] - dk <= dk)  // i.e. x[3] > 2 * dk
     Fail(n, fmt::format("needs X [B,N,H,2*key_dim+Dv] with key_dim > 0, got {} and key_dim {}",
                         ShapeStr(x), dk));
   if (n.HasInput(1) && In(g, n, 1).shape != Shape{x[2], x[1], x[1]})

@@ -14,6 +14,14 @@ namespace {
 
 namespace ref = effi::kernels::ref;
 
+// Checks every input's size (NumElements names the node): a declared graph input's dims are each
+// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
+// contracted K, a gathered axis) would otherwise compute their products unchecked.
+void CheckInputSizes(const Node& n, const Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
+}
+
 struct ReduceGeom {
   std::vector<bool> mask;  // std::vector<bool> has no data(); copied into a plain array at run time
   Shape out;
@@ -57,6 +65,7 @@ ref::ReduceOp ReduceFor(const std::string& op) {
 void InferReduce(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);
   if (In(g, n, 0).shape.size() > 16) Unsupported(n, "rank above 16");
+  CheckInputSizes(n, g);
   ReduceGeom geo = ReduceGeometry(n, g);
   const Shape& x = In(g, n, 0).shape;
   for (size_t i = 0; i < x.size(); ++i)
@@ -145,8 +154,9 @@ SoftmaxGeom SoftmaxGeometry(const Node& n, const Graph& g) {
 void InferSoftmax(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);
   if (In(g, n, 0).shape.size() > 16) Unsupported(n, "rank above 16");
-  SoftmaxGeometry(n, g);
+  // SetOut checks the shape's size first, so the geometry's products of its dims cannot overflow.
   SetOut(g, n, 0, DType::kF32, In(g, n, 0).shape);
+  SoftmaxGeometry(n, g);
 }
 
 std::unique_ptr<Kernel> CreateSoftmax(const Node& n, const Graph& g) {
@@ -178,6 +188,7 @@ std::unique_ptr<Kernel> CreateSoftmax(const Node& n, const Graph& g) {
 void InferArgMax(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);
   const Shape& x = In(g, n, 0).shape;
+  CheckInputSizes(n, g);
   const int64_t axis = NormAxis(n, n.GetInt("axis", 0), static_cast<int64_t>(x.size()));
   if (x[axis] == 0) Fail(n, "ArgMax over an empty axis");
   Shape out = x;

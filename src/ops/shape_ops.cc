@@ -24,6 +24,14 @@ std::unique_ptr<Kernel> CreateAlias(const Node& n, const Graph& g) {
   });
 }
 
+// Checks every input's size (NumElements names the node): a declared graph input's dims are each
+// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
+// contracted K, a gathered axis) would otherwise compute their products unchecked.
+void CheckInputSizes(const Node& n, const Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
+}
+
 int64_t CheckedDim(const Node& n, int64_t d) {
   if (d < 0 || d > kMaxTensorElements) Fail(n, fmt::format("invalid dimension {}", d));
   return d;
@@ -34,7 +42,7 @@ void InferReshape(const Node& n, Graph& g) {
   const Value& x = In(g, n, 0);
   std::vector<int64_t> spec = ConstInts(g, n, 1, "shape");
   const bool allowzero = n.GetInt("allowzero", 0) != 0;
-  const int64_t total = NumElements(x.shape);
+  const int64_t total = NumElements(x.shape, n.Describe().c_str());
   Shape out(spec.size());
   int infer = -1;
   int64_t known = 1;
@@ -71,6 +79,7 @@ void InferFlatten(const Node& n, Graph& g) {
   int64_t axis = n.GetInt("axis", 1);
   if (axis < -rank || axis > rank) Fail(n, fmt::format("axis {} out of range", axis));
   if (axis < 0) axis += rank;
+  NumElements(x.shape, n.Describe().c_str());  // so the products below cannot overflow
   int64_t a = 1, b = 1;
   for (int64_t i = 0; i < rank; ++i) (i < axis ? a : b) *= x.shape[i];
   SetOut(g, n, 0, x.dtype, {a, b});
@@ -263,7 +272,8 @@ std::vector<int64_t> SplitSizes(const Node& n, const Graph& g) {
   int64_t sum = 0;
   for (int64_t s : sizes) {
     if (s < 0) Fail(n, "negative split size");
-    sum += s;
+    if (!CheckedAdd(sum, s, &sum))
+      Fail(n, fmt::format("split sizes {} overflow int64", ShapeStr(sizes)));
   }
   if (sum != x[axis]) Fail(n, fmt::format("split sizes sum to {}, axis has {}", sum, x[axis]));
   return sizes;
@@ -339,29 +349,41 @@ SliceGeom SliceGeometry(const Node& n, const Graph& g) {
     int64_t ax = NormAxis(n, axes[i], rank);
     if (seen[ax]) Fail(n, "repeated axis");
     seen[ax] = true;
+    // ONNX's rule, exactly: a negative start/end first gets dim added (no overflow: dim >= 0, so
+    // INT64_MIN + dim is in range), then both are clamped: to [0, dim] for a positive step, to
+    // start in [0, dim-1] and end in [-1, dim-1] for a negative one. The count is
+    // ceil((e - s) / step) written so that neither a step of INT64_MAX nor one of INT64_MIN (which
+    // cannot be negated) overflows: |e - s| <= dim + 1.
     const int64_t dim = x[ax], step = steps[i];
-    if (step == 0) Fail(n, "step 0");
+    if (step == 0) Fail(n, fmt::format("step 0 on axis {}", axes[i]));
     int64_t s = starts[i], e = ends[i];
     if (s < 0) s += dim;
     if (e < 0) e += dim;
     if (step > 0) {
       s = std::clamp<int64_t>(s, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      geo.out[ax] = e > s ? (e - s + step - 1) / step : 0;
+      geo.out[ax] = e > s ? (e - s - 1) / step + 1 : 0;
+    } else if (dim == 0) {
+      s = 0;
+      geo.out[ax] = 0;
     } else {
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      geo.out[ax] = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      // (e - s + 1) <= 0 and step < 0: C's truncating division gives floor((s - e - 1) / -step).
+      geo.out[ax] = s > e ? (e - s + 1) / step + 1 : 0;
     }
     b[ax] = s;
     st[ax] = step;
   }
+  NumElements(x, n.Describe().c_str());  // so the products below cannot overflow
   std::vector<int64_t> xs(rank, 1);
   for (int64_t i = rank - 2; i >= 0; --i) xs[i] = xs[i + 1] * x[i + 1];
   geo.strides.resize(rank);
   for (int64_t i = 0; i < rank; ++i) {
     geo.offset += (geo.out[i] ? b[i] : 0) * xs[i];
-    geo.strides[i] = st[i] * xs[i];
+    // An axis with at most one output element never steps, and its step may be huge (INT64_MAX):
+    // only a stepping axis has |step| < dim, which keeps step * stride in range.
+    geo.strides[i] = geo.out[i] > 1 ? st[i] * xs[i] : 0;
   }
   return geo;
 }
@@ -385,6 +407,7 @@ void InferGather(const Node& n, Graph& g) {
   const Value& x = In(g, n, 0);
   const Value& idx = In(g, n, 1);
   if (idx.dtype != DType::kI64 && idx.dtype != DType::kI32) Fail(n, "indices must be int32/int64");
+  CheckInputSizes(n, g);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   if (rank == 0) Fail(n, "cannot gather from a scalar");
   const int64_t axis = NormAxis(n, n.GetInt("axis", 0), rank);
@@ -450,10 +473,13 @@ void InferTile(const Node& n, Graph& g) {
   const Value& x = In(g, n, 0);
   auto reps = ConstInts(g, n, 1, "repeats");
   if (reps.size() != x.shape.size()) Fail(n, "repeats length differs from the input rank");
+  CheckInputSizes(n, g);
   Shape out = x.shape;
   for (size_t i = 0; i < out.size(); ++i) {
     if (reps[i] < 0) Fail(n, "negative repeat");
-    out[i] *= reps[i];
+    if (!CheckedMul(out[i], reps[i], &out[i]))
+      Fail(n,
+           fmt::format("repeats {} of input {} overflow int64", ShapeStr(reps), ShapeStr(x.shape)));
   }
   SetOut(g, n, 0, x.dtype, out);
 }
@@ -465,6 +491,7 @@ std::unique_ptr<Kernel> CreateTile(const Node& n, const Graph& g) {
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     const int r = static_cast<int>(out.size());
     const int64_t total = NumElements(out);
+    if (total == 0) return;
     std::vector<int64_t> xs(r, 1);
     for (int i = r - 2; i >= 0; --i) xs[i] = xs[i + 1] * x[i + 1];
     std::vector<int64_t> idx(r, 0);
@@ -503,27 +530,42 @@ std::unique_ptr<Kernel> CreateConstantOfShape(const Node& n, const Graph& g) {
   });
 }
 
+// max(ceil((limit - start) / delta), 0) in exact integer arithmetic (the spec's count; a double
+// quotient is off for large operands: Range(INT64_MIN, INT64_MAX, INT64_MAX) has 3 elements, not
+// 2). |limit - start| and |delta| are taken in uint64, where they always fit.
+uint64_t IntRangeCount(int64_t start, int64_t limit, int64_t delta) {
+  if (delta > 0 ? limit <= start : limit >= start) return 0;
+  const uint64_t span = delta > 0 ? static_cast<uint64_t>(limit) - static_cast<uint64_t>(start)
+                                  : static_cast<uint64_t>(start) - static_cast<uint64_t>(limit);
+  const uint64_t step = delta > 0 ? static_cast<uint64_t>(delta) : 0 - static_cast<uint64_t>(delta);
+  return span / step + (span % step != 0);
+}
+
 void InferRange(const Node& n, Graph& g) {
   const Value& s = In(g, n, 0);
   for (size_t i = 0; i < 3; ++i)
     if (!In(g, n, i).is_constant() || In(g, n, i).dtype != s.dtype)
       Unsupported(n, "Range needs constant inputs of one type");
+  for (size_t i = 0; i < 3; ++i)
+    if (In(g, n, i).constant->elements() != 1) Fail(n, fmt::format("input {} must be a scalar", i));
   int64_t count = 0;
   if (s.dtype == DType::kF32) {
+    // Float Range stays float math, as the spec's reference computes it; the count in double.
     float a = s.constant->ToFloatVector().at(0), b = In(g, n, 1).constant->ToFloatVector().at(0),
           d = In(g, n, 2).constant->ToFloatVector().at(0);
     if (d == 0) Fail(n, "delta 0");
     double c = std::ceil((static_cast<double>(b) - a) / d);
-    if (!(c < static_cast<double>(kMaxTensorElements))) Fail(n, "too many elements");
-    count = std::max<int64_t>(0, static_cast<int64_t>(c));
+    if (!(c < static_cast<double>(kMaxTensorElements)))  // also NaN (inf or NaN operands)
+      Fail(n, fmt::format("Range({}, {}, {}) has too many elements (or a NaN count)", a, b, d));
+    count = c > 0 ? static_cast<int64_t>(c) : 0;
   } else if (s.dtype == DType::kI64 || s.dtype == DType::kI32) {
     int64_t a = s.constant->ToInt64Vector().at(0), b = In(g, n, 1).constant->ToInt64Vector().at(0),
             d = In(g, n, 2).constant->ToInt64Vector().at(0);
     if (d == 0) Fail(n, "delta 0");
-    double c =
-        std::ceil((static_cast<double>(b) - static_cast<double>(a)) / static_cast<double>(d));
-    if (!(c < static_cast<double>(kMaxTensorElements))) Fail(n, "too many elements");
-    count = std::max<int64_t>(0, static_cast<int64_t>(c));
+    const uint64_t c = IntRangeCount(a, b, d);
+    if (c > static_cast<uint64_t>(kMaxTensorElements))
+      Fail(n, fmt::format("Range({}, {}, {}) has {} elements (more than 2^31)", a, b, d, c));
+    count = static_cast<int64_t>(c);
   } else {
     Unsupported(n, "type not supported");
   }
@@ -539,12 +581,17 @@ std::unique_ptr<Kernel> CreateRange(const Node& n, const Graph& g) {
       for (int64_t i = 0; i < count; ++i)
         static_cast<float*>(o[0])[i] = a + static_cast<float>(i) * d;
     } else if (dt == DType::kI64) {
-      int64_t a = *static_cast<const int64_t*>(in[0]), d = *static_cast<const int64_t*>(in[2]);
-      for (int64_t i = 0; i < count; ++i) static_cast<int64_t*>(o[0])[i] = a + i * d;
-    } else {
-      int32_t a = *static_cast<const int32_t*>(in[0]), d = *static_cast<const int32_t*>(in[2]);
+      // start + i * delta in uint64: an intermediate i * delta may leave int64 (it wraps), but
+      // every element lies between start and limit, so the wrapped sum is exact.
+      const uint64_t a = static_cast<uint64_t>(*static_cast<const int64_t*>(in[0])),
+                     d = static_cast<uint64_t>(*static_cast<const int64_t*>(in[2]));
       for (int64_t i = 0; i < count; ++i)
-        static_cast<int32_t*>(o[0])[i] = static_cast<int32_t>(a + i * d);
+        static_cast<int64_t*>(o[0])[i] = static_cast<int64_t>(a + static_cast<uint64_t>(i) * d);
+    } else {
+      const uint64_t a = static_cast<uint64_t>(int64_t{*static_cast<const int32_t*>(in[0])}),
+                     d = static_cast<uint64_t>(int64_t{*static_cast<const int32_t*>(in[2])});
+      for (int64_t i = 0; i < count; ++i)
+        static_cast<int32_t*>(o[0])[i] = static_cast<int32_t>(a + static_cast<uint64_t>(i) * d);
     }
   });
 }
