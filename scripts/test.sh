@@ -2,13 +2,15 @@
 # Quick start 2: the whole test suite, as CI runs it.
 #   1. Release build: unit, kernel, model-golden, ONNX-conformance and CLI tests (ctest).
 #   2. ASan+UBSan build: the same suite under the sanitizers.
-#   3. libFuzzer: ONNX loader and image decoders, bounded time each (EFFI_FUZZ_SECONDS, default 30).
-#   4. ARM64: cross-built kernel and graph tests under qemu-aarch64, default CPU and cortex-a53
+#   3. ThreadSanitizer build: the thread pool, parallel ops and concurrent-session tests.
+#   4. libFuzzer: ONNX loader (+ compile under the memory limit), IR graphs through passes and
+#      planner, image decoders, labels/JSON parsing; bounded time each (EFFI_FUZZ_SECONDS, default 30).
+#   5. ARM64: cross-built kernel and graph tests under qemu-aarch64, default CPU and cortex-a53
 #      (no dotprod).
 # Set EFFI_TEST_STAGES to a subset, e.g. "release asan".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stages="${EFFI_TEST_STAGES:-release asan fuzz aarch64}"
+stages="${EFFI_TEST_STAGES:-release asan tsan fuzz aarch64}"
 jobs="${EFFI_JOBS:-2}"
 scripts/install_deps.sh
 
@@ -29,14 +31,27 @@ if has asan; then
   ctest --preset asan-ubsan
 fi
 
+if has tsan; then
+  step "ThreadSanitizer build + concurrency tests"
+  cmake --preset tsan
+  cmake --build --preset tsan -j "$jobs"
+  ctest --preset tsan
+fi
+
 if has fuzz; then
   step "libFuzzer (${EFFI_FUZZ_SECONDS:-30} s per target)"
   cmake --preset fuzz
   cmake --build --preset fuzz -j "$jobs"
-  for target in fuzz_onnx_load fuzz_image_decode; do
-    corpus="fuzz/corpus/${target#fuzz_}"
+  # target:seed folders (the hostile test models seed the loader too)
+  for entry in fuzz_onnx_load:onnx,../tests/testdata/hostile fuzz_graph:graph \
+               fuzz_image_decode:image fuzz_labels_json:labels; do
+    target="${entry%%:*}"
     work="$(mktemp -d)"
-    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+    IFS=, read -r -a seeds <<< "${entry#*:}"
+    for seed in "${seeds[@]}"; do
+      [ -d "fuzz/corpus/$seed" ] && cp -r "fuzz/corpus/$seed"/. "$work"/
+    done
+    echo "$target: $(find "$work" -type f | wc -l) seeds"
     build-fuzz/fuzz/$target "$work" -max_total_time="${EFFI_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=0 2>&1 | tail -n 3
     rm -rf "$work"

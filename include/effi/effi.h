@@ -55,6 +55,22 @@ const char* effi_status_string(effi_status status);
 /* Loads, validates and compiles an ONNX model with all graph passes. On failure *out is NULL. */
 effi_status effi_model_load(const char* path, effi_model** out);
 
+/* Options of effi_model_load_with_options. All-zero (effi_model_options o = {0};) means the
+ * defaults, as effi_model_load uses. */
+typedef struct effi_model_options {
+  /* Graph passes: NULL or "all", "none", or a list such as "all,-fuse_gelu". */
+  const char* passes;
+  /* Memory budget in bytes for what loading and running may allocate beyond the weights stored in
+   * the file (activations, scratch, constants computed at load). A model over it fails with
+   * EFFI_INVALID_MODEL naming the node. 0: EFFI_MEMORY_LIMIT if set (e.g. "2G"), else 512 MiB;
+   * -1: unlimited. */
+  int64_t memory_limit_bytes;
+} effi_model_options;
+
+/* effi_model_load with options; options NULL = defaults. On failure *out is NULL. */
+effi_status effi_model_load_with_options(const char* path, const effi_model_options* options,
+                                         effi_model** out);
+
 /* Releases a model; NULL is ignored. Sessions created from it stay valid (they share it). */
 void effi_model_free(effi_model* model);
 

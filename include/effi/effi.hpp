@@ -52,6 +52,12 @@ struct TensorInfo {
 struct ModelOptions {
   // Graph passes: "all" (default), "none", or a list such as "all,-fuse_gelu" (see README).
   std::string passes = "all";
+  // Memory budget in bytes for what loading and running the model may allocate beyond the weights
+  // stored in its file: activations, kernel scratch, constants computed at load, weight copies.
+  // A model over it fails to load (or a Session::Run at a bigger batch fails) with kInvalidModel
+  // naming the node, before allocating. 0: EFFI_MEMORY_LIMIT if set (bytes with an optional
+  // K/M/G/T suffix, or "unlimited"), else 512 MiB; -1: unlimited.
+  int64_t memory_limit_bytes = 0;
 };
 
 struct SessionOptions {

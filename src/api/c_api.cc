@@ -108,12 +108,22 @@ const char* effi_status_string(effi_status status) {
 }
 
 effi_status effi_model_load(const char* path, effi_model** out) {
+  return effi_model_load_with_options(path, nullptr, out);
+}
+
+effi_status effi_model_load_with_options(const char* path, const effi_model_options* options,
+                                         effi_model** out) {
   if (out) *out = nullptr;
   return Guard([&] {
     if (!path) throw InvalidArgument("effi_model_load: path is NULL");
     if (!out) throw InvalidArgument("effi_model_load: out is NULL");
+    effi::ModelOptions model_options;
+    if (options) {
+      if (options->passes) model_options.passes = options->passes;
+      model_options.memory_limit_bytes = options->memory_limit_bytes;
+    }
     auto handle = std::make_unique<effi_model>();
-    handle->model = effi::Model::Load(path);
+    handle->model = effi::Model::Load(path, model_options);
     *out = handle.release();
   });
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <limits>
 #include <mutex>
 
 #include "graph/passes/passes.h"
@@ -174,6 +175,7 @@ std::shared_ptr<Model> Finish(Graph g, const ModelOptions& options) {
   auto m = ModelFactory::Make();
   Model::Impl& impl = ModelFactory::Impl(*m);
   impl.pass_options = passes::PassOptions::Parse(options.passes);
+  impl.pass_options.memory_limit_bytes = runtime::ResolveMemoryLimit(options.memory_limit_bytes);
   impl.metadata = g.metadata;
   impl.opset = g.opset;
   impl.initializer_elements = g.initializer_elements;
@@ -225,19 +227,31 @@ ModelStats Model::Stats(int64_t batch) const {
   st.parameters = impl_->initializer_elements;
   st.ops_imported = impl_->file_op_histogram;
   const Graph& g = plan->graph();
+  // Saturating: element counts are each below 2^31, but their products summed over a hostile
+  // graph's nodes could overflow int64.
+  auto add_macs = [&](int64_t elements, int64_t per_element) {
+    int64_t macs = 0;
+    if (elements <= 0 || per_element <= 0) return;
+    if (__builtin_mul_overflow(elements, per_element, &macs) ||
+        __builtin_add_overflow(st.macs, macs, &st.macs))
+      st.macs = std::numeric_limits<int64_t>::max();
+  };
   for (const Node& n : g.nodes) {
     st.ops_optimized[OpKey(n)]++;
     auto shape = [&](int v) -> const Shape& { return g.values[v].shape; };
-    if (n.Is("Conv") || n.IsEffi("Conv")) {
+    // The shapes come from the model: a Conv weight with 0 output channels or a Gemm operand of
+    // the wrong rank must count as 0 MACs, not divide by zero or read past the shape.
+    if ((n.Is("Conv") || n.IsEffi("Conv")) && n.inputs.size() > 1) {
       const Shape& w = shape(n.inputs[1]);
-      int64_t per_out = NumElements(w) / w[0];  // Ci/g * kh * kw
-      st.macs += NumElements(shape(n.outputs[0])) * per_out;
+      const int64_t per_out = w.empty() || w[0] <= 0 ? 0 : NumElements(w) / w[0];  // Ci/g*kh*kw
+      add_macs(NumElements(shape(n.outputs[0])), per_out);
     } else if (n.Is("MatMul") || n.IsEffi("Linear")) {
       const Shape& a = shape(n.inputs[0]);
-      st.macs += NumElements(shape(n.outputs[0])) * (a.empty() ? 1 : a.back());
+      add_macs(NumElements(shape(n.outputs[0])), a.empty() ? 1 : a.back());
     } else if (n.Is("Gemm")) {
       const Shape& a = shape(n.inputs[0]);
-      st.macs += NumElements(shape(n.outputs[0])) * (n.GetInt("transA", 0) ? a[0] : a[1]);
+      if (a.size() == 2)
+        add_macs(NumElements(shape(n.outputs[0])), n.GetInt("transA", 0) ? a[0] : a[1]);
     }
   }
   st.peak_activation_bytes = static_cast<int64_t>(plan->arena_bytes());
@@ -325,6 +339,7 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
 
   auto plan = mi.GetPlan(shapes);
   const Graph& g = plan->graph();
+  plan->CheckMemory(impl_->pool ? impl_->pool->size() : 1);  // scratch grows with threads
   if (impl_->arena_storage.size() < plan->arena_bytes() + 64)
     impl_->arena_storage.resize(plan->arena_bytes() + 64);
   const size_t scratch_bytes = plan->scratch_bytes(impl_->pool ? impl_->pool->size() : 1);

@@ -7,10 +7,11 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "effi/error.hpp"
 #include "image/image.h"
+#include "util/file.h"
+#include "util/text.h"
 
 // clang-format off
 // jpeglib.h uses FILE and size_t without including their headers, so it must come after <cstdio>.
@@ -352,19 +353,16 @@ Image DecodeMemory(const uint8_t* data, size_t size, const std::string& name_for
 }
 
 Image DecodeFile(const std::string& path, int64_t max_pixels) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) Fail(ErrorCode::kIo, path, "cannot open file");
-  f.seekg(0, std::ios::end);
-  const std::streamoff end = f.tellg();
-  f.seekg(0, std::ios::beg);
-  if (end < 0 || !f) Fail(ErrorCode::kIo, path, "cannot read file");
-  if (end > kMaxFileBytes) {
-    Fail(ErrorCode::kInvalidImage, path, fmt::format("file is {} bytes, over the limit", end));
+  // A regular file only, opened non-blocking: a fifo would block open(), a device never end.
+  const util::ReadOnlyFile file = util::OpenRegularFile(path, "image");
+  const std::string name = util::EscapeControl(path, util::kMaxQuotedPath);
+  if (file.size() > static_cast<uint64_t>(kMaxFileBytes)) {
+    Fail(ErrorCode::kInvalidImage, name,
+         fmt::format("file is {} bytes, over the limit", file.size()));
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(end));
-  f.read(reinterpret_cast<char*>(bytes.data()), end);
-  if (!f && end != 0) Fail(ErrorCode::kIo, path, "read error");
-  return DecodeMemory(bytes.data(), bytes.size(), path, max_pixels);
+  const std::string bytes = util::ReadAll(file, path, static_cast<size_t>(kMaxFileBytes), "image");
+  return DecodeMemory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name,
+                      max_pixels);
 }
 
 }  // namespace effi::image

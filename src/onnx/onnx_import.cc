@@ -13,13 +13,15 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "onnx.pb.h"
 #include "onnx/convert.h"
+#include "util/file.h"
+#include "util/text.h"
 
 namespace effi::onnx_io {
 namespace {
@@ -53,9 +55,26 @@ DType FromOnnxType(int t, const std::string& what) {
   }
 }
 
-// Reads [offset, offset+length) of an external data file inside base_dir.
+// A model-controlled string (tensor name, location...) as quoted in messages: control bytes
+// escaped (a NUL would end the message early, an ESC or newline would reach the terminal) and
+// the length bounded.
+std::string Q(std::string_view s) { return util::EscapeControl(s, util::kMaxQuoted); }
+
+// True when `p` lies strictly below `dir` (both canonical: absolute, no symlinks, no "..").
+bool IsInside(const fs::path& dir, const fs::path& p) {
+  auto e = p.begin();
+  for (auto d = dir.begin(); d != dir.end(); ++d, ++e)
+    if (e == p.end() || *d != *e) return false;
+  return e != p.end();
+}
+
+// Reads [offset, offset+length) of an external data file inside base_dir. The location is
+// untrusted: it must stay inside the model's folder after symlinks are resolved (a symlink in the
+// folder may point at /etc/passwd), and it must be a regular file (a fifo would block the read, a
+// device would never end).
 std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t,
                          size_t expect_bytes) {
+  const std::string name = Q(t.name());
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t.external_data()) {
@@ -67,28 +86,56 @@ std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t,
       else if (kv.key() == "length")
         length = std::stoll(kv.value());
     } catch (const std::exception&) {
-      Bad(fmt::format("initializer '{}': bad external_data entry '{}'", t.name(), kv.key()));
+      Bad(fmt::format("initializer '{}': bad external_data entry '{}'", name, Q(kv.key())));
     }
   }
   if (ctx.base_dir.empty())
-    Bad(fmt::format("initializer '{}' uses external data, which needs a model file path",
-                    t.name()));
-  if (location.empty())
-    Bad(fmt::format("initializer '{}': external data without location", t.name()));
+    Bad(fmt::format("initializer '{}' uses external data, which needs a model file path", name));
+  if (location.empty()) Bad(fmt::format("initializer '{}': external data without location", name));
+  const std::string loc = Q(location);
+  // The OS would silently stop the name at a NUL and open another file.
+  if (location.find('\0') != std::string::npos)
+    Bad(fmt::format("initializer '{}': external data location '{}' contains a NUL byte", name,
+                    loc));
   fs::path rel(location);
   if (rel.is_absolute())
-    Bad(fmt::format("initializer '{}': external data location '{}' must be relative", t.name(),
-                    location));
+    Bad(fmt::format("initializer '{}': external data location '{}' must be relative", name, loc));
   for (const auto& part : rel)
     if (part == "..")
       Bad(fmt::format("initializer '{}': external data location '{}' escapes the model folder",
-                      t.name(), location));
-  fs::path full = fs::path(ctx.base_dir) / rel;
+                      name, loc));
+  auto io_error = [&](const std::string& why) {
+    return Error(ErrorCode::kIo, fmt::format("initializer '{}': cannot open external data file "
+                                             "'{}' ({})",
+                                             name, loc, why));
+  };
   std::error_code ec;
-  auto fsize = fs::file_size(full, ec);
-  if (ec)
-    throw Error(ErrorCode::kIo, fmt::format("initializer '{}': cannot open external data file '{}'",
-                                            t.name(), full.string()));
+  const fs::path real_dir = fs::canonical(ctx.base_dir, ec);
+  if (ec) throw io_error("model folder: " + ec.message());
+  const fs::path real = fs::canonical(fs::path(ctx.base_dir) / rel, ec);
+  if (ec) throw io_error(ec.message());
+  if (!IsInside(real_dir, real))
+    Bad(
+        fmt::format("initializer '{}': external data location '{}' resolves outside the model "
+                    "folder (through a symlink)",
+                    name, loc));
+  struct stat checked {};
+  if (::stat(real.c_str(), &checked) != 0) throw io_error(std::generic_category().message(errno));
+  if (!S_ISREG(checked.st_mode))
+    Bad(fmt::format("initializer '{}': external data '{}' is not a regular file ({})", name, loc,
+                    util::FileKind(checked.st_mode)));
+  // Open what was checked: O_NOFOLLOW for the last component, then the descriptor must be the
+  // same inode, so a file swapped in after the checks is refused rather than read.
+  const int fd = ::open(real.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) throw io_error(std::generic_category().message(errno));
+  struct stat st {};
+  const bool same = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == checked.st_dev &&
+                    st.st_ino == checked.st_ino;
+  const util::ReadOnlyFile file(fd, st);
+  if (!same)
+    Bad(fmt::format("initializer '{}': external data file '{}' changed while being opened", name,
+                    loc));
+  const uint64_t fsize = file.size();
   if (length < 0) length = static_cast<int64_t>(expect_bytes);
   if (offset < 0 || static_cast<uint64_t>(length) != expect_bytes ||
       static_cast<uint64_t>(offset) > fsize ||
@@ -96,14 +143,10 @@ std::string ReadExternal(const ImportContext& ctx, const onnx::TensorProto& t,
     Bad(
         fmt::format("initializer '{}': external data range (offset {}, length {}) does not fit "
                     "file '{}' ({} bytes, need {})",
-                    t.name(), offset, length, location, fsize, expect_bytes));
-  std::ifstream f(full, std::ios::binary);
+                    name, offset, length, loc, fsize, expect_bytes));
   std::string bytes(expect_bytes, '\0');
-  f.seekg(offset);
-  f.read(bytes.data(), static_cast<std::streamsize>(expect_bytes));
-  if (!f)
-    throw Error(ErrorCode::kIo,
-                fmt::format("initializer '{}': short read from '{}'", t.name(), full.string()));
+  if (!util::ReadAt(file.fd(), bytes.data(), expect_bytes, static_cast<uint64_t>(offset)))
+    throw Error(ErrorCode::kIo, fmt::format("initializer '{}': short read from '{}'", name, loc));
   return bytes;
 }
 
@@ -237,7 +280,7 @@ AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a,
     case onnx::AttributeProto::STRINGS:
       return std::vector<std::string>(a.strings().begin(), a.strings().end());
     case onnx::AttributeProto::TENSOR:
-      return ConvertTensor(ctx, a.t(), fmt::format("{} attribute '{}'", where, a.name()));
+      return ConvertTensor(ctx, a.t(), fmt::format("{} attribute '{}'", where, Q(a.name())));
     default:
       // Old exporters leave type unset; infer from the populated field.
       if (a.type() == onnx::AttributeProto::UNDEFINED) {
@@ -249,7 +292,7 @@ AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a,
         if (a.has_i()) return a.i();
       }
       throw Error(ErrorCode::kUnsupported,
-                  fmt::format("{}: attribute '{}' has unsupported type {}", where, a.name(),
+                  fmt::format("{}: attribute '{}' has unsupported type {}", where, Q(a.name()),
                               static_cast<int>(a.type())));
   }
 }
@@ -257,16 +300,16 @@ AttrValue ConvertAttr(const ImportContext& ctx, const onnx::AttributeProto& a,
 void ReadValueInfo(const onnx::ValueInfoProto& vi, Value& v) {
   if (!vi.type().has_tensor_type())
     throw Error(ErrorCode::kUnsupported,
-                fmt::format("graph input/output '{}' is not a tensor", vi.name()));
+                fmt::format("graph input/output '{}' is not a tensor", Q(vi.name())));
   const auto& tt = vi.type().tensor_type();
   if (tt.elem_type() != 0)
-    v.dtype = FromOnnxType(tt.elem_type(), fmt::format("graph input/output '{}'", vi.name()));
+    v.dtype = FromOnnxType(tt.elem_type(), fmt::format("graph input/output '{}'", Q(vi.name())));
   if (tt.has_shape()) {
     v.shape.clear();
     for (const auto& d : tt.shape().dim()) {
       if (d.has_dim_value()) {
         if (d.dim_value() < 0 || d.dim_value() > kMaxTensorElements)
-          Bad(fmt::format("graph input/output '{}' has invalid dimension {}", vi.name(),
+          Bad(fmt::format("graph input/output '{}' has invalid dimension {}", Q(vi.name()),
                           d.dim_value()));
         v.shape.push_back(d.dim_value());
       } else {
@@ -312,9 +355,9 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
     const onnx::TensorProto& init = in.proto;
     if (init.name().empty()) Bad(fmt::format("{}: initializer without a name", ctx.model_name));
     if (g.FindValue(init.name()) >= 0)
-      Bad(fmt::format("{}: initializer '{}' defined twice", ctx.model_name, init.name()));
+      Bad(fmt::format("{}: initializer '{}' defined twice", ctx.model_name, Q(init.name())));
     int id = g.AddConstant(init.name(),
-                           ConvertTensor(ctx, init, fmt::format("initializer '{}'", init.name()),
+                           ConvertTensor(ctx, init, fmt::format("initializer '{}'", Q(init.name())),
                                          in.has_raw ? &in.raw : nullptr));
     g.initializer_elements += g.values[id].constant->elements();
   }
@@ -323,11 +366,11 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
     if (existing >= 0 && g.values[existing].is_constant())
       continue;  // initializer listed as input (IR < 4)
     if (existing >= 0)
-      Bad(fmt::format("{}: graph input '{}' listed twice", ctx.model_name, vi.name()));
+      Bad(fmt::format("{}: graph input '{}' listed twice", ctx.model_name, Q(vi.name())));
     int id = g.AddValue(vi.name());
     ReadValueInfo(vi, g.values[id]);
     if (g.values[id].dtype == DType::kUndefined)
-      Bad(fmt::format("{}: graph input '{}' has no element type", ctx.model_name, vi.name()));
+      Bad(fmt::format("{}: graph input '{}' has no element type", ctx.model_name, Q(vi.name())));
     g.inputs.push_back(id);
   }
   int node_index = 0;
@@ -338,7 +381,7 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
     n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
     n.op = np.op_type();
     g.file_op_histogram[(n.domain.empty() ? "" : n.domain + ".") + n.op]++;
-    const std::string where = n.Describe();
+    const std::string where = Q(n.Describe());
     for (const auto& a : np.attribute()) {
       if (a.name().empty()) Bad(fmt::format("{}: attribute without a name", where));
       n.attrs[a.name()] = ConvertAttr(ctx, a, where);
@@ -366,7 +409,7 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
                         where));
       const std::string& out = np.output(0);
       if (g.FindValue(out) >= 0)
-        Bad(fmt::format("{}: output '{}' is produced more than once", where, out));
+        Bad(fmt::format("{}: output '{}' is produced more than once", where, Q(out)));
       g.AddConstant(out, t);
       continue;
     }
@@ -380,7 +423,7 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
       if (existing >= 0 &&
           (g.values[existing].is_constant() ||
            std::find(g.inputs.begin(), g.inputs.end(), existing) != g.inputs.end()))
-        Bad(fmt::format("{}: output '{}' overwrites a graph input or initializer", where, out));
+        Bad(fmt::format("{}: output '{}' overwrites a graph input or initializer", where, Q(out)));
       n.outputs.push_back(value_of(out));
     }
     g.AddNode(std::move(n));
@@ -388,7 +431,7 @@ Graph Convert(const onnx::ModelProto& m, const std::vector<Initializer>& inits,
   for (const auto& vi : gp.output()) {
     int id = g.FindValue(vi.name());
     if (id < 0)
-      Bad(fmt::format("{}: graph output '{}' is never produced", ctx.model_name, vi.name()));
+      Bad(fmt::format("{}: graph output '{}' is never produced", ctx.model_name, Q(vi.name())));
     Value declared;
     ReadValueInfo(vi, declared);
     g.outputs.push_back(id);
@@ -488,45 +531,31 @@ Graph ImportBuffer(const void* data, size_t size, const ImportContext& ctx) {
 
 Graph ImportMemory(const void* data, size_t size, const std::string& name_for_errors,
                    const std::string& base_dir) {
-  return ImportBuffer(data, size, ImportContext{name_for_errors, base_dir});
+  return ImportBuffer(
+      data, size,
+      ImportContext{util::EscapeControl(name_for_errors, util::kMaxQuotedPath), base_dir});
 }
 
 Graph ImportFile(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw Error(ErrorCode::kIo, fmt::format("model file '{}' not found", path));
-  if (fs::is_directory(path, ec))
-    throw Error(ErrorCode::kIo, fmt::format("model path '{}' is a directory", path));
+  // Opened non-blocking and checked to be a regular file: a fifo would block open() forever, a
+  // device cannot be mapped.
+  util::ReadOnlyFile file = util::OpenRegularFile(path, "model file");
+  const std::string name = util::EscapeControl(path, util::kMaxQuotedPath);
   std::string dir = fs::path(path).parent_path().string();
   if (dir.empty()) dir.assign(1, '.');
   // Map the file instead of reading it: no zero-fill and no copy of the 49 MB before parsing.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::kIo, fmt::format("cannot open model file '{}'", path));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw Error(ErrorCode::kIo, fmt::format("cannot read model file '{}'", path));
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", path));
-  }
+  const size_t size = static_cast<size_t>(file.size());
+  if (size == 0) throw Error(ErrorCode::kInvalidModel, fmt::format("{}: empty file", name));
+  const int fd = file.fd();
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (map == MAP_FAILED) {
-    ::close(fd);
-    throw Error(ErrorCode::kIo, fmt::format("cannot map model file '{}'", path));
-  }
+  if (map == MAP_FAILED)
+    throw Error(ErrorCode::kIo, fmt::format("cannot map model file '{}'", name));
   struct Unmap {
     void* p;
     size_t n;
-    int fd;
-    ~Unmap() {
-      ::munmap(p, n);
-      ::close(fd);
-    }
-  } unmap{map, size, fd};
-  ImportContext ctx{path, dir};
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{map, size};
+  ImportContext ctx{name, dir};
   ctx.fd = fd;
   ctx.file_base = static_cast<const char*>(map);
   ctx.file_size = size;

@@ -304,7 +304,13 @@ std::unique_ptr<Kernel> CreateUnary(const Node& n, const Graph& g) {
 void InferClip(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);
   for (size_t i = 1; i < n.inputs.size(); ++i)
-    if (n.inputs[i] >= 0 && !In(g, n, i).is_constant()) Unsupported(n, "non-constant min/max");
+    if (n.inputs[i] >= 0) {
+      if (!In(g, n, i).is_constant()) Unsupported(n, "non-constant min/max");
+      // ONNX: min and max are scalars (found by fuzz_graph: an empty one was read past its end).
+      if (NumElements(In(g, n, i).shape) != 1)
+        Fail(n, fmt::format("{} must be a scalar, got shape {}", i == 1 ? "min" : "max",
+                            ShapeStr(In(g, n, i).shape)));
+    }
   SetOut(g, n, 0, DType::kF32, In(g, n, 0).shape);
 }
 

@@ -17,13 +17,21 @@ namespace effi::runtime {
 
 class Plan {
  public:
-  // Takes an optimised graph with all shapes known.
-  static std::shared_ptr<const Plan> Build(Graph g);
+  // Takes an optimised graph with all shapes known. Before any kernel packs a weight, checks that
+  // the arena plus the constants the kernels may copy (beyond `file_bytes`, the weights stored in
+  // the file) fit `memory_limit` (bytes; passes::kUnlimitedMemory: no limit), then that scratch at
+  // one thread does too; throws kInvalidModel naming the biggest consumer otherwise.
+  static std::shared_ptr<const Plan> Build(Graph g,
+                                           int64_t memory_limit = passes::kDefaultMemoryLimit,
+                                           int64_t file_bytes = 0);
 
   const Graph& graph() const { return graph_; }
   size_t arena_bytes() const { return arena_bytes_; }
   // Scratch needed by the hungriest kernel when run with `threads` threads.
   size_t scratch_bytes(int threads) const;
+  // Throws kInvalidModel when a session with `threads` threads would need more than the memory
+  // limit (arena + scratch + weight copies); sessions call it before allocating.
+  void CheckMemory(int threads) const;
   // Arena offset of a non-constant value (-1 for constants / unused values).
   int64_t offset(int value) const { return offset_[value]; }
   // Pointer of value `v` given this session's arena and the bound inputs (see Execute).
@@ -41,7 +49,22 @@ class Plan {
   std::vector<int64_t> offset_;
   std::vector<int> input_slot_;  // per value: the graph input it is (a view of), else -1
   size_t arena_bytes_ = 0;
+  int64_t memory_limit_ = passes::kUnlimitedMemory;
+  int64_t copied_bytes_ = 0;  // constant bytes kernels may have copied beyond the file's weights
+  std::string largest_activation_;  // "output 'y' [..] of node 'n' (Op), 4 MiB", for messages
+  std::string largest_copy_;        // "largest 'w' of node 'n' (Op), 1 MiB"
+
+  // Throws when arena + `scratch` (at `threads`, most for node `scratch_node`) + copies > limit.
+  void CheckTotal(size_t scratch, int threads, int scratch_node) const;
 };
+
+// Memory limits as users write them: "1048576", "64K", "512M", "2G", "1T" (binary multiples, an
+// optional trailing B or iB, any case) or "unlimited" (-> passes::kUnlimitedMemory). Throws
+// kInvalidArgument naming `what` and listing the accepted forms.
+int64_t ParseMemoryLimit(const std::string& text, const std::string& what);
+// The limit in force for ModelOptions::memory_limit_bytes = `option`: itself when > 0 or -1
+// (unlimited), else (0) EFFI_MEMORY_LIMIT when set, else passes::kDefaultMemoryLimit.
+int64_t ResolveMemoryLimit(int64_t option);
 
 // import graph -> bind shapes -> passes -> plan. Pass the imported graph by copy to keep it (its
 // constants are shared, not copied), or move it in so weights replaced by passes or packed by

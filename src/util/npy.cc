@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "effi/error.hpp"
+#include "util/file.h"
+#include "util/text.h"
 
 namespace effi::npy {
 namespace {
@@ -28,6 +30,9 @@ constexpr size_t kMaxHeaderLen = size_t{1} << 20;
 // Largest dim we accept: keeps every later product check inside int64_t.
 constexpr int64_t kMaxDim = int64_t{1} << 62;
 constexpr int kMaxRank = 64;  // numpy's own NPY_MAXDIMS is 32 (64 in numpy 2).
+// Largest file Load reads: far above any tensor effi runs (which stays under 2^31 elements), so
+// that a wrong path to a huge file fails before anything is allocated.
+constexpr uint64_t kMaxFileBytes = uint64_t{16} << 30;
 
 [[noreturn]] void Fail(ErrorCode code, const std::string& name, const std::string& what) {
   throw Error(code, fmt::format("npy '{}': {}", name, what));
@@ -101,7 +106,7 @@ class HeaderParser {
         h.shape = ParseShape();
         have_shape = true;
       } else {
-        Bad(fmt::format("unexpected header key '{}'", key));
+        Bad(fmt::format("unexpected header key '{}'", util::EscapeControl(key)));
       }
       SkipSpace();
       if (Peek() == ',') {
@@ -190,11 +195,11 @@ class HeaderParser {
     return shape;
   }
   std::string DtypeFromDescr(const std::string& d) const {
-    if (d.size() < 3) Bad(fmt::format("bad descr '{}'", d));
+    if (d.size() < 3) Bad(fmt::format("bad descr '{}'", util::EscapeControl(d)));
     const char order = d[0];
     const std::string code = d.substr(1);
     if (order != '<' && order != '>' && order != '|' && order != '=') {
-      Bad(fmt::format("bad descr '{}'", d));
+      Bad(fmt::format("bad descr '{}'", util::EscapeControl(d)));
     }
     if (code == "u1") return "uint8";
     if (code == "b1") return "bool";
@@ -205,7 +210,7 @@ class HeaderParser {
     Fail(ErrorCode::kUnsupported, name_,
          fmt::format("dtype '{}' is not supported (float32, int64, int32, uint8, bool; "
                      "little-endian)",
-                     d));
+                     util::EscapeControl(d)));
   }
 
   std::string_view s_;
@@ -293,43 +298,43 @@ Array LoadFromMemory(const uint8_t* data, size_t size, const std::string& name_f
 }
 
 Array Load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("npy '{}': cannot open file", path));
-  f.seekg(0, std::ios::end);
-  const std::streamoff end = f.tellg();
-  f.seekg(0, std::ios::beg);
-  if (end < 0 || !f) throw Error(ErrorCode::kIo, fmt::format("npy '{}': cannot size file", path));
-  const size_t file_size = static_cast<size_t>(end);
+  // A regular file only, opened non-blocking: a fifo would block, /dev/zero would never end.
+  const util::ReadOnlyFile file = util::OpenRegularFile(path, "npy");
+  const std::string name = util::EscapeControl(path, util::kMaxQuotedPath);
+  if (file.size() > kMaxFileBytes) {
+    Fail(ErrorCode::kInvalidArgument, name,
+         fmt::format("file is {} bytes, over the {} byte limit", file.size(), kMaxFileBytes));
+  }
+  const size_t file_size = static_cast<size_t>(file.size());
+  auto read_at = [&](void* dst, size_t n, size_t offset, const char* what) {
+    if (!util::ReadAt(file.fd(), dst, n, offset)) Fail(ErrorCode::kIo, name, what);
+  };
 
   // Read only the prefix and header first, so a lying header cannot make us allocate the payload.
   std::array<uint8_t, 12> prefix{};
   const size_t prefix_read = std::min<size_t>(prefix.size(), file_size);
-  f.read(reinterpret_cast<char*>(prefix.data()), static_cast<std::streamsize>(prefix_read));
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("npy '{}': read error", path));
-  const Prefix p = ParsePrefix(prefix.data(), prefix_read, path);
+  read_at(prefix.data(), prefix_read, 0, "read error");
+  const Prefix p = ParsePrefix(prefix.data(), prefix_read, name);
   if (p.header_len > file_size - p.prefix_len) {
-    Fail(ErrorCode::kInvalidArgument, path,
+    Fail(ErrorCode::kInvalidArgument, name,
          fmt::format("truncated: header needs {} bytes, file has {}", p.header_len,
                      file_size - p.prefix_len));
   }
   std::string text(p.header_len, '\0');
-  f.seekg(static_cast<std::streamoff>(p.prefix_len), std::ios::beg);
-  f.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("npy '{}': read error in header", path));
-  Header h = HeaderParser(text, path).Parse();
+  read_at(text.data(), text.size(), p.prefix_len, "read error in header");
+  Header h = HeaderParser(text, name).Parse();
   const size_t offset = p.prefix_len + p.header_len;
-  const size_t need = PayloadBytes(h, path);
+  const size_t need = PayloadBytes(h, name);
   const size_t have = file_size - offset;
   if (have != need) {
-    Fail(ErrorCode::kInvalidArgument, path,
+    Fail(ErrorCode::kInvalidArgument, name,
          fmt::format("payload is {} bytes but shape and dtype {} need {}", have, h.dtype, need));
   }
   Array a;
   a.dtype = std::move(h.dtype);
   a.shape = std::move(h.shape);
   a.bytes.resize(need);
-  f.read(reinterpret_cast<char*>(a.bytes.data()), static_cast<std::streamsize>(need));
-  if (!f && need != 0) throw Error(ErrorCode::kIo, fmt::format("npy '{}': read error", path));
+  read_at(a.bytes.data(), need, offset, "read error");
   return a;
 }
 

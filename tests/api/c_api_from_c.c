@@ -25,3 +25,15 @@ effi_status effi_test_run_from_c(const char* path, const float* input, float* ou
   effi_model_free(model);
   return st;
 }
+
+/* Loads `path` with a zero-initialised effi_model_options (the defaults) plus `memory_limit_bytes`,
+ * then frees it: the options struct as C code writes it. */
+effi_status effi_test_load_with_limit_from_c(const char* path, int64_t memory_limit_bytes) {
+  effi_model_options options = {0};
+  effi_model* model = 0;
+  effi_status st;
+  options.memory_limit_bytes = memory_limit_bytes;
+  st = effi_model_load_with_options(path, &options, &model);
+  effi_model_free(model);
+  return st;
+}

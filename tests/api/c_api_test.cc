@@ -17,6 +17,8 @@
 
 extern "C" effi_status effi_test_run_from_c(const char* path, const float* input, float* out,
                                             size_t capacity, size_t* out_count);
+extern "C" effi_status effi_test_load_with_limit_from_c(const char* path,
+                                                        int64_t memory_limit_bytes);
 
 namespace {
 
@@ -145,6 +147,41 @@ TEST(CApi, WorksFromC) {
   ASSERT_EQ(count, 10u);
   out.resize(count);
   ExpectClose(out, Floats(effi::npy::Load(kModels + "/tiny_op11/ort_1.npy")));
+}
+
+TEST(CApi, ModelOptions) {
+  const std::string tiny = kModels + "/tiny_op11.onnx";
+  Handles h;
+  // NULL and all-zero options are the defaults.
+  ASSERT_EQ(effi_model_load_with_options(tiny.c_str(), nullptr, &h.model), EFFI_OK)
+      << effi_last_error();
+  effi_model_free(h.model);
+  h.model = nullptr;
+  effi_model_options options{};
+  ASSERT_EQ(effi_model_load_with_options(tiny.c_str(), &options, &h.model), EFFI_OK);
+  effi_model_free(h.model);
+  h.model = reinterpret_cast<effi_model*>(0x1);  // must be reset to NULL on failure
+  options.memory_limit_bytes = 1024;
+  EXPECT_EQ(effi_model_load_with_options(tiny.c_str(), &options, &h.model), EFFI_INVALID_MODEL);
+  EXPECT_EQ(h.model, nullptr);
+  EXPECT_NE(std::string(effi_last_error()).find("over the memory limit of 1 KiB"),
+            std::string::npos)
+      << effi_last_error();
+  options.memory_limit_bytes = -1;  // unlimited
+  options.passes = "none";
+  ASSERT_EQ(effi_model_load_with_options(tiny.c_str(), &options, &h.model), EFFI_OK);
+  options.memory_limit_bytes = -7;
+  effi_model* other = nullptr;
+  EXPECT_EQ(effi_model_load_with_options(tiny.c_str(), &options, &other), EFFI_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(effi_last_error()).find("memory_limit_bytes"), std::string::npos);
+  options.memory_limit_bytes = 0;
+  options.passes = "fuse_everything";
+  EXPECT_EQ(effi_model_load_with_options(tiny.c_str(), &options, &other), EFFI_INVALID_ARGUMENT);
+  EXPECT_EQ(other, nullptr);
+  // From C.
+  EXPECT_EQ(effi_test_load_with_limit_from_c(tiny.c_str(), 0), EFFI_OK) << effi_last_error();
+  EXPECT_EQ(effi_test_load_with_limit_from_c(tiny.c_str(), 2048), EFFI_INVALID_MODEL);
+  EXPECT_NE(std::string(effi_last_error()).find("memory limit of 2 KiB"), std::string::npos);
 }
 
 TEST(CApi, MissingFileIsAnIoError) {

@@ -2,11 +2,13 @@
 // separately) on the bundled demo, the shared L1 golden data and a set of broken inputs.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -74,9 +76,10 @@ class TempDir {
   std::string path_;
 };
 
-// Runs `effi args...` in `cwd`; the child is killed after 300 s so a hang fails instead of
-// blocking.
-Result RunCli(const std::vector<std::string>& args, const std::string& cwd = "") {
+// Runs `effi args...` in `cwd`; the child is killed after `timeout_s` (300 s) so a hang fails
+// instead of blocking.
+Result RunCli(const std::vector<std::string>& args, const std::string& cwd = "",
+              unsigned timeout_s = 300) {
   TempDir io;
   const std::string out_path = io / "stdout", err_path = io / "stderr";
   const pid_t pid = fork();
@@ -87,7 +90,7 @@ Result RunCli(const std::vector<std::string>& args, const std::string& cwd = "")
     if (out < 0 || err < 0 || in < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0)
       _exit(126);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    alarm(300);
+    alarm(timeout_s);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(kCli.c_str()));
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -600,6 +603,44 @@ TEST_F(CliErrors, UsageErrors) {
   ExpectError({"inspect", kTiny, "--batch", "0"}, 2);
 }
 
+// --memory-limit on every command that loads a model; EFFI_MEMORY_LIMIT when it is absent.
+TEST_F(CliErrors, MemoryLimit) {
+  const std::string in0 = kSource + "/tests/models/tiny_op11/in_0.npy";
+  const std::vector<std::vector<std::string>> commands = {
+      {"inspect", kTiny},
+      {"classify", kTiny, kImage},
+      {"run", kTiny, "--input", in0, "--output", Path("mem_out.npy")},
+      {"bench", kTiny, "--warmup", "0", "--iterations", "1"}};
+  for (const std::vector<std::string>& command : commands) {
+    std::vector<std::string> args = command;
+    args.insert(args.end(), {"--memory-limit", "1K"});
+    ExpectError(args, 1);
+    const Result r = RunCli(args);
+    EXPECT_NE(r.err.find("over the memory limit of 1 KiB (raise it with --memory-limit"),
+              std::string::npos)
+        << r.err;
+    args.back() = "abc";
+    ExpectError(args, 2);
+    args.back() = "unlimited";
+    EXPECT_EQ(RunCli(args).code, 0) << command[0];
+  }
+  const Result bad = RunCli({"inspect", kTiny, "--memory-limit", "1.5G"});
+  EXPECT_NE(bad.err.find("--memory-limit"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("K, M, G or T suffix"), std::string::npos) << bad.err;
+  // The environment variable (inherited by the child), overridden by the flag.
+  setenv("EFFI_MEMORY_LIMIT", "2K", 1);
+  const Result env = RunCli({"inspect", kTiny});
+  const Result flag = RunCli({"inspect", kTiny, "--memory-limit", "64M"});
+  setenv("EFFI_MEMORY_LIMIT", "lots", 1);
+  const Result env_bad = RunCli({"inspect", kTiny});
+  unsetenv("EFFI_MEMORY_LIMIT");
+  EXPECT_EQ(env.code, 1) << Describe(env);
+  EXPECT_NE(env.err.find("memory limit of 2 KiB"), std::string::npos) << env.err;
+  EXPECT_EQ(flag.code, 0) << Describe(flag);
+  EXPECT_EQ(env_bad.code, 1) << Describe(env_bad);
+  EXPECT_NE(env_bad.err.find("EFFI_MEMORY_LIMIT 'lots'"), std::string::npos) << env_bad.err;
+}
+
 TEST_F(CliErrors, PreprocessingThatDoesNotFitTheModel) {
   ExpectError({"classify", kTiny, kImage, "--size", "32"}, 1);
 }
@@ -609,6 +650,173 @@ TEST_F(CliErrors, NoCrashOnNv12AndGoodFrameWorks) {
                            "--frame-size", "64x64", "--top", "1"});
   EXPECT_EQ(r.code, 0) << Describe(r);
   EXPECT_EQ(Lines(r.out).size(), 2u) << r.out;
+}
+
+// ---------------- hostile files, flags and text (issue 15) ----------------
+
+// ExpectError's contract, plus: done within 20 s (the child is killed then), so a fifo that blocks
+// open() or /dev/zero read to the end fails the test instead of hanging it.
+void ExpectQuickError(const std::vector<std::string>& args, int code) {
+  std::string cmd;
+  for (const std::string& a : args) cmd += " " + a;
+  SCOPED_TRACE("effi" + cmd);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Result r = RunCli(args, "", 20);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 10.0) << Describe(r);
+  EXPECT_EQ(r.code, code) << Describe(r);
+  EXPECT_TRUE(r.out.empty()) << Describe(r);
+  const std::vector<std::string> lines = Lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << Describe(r);
+  EXPECT_EQ(lines[0].rfind("effi: error: ", 0), 0u) << lines[0];
+  EXPECT_LT(lines[0].size(), 300u) << lines[0].substr(0, 1000);
+  EXPECT_EQ(lines[0].find('\x1b'), std::string::npos) << lines[0];
+}
+
+// tiny_op11.onnx with one more metadata_props entry, encoded by hand: protobuf merges a repeated
+// field given again at the end of a message, so appending ModelProto field 14 (a
+// StringStringEntryProto: key = 1, value = 2) adds the entry.
+std::string TinyWithMetadata(const std::string& key, const std::string& value) {
+  auto varint = [](uint64_t v) {
+    std::string s;
+    for (; v >= 0x80; v >>= 7) s += static_cast<char>((v & 0x7f) | 0x80);
+    return s + static_cast<char>(v);
+  };
+  auto field = [&](uint64_t number, const std::string& payload) {
+    return varint(number << 3 | 2) + varint(payload.size()) + payload;
+  };
+  return ReadText(kTiny) + field(14, field(1, key) + field(2, value));
+}
+
+// Output meant for a terminal holds no raw ESC/BEL/C1 byte and no forged "effi: error:" line.
+void ExpectNoTerminalInjection(const Result& r) {
+  for (const std::string* text : {&r.out, &r.err}) {
+    for (const char c : {'\x1b', '\x07', '\r', '\x9b'})
+      EXPECT_EQ(text->find(c), std::string::npos) << static_cast<int>(c) << Describe(r);
+    for (const std::string& line : Lines(*text))
+      EXPECT_NE(line.rfind("effi: error: fake", 0), 0u) << "forged line: " << line;
+  }
+}
+
+TEST_F(CliErrors, FifosAndDevicesFailAtOnce) {
+  const std::string fifo = Path("io_fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ExpectQuickError({"classify", kTiny, fifo}, 1);                      // image
+  ExpectQuickError({"classify", fifo, kImage}, 1);                     // model
+  ExpectQuickError({"inspect", fifo}, 1);                              // model
+  ExpectQuickError({"bench", fifo, "--iterations", "1"}, 1);           // model
+  ExpectQuickError({"run", kTiny, "--input", "data=" + fifo}, 1);      // .npy
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", fifo}, 1);  // labels
+  ExpectQuickError({"classify", kTiny, fifo, "--input-format", "nv12", "--frame-size", "64x64"},
+                   1);  // frame
+  // Devices: /dev/zero never ends, so it must be refused rather than read.
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", "/dev/zero"}, 1);
+  ExpectQuickError({"classify", kTiny, "/dev/zero"}, 1);
+  ExpectQuickError({"inspect", "/dev/zero"}, 1);
+  ExpectQuickError({"run", kTiny, "--input", "data=/dev/zero"}, 1);
+  ExpectQuickError(
+      {"classify", kTiny, "/dev/zero", "--input-format", "nv12", "--frame-size", "64x64"}, 1);
+  const Result r = RunCli({"classify", kTiny, kImage, "--labels", fifo}, "", 20);
+  EXPECT_NE(r.err.find("is not a regular file (fifo)"), std::string::npos) << Describe(r);
+}
+
+TEST_F(CliErrors, NanAndInfinityFlagsAreUsageErrors) {
+  for (const char* v : {"nan", "NaN", "-nan", "inf", "-inf", "1e999"}) {
+    ExpectQuickError({"bench", kTiny, "--seconds", v}, 2);
+    ExpectQuickError({"classify", kTiny, kImage, "--crop-pct", v}, 2);
+  }
+  const Result r = RunCli({"bench", kTiny, "--seconds", "nan"}, "", 20);
+  EXPECT_NE(r.err.find("--seconds"), std::string::npos) << Describe(r);
+  EXPECT_NE(r.err.find("finite"), std::string::npos) << Describe(r);
+}
+
+TEST_F(CliErrors, LabelsCannotWriteToTheTerminal) {
+  // Through a labels file (JSON and plain text) and through the model's metadata
+  // (make_hostile_models.py's io_labels_terminal.onnx, 3 classes).
+  nlohmann::json labels = nlohmann::json::array();
+  for (int i = 0; i < 10; ++i)
+    labels.push_back(i % 2 ? std::string("c") + std::to_string(i) + "\neffi: error: fake"
+                           : std::string("\x1b[31mc") + std::to_string(i) +
+                                 "\x1b[0m\x1b]0;title\x07");
+  WriteBytes(Path("io_evil.json"), labels.dump());
+  std::string text;
+  for (int i = 0; i < 10; ++i) text += std::string("\x1b[2Jc") + std::to_string(i) + "\r\x9b\n";
+  WriteBytes(Path("io_evil.txt"), text);
+  const std::string model = kSource + "/tests/testdata/hostile/io_labels_terminal.onnx";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"classify", kTiny, kImage, "--top", "10", "--labels",
+                                 Path("io_evil.json")},
+        std::vector<std::string>{"classify", kTiny, kImage, "--top", "10", "--labels",
+                                 Path("io_evil.txt")},
+        std::vector<std::string>{"classify", model, kImage}}) {
+    const Result r = RunCli(args);
+    SCOPED_TRACE(args[1] + " " + args.back());
+    ASSERT_EQ(r.code, 0) << Describe(r);
+    ExpectNoTerminalInjection(r);
+    EXPECT_EQ(Lines(r.out).size(), args.size() == 3 ? 4u : 11u) << r.out;  // path + one per label
+    EXPECT_NE(r.out.find("\\x1b["), std::string::npos) << r.out;
+  }
+  const Result meta = RunCli({"classify", model, kImage});
+  EXPECT_NE(meta.out.find("two\\x0aeffi: error: fake (1)"), std::string::npos) << meta.out;
+  EXPECT_NE(meta.out.find("\\x1b[31mred\\x1b[0m (2)"), std::string::npos) << meta.out;
+  // JSON output keeps the labels exactly (the JSON encoding escapes them).
+  const Result json = RunCli({"classify", model, kImage, "--json"});
+  ASSERT_EQ(json.code, 0) << Describe(json);
+  EXPECT_EQ(json.out.find('\x1b'), std::string::npos);
+  std::set<std::string> got;
+  const nlohmann::json doc = nlohmann::json::parse(json.out);
+  for (const auto& t : doc.at("results").at(0).at("top"))
+    got.insert(t.at("label").get<std::string>());
+  EXPECT_EQ(got, (std::set<std::string>{"plain", "two\neffi: error: fake", "\x1b[31mred\x1b[0m"}));
+}
+
+TEST_F(CliErrors, ModelNamesAndErrorsCannotWriteToTheTerminal) {
+  // A metadata key with a clear-screen escape: `inspect` lists keys.
+  WriteBytes(Path("io_meta_key.onnx"), TinyWithMetadata("\x1b[2Jkey\nfake", "v"));
+  const Result r = RunCli({"inspect", Path("io_meta_key.onnx")});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  ExpectNoTerminalInjection(r);
+  EXPECT_NE(r.out.find("\\x1b[2Jkey\\x0afake"), std::string::npos) << r.out;
+  // A file name with ESC and a newline, quoted in an error line.
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", Path("io_\x1b[31m\neffi: error: x")}, 1);
+  ExpectQuickError({"classify", kTiny, Path("io_\x1b]0;t\x07.png")}, 1);
+}
+
+TEST_F(CliErrors, DeeplyNestedOrHugeJsonGivesOneShortLine) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::string deep50k = std::string(50001, '[') + "1" + std::string(50001, ']');
+  WriteBytes(Path("io_deep.json"), deep);
+  WriteBytes(Path("io_deep50k.json"), deep50k);
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", Path("io_deep.json")}, 1);
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", Path("io_deep50k.json")}, 1);
+  // The same in the model's metadata, for 'labels' and for 'preprocess'.
+  WriteBytes(Path("io_deep_labels.onnx"), TinyWithMetadata("labels", deep));
+  WriteBytes(Path("io_deep50k_labels.onnx"), TinyWithMetadata("labels", deep50k));
+  WriteBytes(Path("io_deep_pre.onnx"), TinyWithMetadata("preprocess", deep));
+  WriteBytes(Path("io_deep_mean.onnx"),
+             TinyWithMetadata("preprocess", "{\"mean\": " + deep50k + "}"));
+  std::string wide = "{\"mean\": [";
+  for (int i = 0; i < 20000; ++i) wide += i ? ",1" : "1";
+  WriteBytes(Path("io_wide_mean.onnx"), TinyWithMetadata("preprocess", wide + "]}"));
+  for (const char* name : {"io_deep_labels.onnx", "io_deep50k_labels.onnx", "io_deep_pre.onnx",
+                           "io_deep_mean.onnx", "io_wide_mean.onnx"})
+    ExpectQuickError({"classify", Path(name), kImage}, 1);
+  // A huge but flat labels value in a file: the message does not quote it.
+  WriteBytes(Path("io_huge_number.json"), std::string("[\"a\", ") + std::string(100000, '7') + "]");
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", Path("io_huge_number.json")}, 1);
+}
+
+TEST_F(CliErrors, InspectConvWithZeroOutputChannelsDoesNotCrash) {
+  // make_hostile_models.py's conv_zero_out_channels.onnx: MACs used to divide by w[0] == 0.
+  const Result r =
+      RunCli({"inspect", kSource + "/tests/testdata/hostile/conv_zero_out_channels.onnx"});
+  ASSERT_LT(r.code, 2) << Describe(r);  // 0 (loads: 0 MACs) or 1 (refused), never a signal
+  if (r.code == 0) {
+    EXPECT_NE(r.out.find("MACs         0 "), std::string::npos) << r.out;
+  } else {
+    EXPECT_EQ(Lines(r.err).size(), 1u) << Describe(r);
+  }
 }
 
 }  // namespace

@@ -64,8 +64,126 @@ def external(name, location, offset=None, length=None, nbytes=64):
     save(name, m)
 
 
+def _io_cases():
+    # External data that must stay in the model's folder after symlinks, and be a regular file.
+    # Symlinks, fifos and directories cannot live in the repository: tests/onnx/hostile_model_test.cc
+    # copies these models into a scratch folder and creates each location's target there.
+    external("io_link_passwd.onnx", "passwd.bin", 0, 64)             # passwd.bin -> /etc/passwd
+    external("io_link_outside.onnx", "secret_link.bin", 0, 64)       # -> ../outside/secret.bin
+    external("io_link_dir.onnx", "outside_dir/secret.bin", 0, 64)    # outside_dir -> ../outside
+    external("io_fifo.onnx", "fifo.bin", 0, 64)                      # a named pipe
+    external("io_directory.onnx", "a_directory", 0, 64)              # a directory
+    external("io_link_inside.onnx", "alias.bin", 0, 64)              # alias.bin -> ext_data.bin: loads
+    external("io_link_inside_dir.onnx", "inner_link/ext_data.bin", 0, 64)  # inner_link -> inner: loads
+    # A NUL in the location (the OS would stop the name there): refused, and the message shows it.
+    external("io_nul_location.onnx", "ext_data.bin\0/../../etc/passwd", 0, 64)
+
+    # A 3-class "classifier" (mean over H, W of a [1, 3, 8, 8] image) whose labels metadata would
+    # write to the terminal: a newline with a forged error line, and ANSI colour escapes. The CLI
+    # must print them escaped (tests/cli/cli_test.cc).
+    m = model([helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[2, 3], keepdims=0)],
+              [vi("x", [1, 3, 8, 8])], [vi("y", [1, 3])])
+    helper.set_model_props(m, {"labels": '["plain", "two\\neffi: error: fake", "\\u001b[31mred\\u001b[0m"]'})
+    save("io_labels_terminal.onnx", m)
+
+    # A Conv weight with 0 output channels: `effi inspect` computed MACs as elements / w[0].
+    save("conv_zero_out_channels.onnx", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")],
+                                              [vi("x", [1, 1, 4, 4])], [vi("y", [1, 0, 4, 4])],
+                                              [const("w", np.ones((0, 1, 1, 1), np.float32))]))
+
+
+def _arith_cases():
+    # int64 shape arithmetic at the extremes (issue 15, class 5) and pooling pads >= kernel (6a):
+    # each must be one clean kInvalidModel error naming the node, never overflow UB or SIGFPE.
+    i64 = TensorProto.INT64
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+
+    def slice_model(name, starts, ends, steps):
+        save(name, model([helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"], name="slice")],
+                         [vi("x", [3, 5])], [vi("y", [None, 5])],
+                         [const("s", np.array(starts, np.int64)), const("e", np.array(ends, np.int64)),
+                          const("a", np.array([0], np.int64)), const("st", np.array(steps, np.int64))]))
+
+    def range_model(name, s, l, d, dtype=np.int64):
+        save(name, model([helper.make_node("Range", ["s", "l", "d"], ["y"], name="range")], [],
+                         [vi("y", [None], F if dtype == np.float32 else i64)],
+                         [const("s", np.array(s, dtype)), const("l", np.array(l, dtype)),
+                          const("d", np.array(d, dtype))]))
+
+    slice_model("arith_slice_step_zero.onnx", [lo], [hi], [0])
+    range_model("arith_range_int64_span.onnx", lo, hi, 1)            # 2^64 - 1 elements
+    range_model("arith_range_float_inf.onnx", 0, np.inf, 1, np.float32)
+    range_model("arith_range_float_nan.onnx", 0, np.nan, 1, np.float32)
+    save("arith_split_sum_overflow.onnx",
+         model([helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="split", axis=0)],
+               [vi("x", [4])], [vi("a", [None]), vi("b", [None])],
+               [const("sizes", np.array([hi, 2], np.int64))]))
+    save("arith_tile_overflow.onnx", model([helper.make_node("Tile", ["x", "r"], ["y"], name="tile")],
+                                           [vi("x", [2, 3])], [vi("y", [None, None])],
+                                           [const("r", np.array([1 << 62, 1], np.int64))]))
+    # group = INT64_MAX with 0 input channels: group "divides" 0, and weight channels * group overflowed.
+    save("arith_conv_group_huge.onnx",
+         model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", group=int(hi))],
+               [vi("x", [1, 0, 4, 4])], [vi("y", [1, 0, 4, 4])],
+               [const("w", np.ones((0, 2, 1, 1), np.float32))]))
+    # A declared input with a 0 dim beside dims whose product overflows int64.
+    save("arith_flatten_dims_overflow.onnx",
+         model([helper.make_node("Flatten", ["x"], ["y"], name="flatten", axis=1)],
+               [vi("x", [0, 1 << 31, 1 << 31, 1 << 31])], [vi("y", [None, None])]))
+    # effi's own fused ops may appear in a file: their attributes are validated like ONNX ones.
+    save("arith_effi_conv_stride_zero.onnx",
+         model([helper.make_node("Conv", ["x", "w"], ["y"], name="econv", domain="effi", strides=[0, 0])],
+               [vi("x", [1, 4, 4, 2])], [vi("y", [1, 4, 4, 3])],
+               [const("w", np.ones((3, 1, 1, 2), np.float32))], domains=["effi"]))
+    # Pads >= kernel (ONNX Runtime refuses them; effi's MaxPool output -inf).
+    save("arith_maxpool_pad_ge_kernel.onnx",
+         model([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], pads=[3, 0, 0, 0])],
+               [vi("x", [1, 1, 4, 4])], [vi("y", [None, None, None, None])]))
+    save("arith_avgpool_pad_eq_kernel.onnx",
+         model([helper.make_node("AveragePool", ["x"], ["y"], name="avg", kernel_shape=[2], pads=[0, 2])],
+               [vi("x", [1, 1, 5])], [vi("y", [None, None, None])]))
+
+
+def _memory_cases():
+    # Tiny files that would allocate gigabytes (issue 15, class 4): each must be refused by the
+    # memory limit (default 512 MiB) before the allocation, naming the node.
+    def const_of_shape(name, out, value=1.0):
+        # out = ConstantOfShape(out_shape), the shape being an initializer named out_shape.
+        return helper.make_node("ConstantOfShape", [out + "_shape"], [out], name=name,
+                                value=helper.make_tensor("v", F, [1], [value]))
+
+    # Folded at load: a 2 GiB constant.
+    save("mem_constant_of_shape.onnx", model([const_of_shape("cos", "y")], [], [vi("y", [None])],
+                                             [const("y_shape", np.array([1 << 29], np.int64))]))
+    # Computed at run time: a [1] input expanded to 2^30 floats (4 GiB of activations).
+    save("mem_expand.onnx", model([helper.make_node("Expand", ["x", "shape"], ["y"], name="expand")],
+                                  [vi("x", [1])], [vi("y", [None])],
+                                  [const("shape", np.array([1 << 30], np.int64))]))
+    # Two small constants whose product is 2^30 floats.
+    save("mem_matmul_consts.onnx",
+         model([const_of_shape("a", "a"), const_of_shape("b", "b", 2.0),
+                helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")], [], [vi("y", [None, None])],
+               [const("a_shape", np.array([4096, 1], np.int64)),
+                const("b_shape", np.array([1, 262144], np.int64))]))
+    # 32 copies of a 64 MiB constant (2 GiB in all), each fold well under the limit: the running
+    # total of folded bytes must stop it.
+    nodes = [const_of_shape("c0", "t0")]
+    for i in range(1, 33):
+        nodes.append(helper.make_node("Tile", ["t%d" % (i - 1), "reps"], ["t%d" % i], name="tile%d" % i))
+    save("mem_tile_chain.onnx", model(nodes, [], [vi("t32", [None])],
+                                      [const("t0_shape", np.array([1 << 24], np.int64)),
+                                       const("reps", np.array([1], np.int64))]))
+    # Activations, not constants: an image tiled to [1, 3, 14336, 25088] floats (4 GiB).
+    save("mem_tile_activation.onnx", model([helper.make_node("Tile", ["x", "reps"], ["y"], name="tile")],
+                                           [vi("x", [1, 3, 224, 224])], [vi("y", [None] * 4)],
+                                           [const("reps", np.array([1, 1, 64, 112], np.int64))]))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    _memory_cases()
+    _arith_cases()
+    _io_cases()
     save("empty.onnx", b"")
 
     # Sizes: huge or negative dims on initializers and inputs, byte-count mismatches.

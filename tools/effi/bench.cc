@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common.h"
+#include "util/text.h"
 
 namespace effi::cli {
 namespace {
@@ -31,6 +32,7 @@ struct BenchOptions {
   bool json = false;
   bool profile = false;
   std::string passes = "all";
+  int64_t memory_limit = 0;  // --memory-limit; 0 = EFFI_MEMORY_LIMIT / default
 };
 
 std::string CpuModel() {
@@ -100,7 +102,7 @@ std::vector<std::pair<std::string, Tensor>> MakeInputs(const Model& model, int b
     if (batch != 1 && (shape.empty() || info.shape[0] >= 0))
       throw UsageError(
           fmt::format("--batch {} needs a model with a dynamic batch axis; input '{}' has shape {}",
-                      batch, info.name, ShapeString(info.shape)));
+                      batch, Printable(info.name), ShapeString(info.shape)));
     Tensor t = Tensor::Zeros(info.type, shape);
     if (info.type == ElementType::kFloat32)
       for (int64_t i = 0; i < t.elements(); ++i) t.floats()[i] = dist(rng);
@@ -113,6 +115,7 @@ int RunBench(const BenchOptions& o) {
   CheckReadableFile(o.model, "model");
   ModelOptions mo;
   mo.passes = o.passes;
+  mo.memory_limit_bytes = o.memory_limit;
   const auto load0 = std::chrono::steady_clock::now();
   std::shared_ptr<Model> model = Model::Load(o.model, mo);
   const double load_ms =
@@ -246,12 +249,14 @@ int RunBench(const BenchOptions& o) {
         nodes.push_back({{"node", id.first}, {"op", id.second}, {"ms", ms}});
       j["profile_nodes"] = nodes;
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }
   fmt::print("system   {} | ISA {} | threads {} | streams {} | batch {}\n", CpuModel(), isa,
              o.threads, streams, o.batch);
-  fmt::print("model    {} (load {:.0f} ms, passes {})\n", o.model, load_ms, o.passes);
+  // Node and op names come from the model: escaped in the table (JSON escapes them itself).
+  fmt::print("model    {} (load {:.0f} ms, passes {})\n", Printable(o.model, util::kMaxQuotedPath),
+             load_ms, o.passes);
   fmt::print("runs     {}\n", runs);
   fmt::print(
       "latency  min {:.2f}  p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f}  mean {:.2f} ms\n",
@@ -271,12 +276,12 @@ int RunBench(const BenchOptions& o) {
     std::sort(ops.rbegin(), ops.rend());
     fmt::print("\nprofile (ms per run, summed over streams' threads)\n");
     for (const auto& [ms, op] : ops)
-      fmt::print("  {:<26} {:8.3f} ms {:5.1f}%\n", op, ms,
+      fmt::print("  {:<26} {:8.3f} ms {:5.1f}%\n", Printable(op), ms,
                  prof_total > 0 ? 100 * ms / prof_total : 0.0);
     fmt::print("\nslowest nodes\n");
     for (size_t i = 0; i < by_node.size() && i < 15; ++i)
-      fmt::print("  {:8.3f} ms  {:<18} {}\n", by_node[i].first, by_node[i].second.second,
-                 by_node[i].second.first);
+      fmt::print("  {:8.3f} ms  {:<18} {}\n", by_node[i].first, Printable(by_node[i].second.second),
+                 Printable(by_node[i].second.first));
   }
   return kExitOk;
 }
@@ -306,11 +311,13 @@ Command AddBenchCommand(CLI::App& parent) {
           ->check(CLI::Range(0, 100000000));
   app->add_option("--seconds", o->seconds, "measure for this long when --iterations is 0")
       ->capture_default_str()
+      ->check(FiniteNumber())
       ->check(CLI::Range(0.01, 86400.0))
       ->excludes(iters);
   app->add_flag("--json", o->json, "print results as JSON");
   app->add_flag("--profile", o->profile, "per-op time breakdown");
   AddPassesOption(*app, &o->passes);
+  AddMemoryLimitOption(*app, &o->memory_limit);
   return {app, [o] { return RunBench(*o); }};
 }
 

@@ -13,7 +13,9 @@
 #include "common.h"
 #include "image/image.h"
 #include "image/preprocess.h"
+#include "util/file.h"
 #include "util/npy.h"
+#include "util/text.h"
 
 namespace effi::cli {
 namespace {
@@ -36,6 +38,7 @@ struct ClassifyOptions {
   std::string std = "0.229,0.224,0.225";
   bool bgr = false;
   std::string passes = "all";
+  int64_t memory_limit = 0;  // --memory-limit; 0 = EFFI_MEMORY_LIMIT / default
   bool batch = false;
 
   // Set when the flag was given explicitly (explicit flags override the model's metadata).
@@ -99,6 +102,9 @@ size_t Utf8Width(const std::string& s) {
   return w;
 }
 
+// Real preprocess metadata is a few hundred bytes.
+constexpr size_t kMaxPreprocessBytes = 64 * 1024;
+
 // Table labels are cut to kMaxLabelWidth columns (ImageNet's synonym lists run to ~90); JSON
 // output keeps them whole.
 constexpr size_t kMaxLabelWidth = 48;
@@ -121,12 +127,15 @@ std::string FormatTable(const std::vector<ImageResult>& results,
   for (size_t r = 0; r < results.size(); ++r) {
     const ImageResult& res = results[r];
     if (r) out += "\n";
-    out += res.path + "\n";
+    out += Printable(res.path, util::kMaxQuotedPath) + "\n";
     std::vector<std::string> names;
     size_t width = 0;
     for (const Prediction& p : res.top) {
-      names.push_back(labels.empty() ? std::to_string(p.index)
-                                     : fmt::format("{} ({})", Shorten(labels[p.index]), p.index));
+      // Labels come from the model or a file: escaped so a label cannot drive the terminal.
+      names.push_back(
+          labels.empty()
+              ? std::to_string(p.index)
+              : fmt::format("{} ({})", Shorten(Printable(labels[p.index], 1024)), p.index));
       width = std::max(width, Utf8Width(names.back()));
     }
     const size_t rank_width = std::to_string(res.top.size()).size();
@@ -152,6 +161,22 @@ std::string FormatJson(const std::vector<ImageResult>& results,
   }
   nlohmann::ordered_json doc = {{"results", std::move(list)}};
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+// One raw NV12 frame: read here through the bounded regular-file reader (a fifo or /dev/zero given
+// as a frame fails at once) with exactly the frame's size as the limit.
+image::Image LoadNv12(const std::string& path, int width, int height) {
+  const size_t luma = static_cast<size_t>(width) * static_cast<size_t>(height);
+  const size_t need = luma + luma / 2;
+  const util::ReadOnlyFile file = util::OpenRegularFile(path, "NV12 frame");
+  if (file.size() != need)
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("NV12 frame '{}': a {}x{} frame needs {} bytes, the file has {}",
+                    Printable(path, util::kMaxQuotedPath), width, height, need, file.size()));
+  const std::string bytes = util::ReadAll(file, path, need, "NV12 frame");
+  return image::Nv12ToRgb(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), width,
+                          height);
 }
 
 image::Interpolation ParseInterpolation(const std::string& s) {
@@ -189,6 +214,7 @@ int RunClassify(const ClassifyOptions& o) {
   CheckReadableFile(model_path, "model");
   ModelOptions model_options;
   model_options.passes = o.passes;
+  model_options.memory_limit_bytes = o.memory_limit;
   std::shared_ptr<Model> model = Model::Load(model_path, model_options);
 
   // The model: one float32 NCHW image input, a float32 output [N, classes...].
@@ -196,7 +222,7 @@ int RunClassify(const ClassifyOptions& o) {
     throw Error(
         ErrorCode::kUnsupported,
         fmt::format("classify needs a model with one image input, '{}' has {} (use 'effi run')",
-                    model_path, model->inputs().size()));
+                    Printable(model_path, util::kMaxQuotedPath), model->inputs().size()));
   }
   const TensorInfo& in = model->inputs()[0];
   if (in.type != ElementType::kFloat32 || in.shape.size() != 4 ||
@@ -204,7 +230,7 @@ int RunClassify(const ClassifyOptions& o) {
     throw Error(ErrorCode::kUnsupported,
                 fmt::format("classify needs a float32 [N,3,H,W] input with batch 1 or dynamic; "
                             "input '{}' is {} {}",
-                            in.name, ElementTypeName(in.type), ShapeString(in.shape)));
+                            Printable(in.name), ElementTypeName(in.type), ShapeString(in.shape)));
   }
   if (model->outputs().empty() || model->outputs()[0].type != ElementType::kFloat32) {
     throw Error(ErrorCode::kUnsupported, "classify needs a float32 output (class scores)");
@@ -221,11 +247,12 @@ int RunClassify(const ClassifyOptions& o) {
     if (it != model->metadata().end()) labels = ParseLabelsMetadata(it->second);
   }
   if (!labels.empty() && classes >= 0 && static_cast<int64_t>(labels.size()) != classes) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{} has {} labels but the model has {} classes",
-                            o.labels.empty() ? "the model's 'labels' metadata"
-                                             : fmt::format("labels file '{}'", o.labels),
-                            labels.size(), classes));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} has {} labels but the model has {} classes",
+                    o.labels.empty() ? "the model's 'labels' metadata"
+                                     : fmt::format("labels file '{}'", Printable(o.labels, 1024)),
+                    labels.size(), classes));
   }
 
   // Preprocessing: timm defaults at the model's input size, then the model's "preprocess"
@@ -233,8 +260,24 @@ int RunClassify(const ClassifyOptions& o) {
   image::PreprocessConfig cfg;
   if (in.shape[2] > 0) cfg.input_h = static_cast<int>(in.shape[2]);
   if (in.shape[3] > 0) cfg.input_w = static_cast<int>(in.shape[3]);
-  if (auto it = model->metadata().find("preprocess"); it != model->metadata().end())
-    cfg = image::FromMetadataJson(it->second, cfg);
+  if (auto it = model->metadata().find("preprocess"); it != model->metadata().end()) {
+    // Checked before the JSON library sees it: its error messages dump values recursively, so a
+    // deeply nested value would overflow the stack and a huge one fill the error line.
+    if (it->second.size() > kMaxPreprocessBytes)
+      throw Error(ErrorCode::kInvalidModel,
+                  fmt::format("model metadata 'preprocess': {} bytes, over the {} byte limit",
+                              it->second.size(), kMaxPreprocessBytes));
+    if (!JsonDepthWithin(it->second, kMaxJsonDepth))
+      throw Error(ErrorCode::kInvalidModel,
+                  fmt::format("model metadata 'preprocess': JSON nested deeper than {} levels",
+                              kMaxJsonDepth));
+    try {
+      cfg = image::FromMetadataJson(it->second, cfg);
+    } catch (const Error& e) {
+      // Its messages quote the offending JSON value whole: cut to a line's worth.
+      throw Error(e.code(), util::EscapeControl(e.what(), 240));
+    }
+  }
   if (o.size_opt->count()) {
     cfg.input_h = cfg.input_w = o.size;
     cfg.resize_h = cfg.resize_w = 0;  // a fixed resize from metadata targets the metadata's size
@@ -258,7 +301,7 @@ int RunClassify(const ClassifyOptions& o) {
       (in.shape[3] > 0 && in.shape[3] != cfg.input_w)) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("preprocessing makes {}x{} (HxW) images but model input '{}' is {}",
-                            cfg.input_h, cfg.input_w, in.name, ShapeString(in.shape)));
+                            cfg.input_h, cfg.input_w, Printable(in.name), ShapeString(in.shape)));
   }
 
   // Images are decoded, preprocessed and run one at a time (all at once with --batch on a
@@ -266,13 +309,13 @@ int RunClassify(const ClassifyOptions& o) {
   const size_t per_image = static_cast<size_t>(3) * cfg.input_h * cfg.input_w;
   auto load = [&](size_t i) {
     CheckReadableFile(images[i], "image");
-    const image::Image img = nv12 ? image::LoadNv12File(images[i], frame.first, frame.second)
-                                  : image::DecodeFile(images[i]);
+    const image::Image img =
+        nv12 ? LoadNv12(images[i], frame.first, frame.second) : image::DecodeFile(images[i]);
     std::vector<float> x = image::Preprocess(img, cfg);
     if (x.size() != per_image)
       throw Error(ErrorCode::kInternal,
-                  fmt::format("preprocessing '{}' gave {} values, expected {}", images[i], x.size(),
-                              per_image));
+                  fmt::format("preprocessing '{}' gave {} values, expected {}",
+                              Printable(images[i], util::kMaxQuotedPath), x.size(), per_image));
     return x;
   };
   Session session(model);
@@ -378,6 +421,7 @@ Command AddClassifyCommand(CLI::App& parent) {
       app->add_option("--crop-pct", o->crop_pct, "resize to size/crop_pct, then centre-crop")
           ->type_name("F")
           ->default_str("0.95")
+          ->check(FiniteNumber())
           ->check(CLI::Range(0.05, 4.0));
   o->interpolation_opt = app->add_option("--interpolation", o->interpolation, "resampling filter")
                              ->type_name("MODE")
@@ -409,6 +453,7 @@ Command AddClassifyCommand(CLI::App& parent) {
                    ->check(triple_check("--std"));
   app->add_flag("--bgr", o->bgr, "feed channels as B,G,R");
   AddPassesOption(*app, &o->passes);
+  AddMemoryLimitOption(*app, &o->memory_limit);
   app->add_flag("--batch", o->batch, "run all images as one batch (models with a dynamic batch)");
   app->footer(
       "Preprocessing defaults are timm EfficientFormer's at the model's input size (crop_pct "

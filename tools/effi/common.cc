@@ -11,11 +11,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "graph/passes/passes.h"
+#include "runtime/plan.h"
+#include "util/file.h"
+#include "util/text.h"
 
 namespace effi::cli {
 
@@ -44,29 +45,6 @@ std::vector<std::string> DemoImages(const fs::path& dir) {
   }
   std::sort(images.begin(), images.end());
   return images;
-}
-
-std::string ReadWholeFile(const std::string& path, const char* what) {
-  CheckReadableFile(path, what);
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("cannot open {} '{}'", what, path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw Error(ErrorCode::kIo, fmt::format("cannot read {} '{}'", what, path));
-  return ss.str();
-}
-
-std::vector<std::string> LabelsFromJson(const nlohmann::json& j,
-                                        const std::function<Error(const std::string&)>& bad) {
-  if (!j.is_array()) throw bad("expected a JSON list of strings");
-  std::vector<std::string> labels;
-  for (const auto& e : j) {
-    if (!e.is_string())
-      throw bad(fmt::format("expected a JSON list of strings, found {}", e.dump()));
-    labels.push_back(e.get<std::string>());
-  }
-  if (labels.empty()) throw bad("the list is empty");
-  return labels;
 }
 
 }  // namespace
@@ -126,6 +104,25 @@ CLI::Option* AddPassesOption(CLI::App& app, std::string* spec) {
           "SPEC");
 }
 
+CLI::Option* AddMemoryLimitOption(CLI::App& app, int64_t* bytes) {
+  return app
+      .add_option_function<std::string>(
+          "--memory-limit", [bytes](const std::string& s) { *bytes = ParseMemoryLimit(s); },
+          "memory budget beyond the model's weights (activations, scratch, folded constants): "
+          "bytes with a K/M/G/T suffix, or unlimited [default: EFFI_MEMORY_LIMIT, else 512M]")
+      ->type_name("SIZE")
+      ->check(
+          [](const std::string& s) -> std::string {
+            try {
+              ParseMemoryLimit(s);
+            } catch (const UsageError& e) {
+              return e.what();
+            }
+            return {};
+          },
+          "SIZE");
+}
+
 // ---------------- demo assets ----------------
 
 DemoAssets FindDemoAssets() {
@@ -161,39 +158,8 @@ DemoAssets FindDemoAssets() {
 // ---------------- labels ----------------
 
 std::vector<std::string> LoadLabelsFile(const std::string& path) {
-  const std::string text = ReadWholeFile(path, "labels file");
-  auto bad = [&](const std::string& what) {
-    return Error(ErrorCode::kInvalidArgument, fmt::format("labels file '{}': {}", path, what));
-  };
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) throw bad("the file is empty");
-  const bool json_name = fs::path(path).extension() == ".json";
-  if (json_name || text[first] == '[' || text[first] == '{') {
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) throw bad("not valid JSON (expected a JSON list of strings)");
-    return LabelsFromJson(j, bad);
-  }
-  if (text.find('\0') != std::string::npos) throw bad("binary data (expected text or JSON)");
-  std::vector<std::string> labels;
-  std::istringstream ss(text);
-  std::string line;
-  while (std::getline(ss, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    labels.push_back(line);
-  }
-  // A trailing newline does not add a label; trailing blank lines are ignored as well.
-  while (!labels.empty() && labels.back().find_first_not_of(" \t") == std::string::npos)
-    labels.pop_back();
-  return labels;
-}
-
-std::vector<std::string> ParseLabelsMetadata(const std::string& json) {
-  auto bad = [](const std::string& what) {
-    return Error(ErrorCode::kInvalidModel, fmt::format("model metadata 'labels': {}", what));
-  };
-  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw bad("not valid JSON (expected a JSON list of strings)");
-  return LabelsFromJson(j, bad);
+  const std::string text = util::ReadRegularFile(path, kMaxLabelsFileBytes, "labels file");
+  return ParseLabelsText(text, fs::path(path).extension() == ".json", path);
 }
 
 // ---------------- formatting and parsing ----------------
@@ -234,6 +200,14 @@ std::pair<int, int> ParseSize(const std::string& text) {
   return {a, b};
 }
 
+int64_t ParseMemoryLimit(const std::string& text) {
+  try {
+    return runtime::ParseMemoryLimit(text, "size");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
 std::array<float, 3> ParseTriple(const std::string& text) {
   std::array<float, 3> out{};
   std::stringstream ss(text);
@@ -258,14 +232,26 @@ std::array<float, 3> ParseTriple(const std::string& text) {
 }
 
 void CheckReadableFile(const std::string& path, const char* what) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (!fs::exists(st))
-    throw Error(ErrorCode::kIo, fmt::format("{} '{}': no such file", what, path));
-  if (fs::is_directory(st))
-    throw Error(ErrorCode::kIo, fmt::format("{} '{}' is a directory", what, path));
+  util::CheckRegularFile(path, what);
   if (access(path.c_str(), R_OK) != 0)
-    throw Error(ErrorCode::kIo, fmt::format("{} '{}': permission denied", what, path));
+    throw Error(ErrorCode::kIo, fmt::format("{} '{}': permission denied", what,
+                                            util::EscapeControl(path, util::kMaxQuotedPath)));
+}
+
+CLI::Validator FiniteNumber() {
+  return CLI::Validator(
+      [](const std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        // Text that is no number at all is left to CLI11's own conversion error.
+        if (end == s.c_str() || std::isfinite(v)) return {};
+        return "expected a finite number, got '" + util::EscapeControl(s, 60) + "'";
+      },
+      "");
+}
+
+std::string Printable(const std::string& text, size_t max_len) {
+  return util::EscapeControl(text, max_len);
 }
 
 }  // namespace effi::cli

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "effi/effi.hpp"
+#include "labels.h"
 
 namespace effi::cli {
 
@@ -47,6 +48,9 @@ class HelpFormatter : public CLI::Formatter {
 
 // Adds the shared --passes option (validated with the library's parser).
 CLI::Option* AddPassesOption(CLI::App& app, std::string* spec);
+// Adds the shared --memory-limit SIZE option: sets *bytes (ModelOptions::memory_limit_bytes; left
+// 0 = EFFI_MEMORY_LIMIT or the library default when the flag is absent).
+CLI::Option* AddMemoryLimitOption(CLI::App& app, int64_t* bytes);
 
 // The bundled demo: the Fashion-MNIST model and its 12 PNGs.
 struct DemoAssets {
@@ -58,11 +62,10 @@ struct DemoAssets {
 // EFFI_SOURCE_DIR/assets. Throws Error(kIo) naming every place tried when nothing is found.
 DemoAssets FindDemoAssets();
 
-// Reads a labels file: a JSON list of strings (detected by a leading '[' or '{' or a .json name)
-// or plain text with one label per line. Throws Error(kIo / kInvalidArgument).
+// Reads a labels file (at most kMaxLabelsFileBytes of a regular file): a JSON list of strings
+// (detected by a leading '[' or '{' or a .json name) or plain text with one label per line. Throws
+// Error(kIo / kInvalidArgument). ParseLabelsMetadata is in labels.h.
 std::vector<std::string> LoadLabelsFile(const std::string& path);
-// Parses the "labels" metadata value (JSON list of strings); Error(kInvalidModel) if malformed.
-std::vector<std::string> ParseLabelsMetadata(const std::string& json);
 
 // "[N, 3, 224, 224]": a dynamic batch (dim 0) prints as N, other dynamic dims as ?.
 std::string ShapeString(const std::vector<int64_t>& shape);
@@ -72,9 +75,19 @@ std::string Thousands(int64_t value);
 // does not name the flag: CLI11 validators prefix it).
 std::pair<int, int> ParseSize(const std::string& text);
 std::array<float, 3> ParseTriple(const std::string& text);
+// "512M", "2G", "1048576", "unlimited" (-> -1) -> bytes, as EFFI_MEMORY_LIMIT takes them.
+int64_t ParseMemoryLimit(const std::string& text);
 
-// Fails with Error(kIo) when `path` does not exist or is a directory (before a library call gives a
-// less direct message).
+// Fails with Error(kIo) when `path` does not exist, is not a regular file (a directory, fifo or
+// device) or cannot be read, before a library call gives a less direct message. Only stat()s.
 void CheckReadableFile(const std::string& path, const char* what);
+
+// Validator for floating-point flags: CLI11's Range passes NaN (every comparison with NaN is
+// false), so each float flag checks this first. Refuses nan, inf and overflowing values.
+CLI::Validator FiniteNumber();
+
+// Untrusted text (labels and names from a model, file names) made safe for a terminal: control
+// characters escaped as \xNN, at most `max_len` bytes (util/text.h).
+std::string Printable(const std::string& text, size_t max_len = 200);
 
 }  // namespace effi::cli

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common.h"
+#include "util/text.h"
 
 namespace effi::cli {
 namespace {
@@ -17,6 +18,7 @@ struct InspectOptions {
   bool json = false;
   int64_t batch = 1;
   std::string passes = "all";
+  int64_t memory_limit = 0;  // --memory-limit; 0 = EFFI_MEMORY_LIMIT / default
 };
 
 nlohmann::ordered_json TensorsJson(const std::vector<TensorInfo>& tensors) {
@@ -31,7 +33,7 @@ std::string TensorsText(const std::vector<TensorInfo>& tensors, const std::strin
                         size_t width) {
   std::string out;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    out += fmt::format("{}{:<{}}  {:<7}  {}\n", i ? indent : "", tensors[i].name, width,
+    out += fmt::format("{}{:<{}}  {:<7}  {}\n", i ? indent : "", Printable(tensors[i].name), width,
                        ElementTypeName(tensors[i].type), ShapeString(tensors[i].shape));
   }
   return tensors.empty() ? "(none)\n" : out;
@@ -41,6 +43,7 @@ int RunInspect(const InspectOptions& o) {
   CheckReadableFile(o.model, "model");
   ModelOptions model_options;
   model_options.passes = o.passes;
+  model_options.memory_limit_bytes = o.memory_limit;
   std::shared_ptr<Model> model = Model::Load(o.model, model_options);
   const ModelStats st = model->Stats(o.batch);
 
@@ -72,15 +75,17 @@ int RunInspect(const InspectOptions& o) {
   auto row = [&](const char* key, const std::string& value) {
     out += fmt::format("{:<13}{}\n", key, value);
   };
-  row("Model", o.model);
+  // Names, metadata keys and op types come from the model: escaped (the JSON output is escaped
+  // by the JSON library instead).
+  row("Model", Printable(o.model, util::kMaxQuotedPath));
   row("Opset", std::to_string(model->opset()));
   size_t name_width = 0;
   for (const auto* list : {&model->inputs(), &model->outputs()})
-    for (const TensorInfo& t : *list) name_width = std::max(name_width, t.name.size());
+    for (const TensorInfo& t : *list) name_width = std::max(name_width, Printable(t.name).size());
   out += fmt::format("{:<13}{}", "Inputs", TensorsText(model->inputs(), indent, name_width));
   out += fmt::format("{:<13}{}", "Outputs", TensorsText(model->outputs(), indent, name_width));
   std::string keys;
-  for (const std::string& k : metadata_keys) keys += (keys.empty() ? "" : ", ") + k;
+  for (const std::string& k : metadata_keys) keys += (keys.empty() ? "" : ", ") + Printable(k);
   row("Metadata", keys.empty() ? "(none)" : keys);
   row("Parameters", Thousands(st.parameters));
   row("MACs", fmt::format("{} ({:.3f} GMACs) at batch {}", Thousands(st.macs),
@@ -92,8 +97,11 @@ int RunInspect(const InspectOptions& o) {
   // Op histogram: one row per op type, as in the file and after passes.
   std::set<std::string> ops;
   int total_imported = 0, total_optimized = 0;
-  for (const auto& [op, n] : st.ops_imported) ops.insert(op), total_imported += n;
-  for (const auto& [op, n] : st.ops_optimized) ops.insert(op), total_optimized += n;
+  std::map<std::string, int> imported, optimized;  // by escaped op type
+  for (const auto& [op, n] : st.ops_imported) imported[Printable(op)] += n;
+  for (const auto& [op, n] : st.ops_optimized) optimized[Printable(op)] += n;
+  for (const auto& [op, n] : imported) ops.insert(op), total_imported += n;
+  for (const auto& [op, n] : optimized) ops.insert(op), total_optimized += n;
   size_t width = 5;
   for (const std::string& op : ops) width = std::max(width, op.size());
   out += fmt::format("\n{:<{}}  {:>6}  {:>9}\n", "Ops", width + 2, "file", "optimized");
@@ -102,8 +110,8 @@ int RunInspect(const InspectOptions& o) {
     return it == m.end() ? std::string("-") : std::to_string(it->second);
   };
   for (const std::string& op : ops) {
-    out += fmt::format("  {:<{}}  {:>6}  {:>9}\n", op, width, count(st.ops_imported, op),
-                       count(st.ops_optimized, op));
+    out += fmt::format("  {:<{}}  {:>6}  {:>9}\n", op, width, count(imported, op),
+                       count(optimized, op));
   }
   out += fmt::format("  {:<{}}  {:>6}  {:>9}\n", "total", width, total_imported, total_optimized);
 
@@ -131,6 +139,7 @@ Command AddInspectCommand(CLI::App& parent) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   AddPassesOption(*app, &o->passes);
+  AddMemoryLimitOption(*app, &o->memory_limit);
   return {app, [o] { return RunInspect(*o); }};
 }
 

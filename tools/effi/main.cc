@@ -11,12 +11,19 @@
 
 #include "common.h"
 #include "effi/effi.hpp"
+#include "util/text.h"
 
 namespace {
 
+// Longest message printed: a safety net for messages that quote a whole (hostile) value.
+constexpr size_t kMaxErrorBytes = 2000;
+
 int PrintError(std::string message, int code) {
+  // CLI11's own messages may span lines: joined with spaces. Any other control character (ESC,
+  // NUL, from a model's names or metadata) is escaped so nothing reaches the terminal raw.
   for (char& c : message)
     if (c == '\n' || c == '\r') c = ' ';
+  message = effi::util::EscapeControl(message, kMaxErrorBytes);
   while (!message.empty() && message.back() == ' ') message.pop_back();
   std::cout.flush();
   std::cerr << "effi: error: " << message << std::endl;

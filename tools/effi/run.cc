@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "util/npy.h"
+#include "util/text.h"
 
 namespace effi::cli {
 namespace {
@@ -21,6 +22,7 @@ struct RunOptions {
   std::string output;
   std::string output_dir;
   std::string passes = "all";
+  int64_t memory_limit = 0;  // --memory-limit; 0 = EFFI_MEMORY_LIMIT / default
   bool json = false;
 };
 
@@ -62,12 +64,13 @@ int RunRun(const RunOptions& o) {
   CheckReadableFile(o.model, "model");
   ModelOptions model_options;
   model_options.passes = o.passes;
+  model_options.memory_limit_bytes = o.memory_limit;
   std::shared_ptr<Model> model = Model::Load(o.model, model_options);
 
   auto input_names = [&] {
     std::string names;
     for (const TensorInfo& i : model->inputs())
-      names += (names.empty() ? "'" : ", '") + i.name + "'";
+      names += (names.empty() ? "'" : ", '") + Printable(i.name) + "'";
     return names;
   };
   std::vector<std::pair<std::string, Tensor>> feeds;
@@ -77,7 +80,8 @@ int RunRun(const RunOptions& o) {
       if (model->inputs().size() != 1) {
         throw Error(ErrorCode::kInvalidArgument,
                     fmt::format("--input {}: the model has {} inputs ({}); use --input NAME=FILE",
-                                file, model->inputs().size(), input_names()));
+                                Printable(file, util::kMaxQuotedPath), model->inputs().size(),
+                                input_names()));
       }
       name = model->inputs()[0].name;
     }
@@ -86,17 +90,20 @@ int RunRun(const RunOptions& o) {
       if (i.name == name) info = &i;
     if (!info) {
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("model has no input named '{}' (inputs: {})", name, input_names()));
+                  fmt::format("model has no input named '{}' (inputs: {})", Printable(name),
+                              input_names()));
     }
     if (!seen.insert(name).second)
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' given twice", name));
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("input '{}' given twice", Printable(name)));
     CheckReadableFile(file, "input");
     npy::Array a = npy::Load(file);
     const ElementType type = FromNpyDtype(a.dtype);
     if (type != info->type) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("input '{}' must be {}, but '{}' holds {}", name,
-                              ElementTypeName(info->type), file, a.dtype));
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("input '{}' must be {}, but '{}' holds {}", Printable(name),
+                      ElementTypeName(info->type), Printable(file, util::kMaxQuotedPath), a.dtype));
     }
     Tensor t;
     t.type = type;
@@ -146,11 +153,13 @@ int RunRun(const RunOptions& o) {
     std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     size_t width = 0;
-    for (const TensorInfo& t : model->outputs()) width = std::max(width, t.name.size());
+    // Output names come from the model: escaped (the JSON output escapes them itself).
+    for (const TensorInfo& t : model->outputs()) width = std::max(width, Printable(t.name).size());
     for (size_t i = 0; i < outputs.size(); ++i) {
-      std::cout << fmt::format("{:<{}}  {:<7}  {}{}\n", model->outputs()[i].name, width,
-                               ElementTypeName(outputs[i].type), ShapeString(outputs[i].shape),
-                               files[i].empty() ? "" : "  -> " + files[i]);
+      std::cout << fmt::format(
+          "{:<{}}  {:<7}  {}{}\n", Printable(model->outputs()[i].name), width,
+          ElementTypeName(outputs[i].type), ShapeString(outputs[i].shape),
+          files[i].empty() ? "" : "  -> " + Printable(files[i], util::kMaxQuotedPath));
     }
   }
   std::cout.flush();
@@ -174,6 +183,7 @@ Command AddRunCommand(CLI::App& parent) {
       ->type_name("DIR")
       ->excludes(out);
   AddPassesOption(*app, &o->passes);
+  AddMemoryLimitOption(*app, &o->memory_limit);
   app->add_flag("--json", o->json, "print the outputs as JSON");
   return {app, [o] { return RunRun(*o); }};
 }

@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <memory>
+#include <unordered_set>
 
 #include "graph/passes/passes.h"
 #include "ops/op.h"
@@ -47,7 +51,16 @@ namespace {
 
 constexpr int64_t kMaxFoldElements = int64_t{1} << 26;  // folding bigger results would bloat memory
 
-bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s) {
+thread_local ScopedFoldBudget* g_fold_budget = nullptr;
+
+bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s, ScopedFoldBudget& budget) {
+  // Checked before anything is allocated, also for results too big to fold (left to run time,
+  // they would need the same bytes in the arena): a ConstantOfShape to 2^30 elements stops here.
+  int64_t bytes = 0;
+  for (int o : n.outputs)
+    if (o >= 0)
+      bytes += NumElements(g.values[o].shape) * static_cast<int64_t>(DTypeSize(g.values[o].dtype));
+  budget.Check(n, g, bytes, 0);
   for (int o : n.outputs)
     if (o >= 0 && NumElements(g.values[o].shape) > kMaxFoldElements) return false;
   std::vector<const void*> in(std::max<size_t>(n.inputs.size(), 8), nullptr);
@@ -71,6 +84,8 @@ bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s) {
     std::memcpy(out_ptrs[0], in[0], outs[0]->bytes());
   } else {
     auto k = s.create(n, g);
+    budget.Check(n, g, bytes,
+                 static_cast<int64_t>(std::min<size_t>(k->ScratchBytes(1), INT64_MAX)));
     std::vector<uint8_t> scratch(k->ScratchBytes(1) + 64);
     out_ptrs.resize(std::max<size_t>(out_ptrs.size(), 8), nullptr);
     ops::ExecContext ctx;
@@ -79,12 +94,72 @@ bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s) {
   size_t j = 0;
   for (int o : n.outputs)
     if (o >= 0) g.values[o].constant = outs[j++];
+  budget.Add(bytes);
   return true;
 }
 
 }  // namespace
 
+ScopedFoldBudget::ScopedFoldBudget(int64_t limit, int64_t credit)
+    : limit_(limit), credit_(credit), previous_(g_fold_budget) {
+  g_fold_budget = this;
+}
+
+ScopedFoldBudget::~ScopedFoldBudget() { g_fold_budget = previous_; }
+
+ScopedFoldBudget* ScopedFoldBudget::Current() { return g_fold_budget; }
+
+void ScopedFoldBudget::Check(const Node& n, const Graph& g, int64_t bytes, int64_t scratch) const {
+  if (limit_ < 0) return;
+  auto add = [](int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; };
+  if (add(add(folded_, bytes), scratch) <= add(limit_, credit_)) return;
+  std::string what;
+  for (int o : n.outputs)
+    if (o >= 0) {
+      const Value& v = g.values[o];
+      what = fmt::format("output '{}' {} {}", v.name, DTypeName(v.dtype), ShapeStr(v.shape));
+      break;
+    }
+  std::string msg = fmt::format("{}: constant {} needs {}", n.Describe(), what, FormatBytes(bytes));
+  if (scratch > 0) msg += fmt::format(" (+ {} of scratch)", FormatBytes(scratch));
+  if (folded_ > 0) msg += fmt::format(" on top of {} folded before", FormatBytes(folded_));
+  msg += OverLimit(limit_);
+  if (credit_ >= (int64_t{1} << 20))  // a few bytes of shape constants are not worth a mention
+    msg.insert(msg.find(" (raise"),
+               fmt::format(" plus the file's {} of weights", FormatBytes(credit_)));
+  throw Error(ErrorCode::kInvalidModel, msg);
+}
+
+int64_t ConstantBytes(const Graph& g) {
+  std::unordered_set<const void*> seen;
+  int64_t bytes = 0;
+  for (const Value& v : g.values)
+    if (v.constant && v.constant->data() && seen.insert(v.constant->data()).second)
+      bytes += static_cast<int64_t>(v.constant->bytes());
+  return bytes;
+}
+
+std::string FormatBytes(int64_t bytes) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  if (bytes < (int64_t{1} << 20)) return fmt::format("{} KiB", (bytes + 1023) / 1024);
+  if (bytes % (int64_t{1} << 20) == 0) return fmt::format("{} MiB", bytes >> 20);
+  // Rounded up, so a size just over a limit never prints as equal to it.
+  return fmt::format("{:.1f} MiB", std::ceil(static_cast<double>(bytes) / kMiB * 10) / 10);
+}
+
+std::string OverLimit(int64_t limit) {
+  return fmt::format(
+      ", over the memory limit of {} (raise it with --memory-limit or EFFI_MEMORY_LIMIT)",
+      FormatBytes(limit));
+}
+
 void InferShapesAndFold(Graph& g) {
+  // Outside Optimize (tests, tools): a budget of its own at the default limit.
+  std::unique_ptr<ScopedFoldBudget> own;
+  if (!g_fold_budget)
+    own = std::make_unique<ScopedFoldBudget>(kDefaultMemoryLimit, ConstantBytes(g));
+  ScopedFoldBudget& budget = *g_fold_budget;
   for (Node& n : g.nodes) {
     if (n.dead) continue;
     const ops::OpSchema& s = ops::CheckNode(n);
@@ -98,7 +173,7 @@ void InferShapesAndFold(Graph& g) {
       if (in >= 0 && !g.values[in].is_constant()) all_const = false;
     // Shape needs only the input's shape, never its data.
     if (n.Is("Shape") || n.Is("Size")) all_const = true;
-    if (all_const && Evaluate(g, n, s)) n.dead = true;
+    if (all_const && Evaluate(g, n, s, budget)) n.dead = true;
   }
   // Identity (and inference-mode Dropout) only renames a value: rewire its users to the input.
   for (Node& n : g.nodes) {

@@ -4,6 +4,7 @@
 // fp32 rounding.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -11,6 +12,16 @@
 #include "graph/graph.h"
 
 namespace effi::passes {
+
+// Memory budget of one compilation, in bytes: what loading and running a model may allocate beyond
+// the weights stored in its file (activation arena, kernel scratch, constants computed by folding,
+// weight copies made by kernels). 512 MiB: an edge box has 1-8 GiB, and what a model needs is tiny
+// next to it: EfficientFormer-L1 at 224x224 takes a 3.4 MiB arena + 0.65 MiB scratch per image
+// (L3/L7 about 1.3x/2x, by their stage widths), so L1 fits up to batch ~120 and L7 ~60, while a
+// 100-byte file can no longer ask for gigabytes (ConstantOfShape/Expand/Tile to 2^30 elements).
+// See ModelOptions::memory_limit_bytes.
+inline constexpr int64_t kDefaultMemoryLimit = int64_t{512} << 20;
+inline constexpr int64_t kUnlimitedMemory = -1;
 
 struct PassOptions {
   bool fold_batchnorm = true;    // BatchNormalization after Conv -> Conv weights
@@ -23,6 +34,9 @@ struct PassOptions {
   bool fuse_pool_mixer = true;   // x + ls * (AvgPool(x) - x) on NHWC -> effi.PoolMixer
   bool fuse_attention = true;    // softmax(q k^T * s + bias) v -> effi.Attention
   bool fuse_epilogue = true;     // activation / residual Add into effi.Conv / effi.Linear
+  // Not a pass: the budget constant folding counts against (kUnlimitedMemory: none). Parse and
+  // None() keep the default.
+  int64_t memory_limit_bytes = kDefaultMemoryLimit;
 
   static PassOptions None();
   // Parses "all", "none" or a comma list like "none,fold_batchnorm" / "all,-fuse_gelu".
@@ -35,8 +49,40 @@ struct PassOptions {
 void BindInputShapes(Graph& g, const std::map<std::string, Shape>& shapes);
 
 // Validates every node against its schema, infers all shapes, and evaluates nodes whose inputs
-// are all constant. Idempotent; passes call it after rewriting.
+// are all constant. Idempotent; passes call it after rewriting. Folded bytes count against the
+// budget Optimize installed (else a fresh one at the default limit); a fold over it throws
+// kInvalidModel naming the node.
 void InferShapesAndFold(Graph& g);
+
+// Installs a folding budget for this thread while it lives (Optimize makes one; the previous one is
+// restored after): the running total of bytes folded so far must stay within `limit` (bytes,
+// kUnlimitedMemory: none) plus `credit` (the file's weights, which re-laid-out copies replace).
+class ScopedFoldBudget {
+ public:
+  ScopedFoldBudget(int64_t limit, int64_t credit);
+  ~ScopedFoldBudget();
+  ScopedFoldBudget(const ScopedFoldBudget&) = delete;
+  ScopedFoldBudget& operator=(const ScopedFoldBudget&) = delete;
+  int64_t folded() const { return folded_; }
+  // The budget in force on this thread (null outside any scope).
+  static ScopedFoldBudget* Current();
+  // Throws kInvalidModel naming `n` unless folding it (`bytes` kept, `scratch` transient) fits.
+  void Check(const Node& n, const Graph& g, int64_t bytes, int64_t scratch) const;
+  void Add(int64_t bytes) { folded_ += bytes; }
+
+ private:
+  int64_t limit_, credit_, folded_ = 0;
+  ScopedFoldBudget* previous_;
+};
+
+// Bytes of the distinct constant tensors of `g` (before passes: the weights stored in the file,
+// which the memory budget does not count).
+int64_t ConstantBytes(const Graph& g);
+// "512 MiB", "1.5 MiB", "3 KiB", "12 bytes".
+std::string FormatBytes(int64_t bytes);
+// ", over the memory limit of 512 MiB (raise it with --memory-limit or EFFI_MEMORY_LIMIT)": the end
+// of every over-budget message.
+std::string OverLimit(int64_t limit);
 
 // The optional passes. Each returns the number of rewrites it made.
 int FoldBatchNorm(Graph& g);
@@ -54,7 +100,9 @@ struct PassReport {
   std::vector<std::pair<std::string, int>> rewrites;  // pass name, count
 };
 
-// Runs the mandatory steps then the enabled passes in their fixed order.
+// Runs the mandatory steps then the enabled passes in their fixed order; every fold on the way
+// (also those inside passes) counts against one budget of opts.memory_limit_bytes plus the bytes
+// of the constants `g` holds on entry.
 PassReport Optimize(Graph& g, const PassOptions& opts);
 
 }  // namespace effi::passes

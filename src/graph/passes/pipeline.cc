@@ -85,6 +85,9 @@ std::string PassOptions::ToString() const {
 
 PassReport Optimize(Graph& g, const PassOptions& opts) {
   PassReport report;
+  // One running total for every fold of this compilation; the constants held now are the file's
+  // weights, which folded re-layouts of them (channels_last) may replace without counting.
+  ScopedFoldBudget budget(opts.memory_limit_bytes, ConstantBytes(g));
   InferShapesAndFold(g);
   for (const Entry& e : kPasses) {
     if (!(opts.*(e.flag))) continue;
