@@ -388,17 +388,13 @@ Command AddClassifyCommand(CLI::App& parent) {
       ->check(CLI::IsMember({"auto", "nv12"}));
   o->frame_size_opt = app->add_option("--frame-size", o->frame_size, "NV12 frame size (even sides)")
                           ->type_name("WxH")
-                          ->check(
+                          ->check(ParsedBy(
                               [](const std::string& s) -> std::string {
-                                try {
-                                  const auto [w, h] = ParseSize(s);
-                                  if (w % 2 || h % 2) return "NV12 needs even sides, got " + s;
-                                } catch (const UsageError& e) {
-                                  return e.what();
-                                }
+                                const auto [w, h] = ParseSize(s);
+                                if (w % 2 || h % 2) return "NV12 needs even sides, got " + s;
                                 return {};
                               },
-                              "WxH");
+                              "WxH"));
   o->size_opt = app->add_option("--size", o->size, "square input size")
                     ->type_name("N")
                     ->default_str("model input")
@@ -407,16 +403,12 @@ Command AddClassifyCommand(CLI::App& parent) {
                           ->type_name("HxW")
                           ->default_str("model input")
                           ->excludes(o->size_opt)
-                          ->check(
-                              [](const std::string& s) -> std::string {
-                                try {
-                                  ParseSize(s);
-                                } catch (const UsageError& e) {
-                                  return e.what();
-                                }
-                                return {};
+                          ->check(ParsedBy(
+                              [](const std::string& s) {
+                                ParseSize(s);
+                                return std::string();
                               },
-                              "HxW");
+                              "HxW"));
   o->crop_pct_opt =
       app->add_option("--crop-pct", o->crop_pct, "resize to size/crop_pct, then centre-crop")
           ->type_name("F")
@@ -430,15 +422,11 @@ Command AddClassifyCommand(CLI::App& parent) {
   app->add_flag("--no-antialias", o->no_antialias,
                 "torch interpolate() resampling instead of PIL's antialiased resize");
   auto triple_check = [](const char* flag) {
-    return CLI::Validator(
+    return ParsedBy(
         [flag](const std::string& s) -> std::string {
-          try {
-            const auto v = ParseTriple(s);
-            if (std::string(flag) == "--std" && (v[0] == 0 || v[1] == 0 || v[2] == 0))
-              return "values must be non-zero";
-          } catch (const UsageError& e) {
-            return e.what();
-          }
+          const auto v = ParseTriple(s);
+          if (std::string(flag) == "--std" && (v[0] == 0 || v[1] == 0 || v[2] == 0))
+            return "values must be non-zero";
           return {};
         },
         "a,b,c");

@@ -111,16 +111,25 @@ CLI::Option* AddMemoryLimitOption(CLI::App& app, int64_t* bytes) {
           "memory budget beyond the model's weights (activations, scratch, folded constants): "
           "bytes with a K/M/G/T suffix, or unlimited [default: EFFI_MEMORY_LIMIT, else 512M]")
       ->type_name("SIZE")
-      ->check(
-          [](const std::string& s) -> std::string {
-            try {
-              ParseMemoryLimit(s);
-            } catch (const UsageError& e) {
-              return e.what();
-            }
-            return {};
+      ->check(ParsedBy(
+          [](const std::string& s) {
+            ParseMemoryLimit(s);
+            return std::string();
           },
-          "SIZE");
+          "SIZE"));
+}
+
+CLI::Validator ParsedBy(std::function<std::string(const std::string&)> check,
+                        const std::string& name) {
+  return CLI::Validator(
+      [check = std::move(check)](const std::string& s) -> std::string {
+        try {
+          return check(s);
+        } catch (const UsageError& e) {
+          return e.what();
+        }
+      },
+      name);
 }
 
 // ---------------- demo assets ----------------

@@ -85,6 +85,10 @@ void CheckReadableFile(const std::string& path, const char* what);
 // Validator for floating-point flags: CLI11's Range passes NaN (every comparison with NaN is
 // false), so each float flag checks this first. Refuses nan, inf and overflowing values.
 CLI::Validator FiniteNumber();
+// A validator that accepts what `check` accepts: it parses the value and throws UsageError (or
+// returns an error message) when the value is bad; the message becomes CLI11's.
+CLI::Validator ParsedBy(std::function<std::string(const std::string&)> check,
+                        const std::string& name);
 
 // Untrusted text (labels and names from a model, file names) made safe for a terminal: control
 // characters escaped as \xNN, at most `max_len` bytes (util/text.h).
