@@ -2,12 +2,17 @@
 // than the requested one, so `EFFI_MAX_ISA=avx2` really runs the AVX2 code on an AVX-512 machine.
 #include "kernels/isa.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 
 #include "hwy/highway.h"
 #include "hwy/targets.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace effi::kernels {
 namespace {
@@ -70,5 +75,20 @@ std::vector<int64_t> AvailableTargets() {
 }
 
 void ForceTargetForTest(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
+
+namespace {
+std::atomic<bool> g_allow_arm_dotprod{true};
+}  // namespace
+
+bool HasArmDotProd() {
+#if defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
+  static const bool has = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+  constexpr bool has = false;
+#endif
+  return has && g_allow_arm_dotprod.load(std::memory_order_relaxed);
+}
+
+void AllowArmDotProdForTest(bool allow) { g_allow_arm_dotprod.store(allow); }
 
 }  // namespace effi::kernels

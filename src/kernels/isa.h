@@ -19,5 +19,11 @@ std::string TargetName(int64_t target);
 void InitIsa();
 // Tests: restrict dispatch to exactly one target (0 = back to normal selection).
 void ForceTargetForTest(int64_t target);
+// ARM64 dot product instructions (FEAT_DotProd: SDOT/UDOT, Cortex-A55/A76, not A53), read once
+// from getauxval(AT_HWCAP); false elsewhere. The int8 GEMM packs for its NEON sdot kernel when set.
+bool HasArmDotProd();
+// Tests: false hides the dot product instructions (the NEON int8 GEMM then packs for its widening
+// kernel), true restores detection.
+void AllowArmDotProdForTest(bool allow);
 
 }  // namespace effi::kernels

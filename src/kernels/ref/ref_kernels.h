@@ -187,4 +187,20 @@ void strided_copy(int64_t elem_size, int rank, const int64_t* shape, const void*
 void pool_mixer_nhwc_f32(int64_t n, int64_t h, int64_t w, int64_t c, int64_t pool_size,
                          const float* x, const float* scale, float* y);
 
+// ---- int8 GEMM (quantized path) -----------------------------------------------------------------
+
+// acc[i][j] = sum_k (a[i][k] - a_zero_point) * b[k][j] in exact integer arithmetic; a is u8
+// [m][lda], b is s8 [k][ldb] (or [n][ldb] when trans_b), acc is int32 [m][ldacc].
+void qgemm_u8s8_s32(bool trans_b, int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
+                    int32_t a_zero_point, const int8_t* b, int64_t ldb, int32_t* acc,
+                    int64_t ldacc);
+// The int8 GEMM's epilogue in float: y[i][j] = act(float(acc[i][j]) * multiplier[j] + bias[j]) +
+// residual[i * ldr + j]; multiplier null = 1, bias and residual nullable; acc and y [rows][cols].
+void qgemm_epilogue_f32(int64_t rows, int64_t cols, const int32_t* acc, const float* multiplier,
+                        const float* bias, Activation act, const float* residual, int64_t ldr,
+                        float* y);
+// ONNX QuantizeLinear to u8: y = saturate_0_255(nearbyint(x / scale) + zero_point), rounding half
+// to even; NaN gives zero_point.
+void quantize_linear_u8(int64_t count, const float* x, float scale, int32_t zero_point, uint8_t* y);
+
 }  // namespace effi::kernels::ref
