@@ -43,7 +43,7 @@ if has fuzz; then
   cmake --preset fuzz
   cmake --build --preset fuzz -j "$jobs"
   # target:seed folders (the hostile test models seed the loader too)
-  for entry in fuzz_onnx_load:onnx,../tests/testdata/hostile fuzz_graph:graph \
+  for entry in fuzz_onnx_load:onnx,../../tests/testdata/hostile fuzz_graph:graph \
                fuzz_image_decode:image fuzz_labels_json:labels; do
     target="${entry%%:*}"
     work="$(mktemp -d)"

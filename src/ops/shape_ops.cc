@@ -633,8 +633,10 @@ void RegisterShapeOps(std::vector<OpSchema>& r) {
         if (!t.is_constant() || t.constant->elements() != 1)
           Unsupported(n, "training_mode must be a constant scalar");
         if (static_cast<const uint8_t*>(t.constant->data())[0] != 0) {
-          if (n.HasInput(1) && !In(g, n, 1).is_constant())
-            Unsupported(n, "ratio must be a constant");
+          // (fuzz_graph: an empty ratio was read with .at(0))
+          if (n.HasInput(1) &&
+              (!In(g, n, 1).is_constant() || In(g, n, 1).constant->elements() != 1))
+            Unsupported(n, "ratio must be a constant scalar");
           const float ratio = n.HasInput(1) ? In(g, n, 1).constant->ToFloatVector().at(0) : 0.5f;
           if (ratio != 0.0f)
             Unsupported(n, "training_mode=true with ratio > 0 (random dropout) is not supported");
