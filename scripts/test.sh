@@ -42,7 +42,8 @@ if has fuzz; then
   step "libFuzzer (${EFFI_FUZZ_SECONDS:-30} s per target)"
   cmake --preset fuzz
   cmake --build --preset fuzz -j "$jobs"
-  # target:seed folders (the hostile test models seed the loader too)
+  # target:seed folders (the hostile test models seed the loader too). A fixed -seed makes a run
+  # repeatable: CI explores the same inputs a local run with this script did, as far as it gets.
   for entry in fuzz_onnx_load:onnx,../../tests/testdata/hostile fuzz_graph:graph \
                fuzz_image_decode:image fuzz_labels_json:labels; do
     target="${entry%%:*}"
@@ -52,7 +53,7 @@ if has fuzz; then
       [ -d "fuzz/corpus/$seed" ] && cp -r "fuzz/corpus/$seed"/. "$work"/
     done
     echo "$target: $(find "$work" -type f | wc -l) seeds"
-    build-fuzz/fuzz/$target "$work" -max_total_time="${EFFI_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 \
+    build-fuzz/fuzz/$target "$work" -seed=1 -max_total_time="${EFFI_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=0 2>&1 | tail -n 3
     rm -rf "$work"
   done
