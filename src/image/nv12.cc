@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 #include <libyuv/convert_argb.h>
 
-#include <fstream>
-
 #include "effi/error.hpp"
 #include "image/image.h"
+#include "util/file.h"
+#include "util/text.h"
 
 namespace effi::image {
 namespace {
@@ -46,30 +46,26 @@ Image Nv12ToRgb(const uint8_t* data, size_t size, int width, int height) {
 }
 
 Image LoadNv12File(const std::string& path, int width, int height) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("NV12 '{}': cannot open file", path));
-  f.seekg(0, std::ios::end);
-  const std::streamoff end = f.tellg();
-  f.seekg(0, std::ios::beg);
-  if (end < 0 || !f) throw Error(ErrorCode::kIo, fmt::format("NV12 '{}': cannot read file", path));
-  // Check the size against the frame geometry before reading, so a wrong path to a huge file
-  // fails without loading it.
-  const std::string name = fmt::format("NV12 '{}'", path);
-  if (width > 0 && height > 0 && width % 2 == 0 && height % 2 == 0 && width <= kMaxSide &&
-      height <= kMaxSide) {
-    const size_t luma = static_cast<size_t>(width) * height;
-    if (static_cast<size_t>(end) != luma + luma / 2) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("{}: NV12 frame {}x{} needs {} bytes, file has {}", name, width,
-                              height, luma + luma / 2, end));
-    }
-  } else {
+  // A regular file opened non-blocking (a fifo or /dev/zero fails at once); its size is checked
+  // against the frame geometry before reading, so a wrong path to a huge file fails without
+  // loading it.
+  const util::ReadOnlyFile file = util::OpenRegularFile(path, "NV12 frame");
+  const std::string name =
+      fmt::format("NV12 '{}'", util::EscapeControl(path, util::kMaxQuotedPath));
+  if (width <= 0 || height <= 0 || width % 2 != 0 || height % 2 != 0 || width > kMaxSide ||
+      height > kMaxSide) {
     return Nv12Convert(nullptr, 0, width, height, name);  // throws the geometry error
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(end));
-  f.read(reinterpret_cast<char*>(bytes.data()), end);
-  if (!f) throw Error(ErrorCode::kIo, fmt::format("NV12 '{}': read error", path));
-  return Nv12Convert(bytes.data(), bytes.size(), width, height, name);
+  const uint64_t luma = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
+  const uint64_t want = luma + luma / 2;
+  if (file.size() != want) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: NV12 frame {}x{} needs {} bytes, file has {}", name, width, height,
+                            want, file.size()));
+  }
+  const std::string bytes = util::ReadAll(file, path, static_cast<size_t>(want), "NV12 frame");
+  return Nv12Convert(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), width, height,
+                     name);
 }
 
 }  // namespace effi::image

@@ -1,6 +1,8 @@
 // NV12 -> RGB tests: solid colours against the BT.601 limited-range formula (catches libyuv's
 // B,G,R "RGB24" byte order), a two-colour frame for geometry, and size/shape errors.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -113,6 +115,24 @@ TEST(Nv12, LoadFile) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kIo);
   }
+}
+
+// Not regular files fail at once with kIo: a fifo (a plain open() would block until a writer came)
+// and /dev/zero (a read would never end), and a directory.
+TEST(Nv12, LoadFileRefusesSpecialFiles) {
+  const std::string fifo = testing_util::TempPath("frame_fifo.nv12");
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, std::string("/dev/zero"), std::string("/tmp")}) {
+    try {
+      LoadNv12File(path, 4, 2);
+      FAIL() << path << ": no throw";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kIo) << path;
+      EXPECT_NE(std::string(e.what()).find("NV12 frame"), std::string::npos) << e.what();
+    }
+  }
+  ::unlink(fifo.c_str());
 }
 
 }  // namespace

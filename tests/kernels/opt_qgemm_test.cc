@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -288,6 +289,61 @@ TEST(OptQGemm, SaturationNoBiasEmptyKAndKernelName) {
       for (int64_t j = 0; j < n; ++j)
         want_e[static_cast<size_t>(i * n + j)] = std::max(bias[j], 0.0f);
     EXPECT_EQ(e, want_e);
+  });
+}
+
+// NaN and infinity reaching the epilogue (through the residual, at the first, a middle and the
+// last column of tails and full vectors): float output keeps them as the reference does, u8 output
+// gives the reference's values (NaN -> the zero point, +-inf -> 255 / 0) on every ISA, whose
+// Min/Max differ on NaN.
+TEST(OptQGemm, NonFiniteResidualAllTargets) {
+  std::mt19937 rng(12);
+  const float nan = std::numeric_limits<float>::quiet_NaN(),
+              inf = std::numeric_limits<float>::infinity();
+  ForEachQTarget([&](const std::string&) {
+    for (int64_t n : {int64_t{5}, int64_t{16}, int64_t{53}}) {
+      const int64_t m = 9, k = 13;
+      Problem p{m,
+                n,
+                k,
+                false,
+                RandomU8(static_cast<size_t>(m * k), rng),
+                RandomS8(static_cast<size_t>(k * n), rng),
+                7};
+      const PackedBQ8 packed(p.b.data(), k, n, n);
+      auto residual = Random(static_cast<size_t>(m * n), rng);
+      const float specials[] = {nan, inf, -inf};
+      int s = 0;
+      for (int64_t i = 0; i < m; i += 2)
+        for (int64_t j : {int64_t{0}, n / 2, n - 1})
+          residual[static_cast<size_t>(i * n + j)] = specials[s++ % 3];
+      const auto mult = Random(static_cast<size_t>(n), rng);
+      QGemmEpilogue ep{mult.data(), nullptr, ref::Activation::kRelu, residual.data(), n};
+      ep.out_scale = 0.25f;
+      ep.out_zero_point = 100;
+      const auto acc = p.Reference();
+      std::vector<float> want(acc.size());
+      ref::qgemm_epilogue_f32(m, n, acc.data(), ep.multiplier, nullptr, ep.act, ep.residual, n,
+                              want.data());
+      std::vector<float> c(want.size());
+      QGemmPacked(0, m, 0, n, p.a.data(), k, p.za, packed, c.data(), n, ep);
+      for (size_t e = 0; e < want.size(); ++e) {
+        if (std::isnan(want[e])) {
+          EXPECT_TRUE(std::isnan(c[e])) << "element " << e;
+        } else if (std::isinf(want[e])) {
+          EXPECT_EQ(c[e], want[e]) << "element " << e;
+        }
+      }
+      std::vector<uint8_t> want_q(want.size()), q(want.size());
+      ref::quantize_linear_u8(m * n, want.data(), ep.out_scale, ep.out_zero_point, want_q.data());
+      QGemmPacked(0, m, 0, n, p.a.data(), k, p.za, packed, q.data(), n, ep);
+      for (size_t e = 0; e < want.size(); ++e) {
+        if (!std::isfinite(want[e])) {
+          EXPECT_EQ(q[e], want_q[e]) << "element " << e;
+        }
+      }
+      EXPECT_EQ(want_q[0], ep.out_zero_point);  // the first special is NaN
+    }
   });
 }
 

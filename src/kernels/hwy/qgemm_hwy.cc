@@ -447,6 +447,27 @@ HWY_INLINE VF Dequant(DF df, VI acc, VF mult, VF bias, ref::Activation act, cons
   return y;
 }
 
+// Calls store(r, v, y) with y = Dequant(accumulator of row r, vector v) for the whole tile, column
+// vector by column vector, so that only one vector's multipliers and biases are live besides the
+// accumulators (all of them: 24 + 6 + temporaries > 32 registers, accumulators spilled).
+template <size_t kRows, size_t kNV, class Store>
+HWY_INLINE void DequantTile(const VI* acc, const TileOut& o, const size_t* lanes, const bool* full,
+                            const Store& store) {
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  EFFI_UNROLL
+  for (size_t v = 0; v < kNV; ++v) {
+    const VF mult =
+        o.multiplier ? LoadCols(df, o.multiplier + v * L, lanes[v], full[v]) : hn::Set(df, 1.0f);
+    const VF bias = o.bias ? LoadCols(df, o.bias + v * L, lanes[v], full[v]) : hn::Zero(df);
+    EFFI_UNROLL
+    for (size_t r = 0; r < kRows; ++r) {
+      const float* res = o.residual ? o.residual + r * o.ldr + v * L : nullptr;
+      store(r, v, Dequant(df, acc[r * kNV + v], mult, bias, o.act, res, lanes[v], full[v]));
+    }
+  }
+}
+
 // One kRows x kNV-vector tile (cols columns, (kNV - 1) L < cols <= kNV L; kFull: cols == kNV L)
 // over all of K: the zero-point term -za * colsum, plus A . B, then the epilogue. Not inlined
 // into the panel loop: register allocation per tile kept all 24 accumulators in registers, while
@@ -485,23 +506,11 @@ HWY_NOINLINE void Tile(const void* a, size_t lda, size_t k, const typename Mac::
     }
     return;
   }
-  // Column vector by column vector, so that only one vector's multipliers and biases are live
-  // besides the accumulators (all three: 24 + 6 + temporaries > 32 registers, accumulators
-  // spilled).
   if (o.out == Out::kFloat) {
     float* c = static_cast<float*>(o.c);
-    EFFI_UNROLL
-    for (size_t v = 0; v < kNV; ++v) {
-      const VF mult =
-          o.multiplier ? LoadCols(df, o.multiplier + v * L, lanes[v], full[v]) : hn::Set(df, 1.0f);
-      const VF bias = o.bias ? LoadCols(df, o.bias + v * L, lanes[v], full[v]) : hn::Zero(df);
-      EFFI_UNROLL
-      for (size_t r = 0; r < kRows; ++r) {
-        const float* res = o.residual ? o.residual + r * o.ldr + v * L : nullptr;
-        const VF y = Dequant(df, acc[r * kNV + v], mult, bias, o.act, res, lanes[v], full[v]);
-        StoreCols(y, df, c + r * o.ldc + v * L, lanes[v], full[v]);
-      }
-    }
+    DequantTile<kRows, kNV>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
+      StoreCols(y, df, c + r * o.ldc + v * L, lanes[v], full[v]);
+    });
     return;
   }
   // u8: t = y / out_scale clamped to [-zp, 255 - zp] (integers, so clamping before rounding
@@ -509,27 +518,21 @@ HWY_NOINLINE void Tile(const void* a, size_t lda, size_t k, const typename Mac::
   // then hold round(t), exactly for |t| < 2^22), then + zp: an int32 in [0, 255]. 6 ops per vector
   // against 12 with NearestInt (overflow fix-up) and a saturating DemoteTo: BM_QGemmPackedU8
   // 3136x192x48 went from 1.20x to 0.97x the float output's time. Multiplying by 1 / out_scale may
-  // differ from QuantizeLinear's division by one step at exact ties.
+  // differ from QuantizeLinear's division by one step at exact ties. NaN becomes the zero point, as
+  // in ref::quantize_linear_u8: it is zeroed first because Min/Max treat NaN differently per ISA
+  // (x86 returns the second operand, NEON propagates it).
   const DU8 du8;
   uint8_t* c = static_cast<uint8_t*>(o.c);
   const float zpf = static_cast<float>(o.out_zero_point), magic = 12582912.0f;
   const VF inv = hn::Set(df, o.inv_out_scale), lo = hn::Set(df, -zpf),
            hi = hn::Set(df, 255.0f - zpf), vmagic = hn::Set(df, magic);
   const VI offset = hn::Set(di, 0x4B400000 - o.out_zero_point);  // 0x4B400000: bits of magic
-  EFFI_UNROLL
-  for (size_t v = 0; v < kNV; ++v) {
-    const VF mult =
-        o.multiplier ? LoadCols(df, o.multiplier + v * L, lanes[v], full[v]) : hn::Set(df, 1.0f);
-    const VF bias = o.bias ? LoadCols(df, o.bias + v * L, lanes[v], full[v]) : hn::Zero(df);
-    EFFI_UNROLL
-    for (size_t r = 0; r < kRows; ++r) {
-      const float* res = o.residual ? o.residual + r * o.ldr + v * L : nullptr;
-      const VF y = Dequant(df, acc[r * kNV + v], mult, bias, o.act, res, lanes[v], full[v]);
-      const VF t = hn::Min(hn::Max(hn::Mul(y, inv), lo), hi);
-      const VI q32 = hn::Sub(hn::BitCast(di, hn::Add(t, vmagic)), offset);
-      StoreCols(U8FromI32(du8, q32), du8, c + r * o.ldc + v * L, lanes[v], full[v]);
-    }
-  }
+  DequantTile<kRows, kNV>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
+    VF t = hn::Mul(y, inv);
+    t = hn::Min(hn::Max(hn::IfThenZeroElse(hn::IsNaN(t), t), lo), hi);
+    const VI q32 = hn::Sub(hn::BitCast(di, hn::Add(t, vmagic)), offset);
+    StoreCols(U8FromI32(du8, q32), du8, c + r * o.ldc + v * L, lanes[v], full[v]);
+  });
 }
 
 // Output element (row i, column j) of the call's C.
