@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <deque>
 
+#include "util/text.h"
+
 namespace effi {
 
 std::string Node::Describe() const {
+  // Names come from the model file: escaped and bounded, as every message that quotes one.
   std::string d = domain.empty() ? "" : domain + ".";
-  return fmt::format("node '{}' ({}{})", name, d, op);
+  return fmt::format("node '{}' ({})", util::EscapeControl(name), util::EscapeControl(d + op));
 }
 
 namespace {

@@ -488,19 +488,30 @@ std::unique_ptr<Kernel> CreateTile(const Node& n, const Graph& g) {
   const Shape x = In(g, n, 0).shape;
   const Shape out = g.values[n.outputs[0]].shape;
   const int64_t es = static_cast<int64_t>(DTypeSize(In(g, n, 0).dtype));
+  // Row by row: each output row (the last axis) is its source row copied reps times, so a tile is
+  // a few large memcpys. Element by element (a div/mod per element) took 18 s under ASan to fold
+  // a 512 MiB chain of Tiles (a hostile model within the memory budget).
   return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
     const int r = static_cast<int>(out.size());
     const int64_t total = NumElements(out);
     if (total == 0) return;
+    auto* dst = static_cast<char*>(o[0]);
+    const auto* src = static_cast<const char*>(in[0]);
+    if (r == 0) {
+      std::memcpy(dst, src, static_cast<size_t>(es));
+      return;
+    }
     std::vector<int64_t> xs(r, 1);
     for (int i = r - 2; i >= 0; --i) xs[i] = xs[i + 1] * x[i + 1];
-    std::vector<int64_t> idx(r, 0);
-    for (int64_t i = 0; i < total; ++i) {
+    const size_t row_bytes = static_cast<size_t>(x[r - 1] * es);
+    const int64_t reps = out[r - 1] / x[r - 1], rows = total / out[r - 1];
+    std::vector<int64_t> idx(r, 0);  // output index over the leading r - 1 axes
+    for (int64_t row = 0; row < rows; ++row) {
       int64_t off = 0;
-      for (int d = 0; d < r; ++d) off += (idx[d] % x[d]) * xs[d];
-      std::memcpy(static_cast<char*>(o[0]) + i * es, static_cast<const char*>(in[0]) + off * es,
-                  static_cast<size_t>(es));
-      for (int d = r - 1; d >= 0; --d) {
+      for (int d = 0; d + 1 < r; ++d) off += (idx[d] % x[d]) * xs[d];
+      for (int64_t k = 0; k < reps; ++k, dst += row_bytes)
+        std::memcpy(dst, src + off * es, row_bytes);
+      for (int d = r - 2; d >= 0; --d) {
         if (++idx[d] < out[d]) break;
         idx[d] = 0;
       }

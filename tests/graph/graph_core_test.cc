@@ -298,4 +298,21 @@ TEST(Optimize, ReportsEnabledPassesInOrder) {
 }
 
 }  // namespace
+// A node's name and op come from the model file: every message quoting them (Describe) escapes
+// control characters (a newline could fake a second "effi: error:" line, ESC could drive the
+// terminal) and bounds the length.
+TEST(NodeDescribe, EscapesAndBoundsModelNames) {
+  Node n;
+  n.name = "conv\n\x1b[31meffi: error: fake" + std::string(5000, 'x');
+  n.op = "Op\r";
+  n.domain = "dom\x07";
+  const std::string d = n.Describe();
+  EXPECT_EQ(d.find('\n'), std::string::npos) << d;
+  EXPECT_EQ(d.find('\x1b'), std::string::npos) << d;
+  EXPECT_EQ(d.find('\r'), std::string::npos) << d;
+  EXPECT_EQ(d.find('\x07'), std::string::npos) << d;
+  EXPECT_NE(d.find("\\x0a"), std::string::npos) << d;
+  EXPECT_LT(d.size(), 600u) << d;
+}
+
 }  // namespace effi::testing
