@@ -13,6 +13,9 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace effi::kernels {
 namespace {
@@ -20,14 +23,16 @@ namespace {
 int64_t MaxTargetFor(const std::string& isa) {
   // Highway target bits: a smaller bit is a better target.
   if (isa == "scalar") return HWY_EMU128 | HWY_SCALAR;
-  if (isa == "avx2") return HWY_AVX2;
+  if (isa == "avx2" || isa == "avxvnni") return HWY_AVX2;
   if (isa == "avx512") return HWY_AVX3_DL;  // any AVX-512 flavour
   if (isa == "neon") return HWY_NEON;
-  throw std::invalid_argument("EFFI_MAX_ISA must be one of scalar, avx2, avx512, neon (got '" +
-                              isa + "')");
+  throw std::invalid_argument(
+      "EFFI_MAX_ISA must be one of scalar, avx2, avxvnni, avx512, neon (got '" + isa + "')");
 }
 
 std::once_flag g_once;
+// EFFI_MAX_ISA=avx2 or scalar: the AVX2 code runs without AVX-VNNI (as on CPUs before it).
+std::atomic<bool> g_cap_dot_prod{false};
 
 // hwy::SupportedTargets() (Highway 1.0.3) re-initialises the global chosen target with EVERY
 // detected target before applying DisableTargets' mask, so a later HWY_DYNAMIC_DISPATCH would run
@@ -43,6 +48,7 @@ void ApplyEnv() {
   const char* env = std::getenv("EFFI_MAX_ISA");
   if (!env || !*env) return;
   std::string isa(env);
+  if (isa == "avx2" || isa == "scalar") g_cap_dot_prod.store(true);
   if (isa == "scalar") {
     hwy::DisableTargets(~int64_t{HWY_EMU128 | HWY_SCALAR});
     return;
@@ -77,18 +83,30 @@ std::vector<int64_t> AvailableTargets() {
 void ForceTargetForTest(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
 
 namespace {
-std::atomic<bool> g_allow_arm_dotprod{true};
+std::atomic<bool> g_allow_dot_prod{true};
+
+bool DetectInt8DotProd() {
+#if defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__x86_64__) || defined(__i386__)
+  // AVX-VNNI (VEX-encoded): CPUID.(EAX=7,ECX=1):EAX bit 4. The AVX2 target that uses it already
+  // requires the OS to save ymm state (Highway checks XGETBV).
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax >> 4) & 1;
+#else
+  return false;
+#endif
+}
 }  // namespace
 
-bool HasArmDotProd() {
-#if defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
-  static const bool has = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-#else
-  constexpr bool has = false;
-#endif
-  return has && g_allow_arm_dotprod.load(std::memory_order_relaxed);
+bool HasInt8DotProd() {
+  InitIsa();
+  static const bool has = DetectInt8DotProd();
+  return has && g_allow_dot_prod.load(std::memory_order_relaxed) &&
+         !g_cap_dot_prod.load(std::memory_order_relaxed);
 }
 
-void AllowArmDotProdForTest(bool allow) { g_allow_arm_dotprod.store(allow); }
+void AllowInt8DotProdForTest(bool allow) { g_allow_dot_prod.store(allow); }
 
 }  // namespace effi::kernels

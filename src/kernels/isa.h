@@ -1,6 +1,6 @@
 // ISA selection for the optimised kernels. Chosen once (the best target Highway compiled and the
-// CPU supports), capped by the EFFI_MAX_ISA environment variable (scalar|avx2|avx512|neon);
-// kernels never test CPU features themselves.
+// CPU supports), capped by the EFFI_MAX_ISA environment variable
+// (scalar|avx2|avxvnni|avx512|neon); kernels never test CPU features themselves.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +19,14 @@ std::string TargetName(int64_t target);
 void InitIsa();
 // Tests: restrict dispatch to exactly one target (0 = back to normal selection).
 void ForceTargetForTest(int64_t target);
-// ARM64 dot product instructions (FEAT_DotProd: SDOT/UDOT, Cortex-A55/A76, not A53), read once
-// from getauxval(AT_HWCAP); false elsewhere. The int8 GEMM packs for its NEON sdot kernel when set.
-bool HasArmDotProd();
-// Tests: false hides the dot product instructions (the NEON int8 GEMM then packs for its widening
-// kernel), true restores detection.
-void AllowArmDotProdForTest(bool allow);
+// The int8 dot-product extension of the base targets, detected once: ARM64 FEAT_DotProd (sdot:
+// Cortex-A55/A76, not A53; getauxval) or x86 AVX-VNNI (VEX vpdpbusd on ymm: Alder Lake, Zen 5;
+// cpuid 7.1 EAX bit 4); false elsewhere, and under EFFI_MAX_ISA=avx2 (AVX2 as Haswell-Skylake
+// have it). Highway has no target for either, so the int8 GEMM's NEON and AVX2 code packs for
+// its dot-product kernel when this is set (the AVX-512 target has VNNI in its own AVX3_DL target).
+bool HasInt8DotProd();
+// Tests: false hides the extension (the int8 GEMM then packs for its widening kernel), true
+// restores detection.
+void AllowInt8DotProdForTest(bool allow);
 
 }  // namespace effi::kernels

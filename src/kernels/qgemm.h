@@ -5,8 +5,9 @@
 // and writes float, or re-quantizes to u8 for the next int8 GEMM. B is packed once at load into
 // column panels like the fp32 GEMM's (gemm.h), with K in dot groups (4 bytes for VNNI vpdpbusd and
 // NEON sdot, 2 widened int16 elsewhere) and the column sums the zero point needs. Micro-kernels:
-// qgemm_u8s8_8x48c4__AVX3_DL (VNNI), 8x48c2__AVX3 / 6x16c2__AVX2 / 6x8c2__SSE4 (exact int16
-// products), 8x8c4__NEON_DOTPROD, 4x12c2__NEON (no dotprod), 4x8c2__EMU128.
+// qgemm_u8s8_8x48c4__AVX3_DL (VNNI), 6x16c4__AVX2_VNNI (AVX-VNNI), 8x48c2__AVX3 / 6x16c2__AVX2 /
+// 6x8c2__SSE4 (exact int16 products), 8x8c4__NEON_DOTPROD, 4x12c2__NEON (no dotprod),
+// 4x8c2__EMU128.
 #pragma once
 
 #include <algorithm>

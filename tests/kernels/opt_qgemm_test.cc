@@ -22,22 +22,28 @@ namespace {
 using testing_util::ExpectNear;
 using testing_util::Random;
 
-// body(name) per target, and per NEON kernel (sdot and widening) where the CPU has sdot.
+// body(name) per target, and on NEON and AVX2 per kernel (dot product and widening) where the CPU
+// has the dot product (sdot, AVX-VNNI).
 template <class F>
 void ForEachQTarget(F&& body) {
   const auto targets = QGemmTargets();
   ASSERT_FALSE(targets.empty());
-  const bool dot = HasArmDotProd();
+  const bool dot = HasInt8DotProd();
   for (int64_t t : targets) {
     ForceTargetForTest(t);
     for (bool allow_dot : {true, false}) {
       if (!allow_dot && !dot) continue;
-      AllowArmDotProdForTest(allow_dot);
-      SCOPED_TRACE(QGemmKernelName());
+      AllowInt8DotProdForTest(allow_dot);
+      const std::string name = QGemmKernelName();
+      SCOPED_TRACE(name);
+      // The dot-product kernels really run where the CPU has them (this machine: AVX-VNNI).
+      if (dot && allow_dot && (TargetName(t) == "AVX2" || TargetName(t) == "NEON")) {
+        EXPECT_TRUE(name.ends_with("_VNNI") || name.ends_with("_DOTPROD")) << name;
+      }
       body(TargetName(t));
     }
   }
-  AllowArmDotProdForTest(true);
+  AllowInt8DotProdForTest(true);
   ForceTargetForTest(0);
 }
 

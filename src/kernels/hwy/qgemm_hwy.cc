@@ -1,7 +1,8 @@
 // Highway implementation of the packed int8 GEMM (qgemm.h): one source for every target. Only the
-// multiply-accumulate step differs per target (VNNI vpdpbusd on AVX3_DL, NEON sdot when the CPU
-// has it, exact int16 products elsewhere); column panels, row tiles, zero-point compensation and
-// the epilogue are shared, and mirror the fp32 GEMM (gemm_hwy.cc).
+// multiply-accumulate step differs per target (VNNI vpdpbusd on AVX3_DL, and on AVX2 when the CPU
+// has AVX-VNNI; NEON sdot when the CPU has it; exact int16 products elsewhere); column panels, row
+// tiles, zero-point compensation and the epilogue are shared, and mirror the fp32 GEMM
+// (gemm_hwy.cc).
 //
 // AVX3_DL (Ice Lake+ / Zen 4+: VNNI) is compiled only in this file: Highway 1.0.3 builds it only
 // on request, the other kernels gain nothing from it, and isa.cc's EFFI_MAX_ISA caps already
@@ -283,26 +284,34 @@ struct WidenMac {
   }
 };
 
-#if HWY_TARGET == HWY_AVX3_DL
+#undef EFFI_QGEMM_VNNI
+#if HWY_TARGET == HWY_AVX3_DL || (HWY_TARGET == HWY_AVX2 && HWY_ARCH_X86_64)
+#define EFFI_QGEMM_VNNI 1
 // VNNI: vpdpbusd multiplies u8 A (broadcast 4 bytes) by s8 B (4 rows of K per column) and adds
 // the 4 products to int32, exactly (no saturation; vpdpbusds would saturate). B stored
-// [K / 4][cols][4]. Tile 8 x 48 as the fp32 GEMM's: 24 vpdpbusd per 8 broadcasts + 3 B loads.
+// [K / 4][cols][4]. AVX3_DL (AVX512-VNNI, zmm): tile 8 x 48 as the fp32 GEMM's, 24 vpdpbusd per
+// 8 broadcasts + 3 B loads. AVX2 with AVX-VNNI (ymm, VEX; chosen at run time by HasInt8DotProd):
+// 6 x 16 in its 16 registers (12 accumulators, 2 B vectors, 1 broadcast), as the AVX2 fp32 tile.
 struct VnniMac {
   using BElem = int8_t;
   static constexpr int32_t kGroup = 4;
   static constexpr int32_t kAOffset = 0;
   static constexpr bool kWidenA = false;
-  static constexpr size_t kMR = 8;
-  static constexpr size_t kPanelVecs = 3;
+  static constexpr size_t kMR = kSixteenRegs ? 6 : 8;
+  static constexpr size_t kPanelVecs = kSixteenRegs ? 2 : 3;
   static size_t PrefetchSlots(size_t k) { return k / 4; }
 
   // acc += u8 a . s8 b per 4 bytes. Inline asm rather than _mm512_dpbusd_epi32: GCC 12 copied
   // the accumulator into a fresh register around every one in this loop (2 extra moves per
-  // vpdpbusd), while the "+v" operand keeps it in place. It also needs no "avx512vnni" target
-  // attribute, which Highway 1.0.3's AVX3_DL string lacks (it has "avxvnni"; its run-time check
-  // for AVX3_DL does require AVX512-VNNI).
+  // vpdpbusd), while the "+v" operand keeps it in place. It also needs no "avx512vnni" or
+  // "avxvnni" target attribute: Highway 1.0.3's AVX3_DL string lacks the first (its run-time
+  // check for AVX3_DL does require AVX512-VNNI), and its AVX2 target cannot assume the second.
   static HWY_INLINE VI Dpbusd(VI acc, VI a, VI b) {
+#if HWY_TARGET == HWY_AVX3_DL
     __asm__("vpdpbusd %2, %1, %0" : "+v"(acc.raw) : "v"(a.raw), "v"(b.raw));
+#else
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc.raw) : "x"(a.raw), "x"(b.raw));
+#endif
     return acc;
   }
 
@@ -340,6 +349,8 @@ struct VnniMac {
     }
   }
 };
+#else
+#define EFFI_QGEMM_VNNI 0
 #endif
 
 #if EFFI_QGEMM_SDOT
@@ -717,20 +728,33 @@ const char* NameOf(const char* suffix) {
 
 }  // namespace
 
-// The packed format this target's kernel reads; dot: the CPU has NEON sdot (ignored elsewhere).
+// The packed format this target's kernel reads; dot: the CPU has the base target's int8 dot
+// product (NEON sdot, AVX2 AVX-VNNI; HasInt8DotProd). AVX3_DL always has VNNI.
 QGemmFormat QGemmFormatFor(bool dot) {
 #if HWY_TARGET == HWY_AVX3_DL
+  (void)dot;
   return FormatOf<VnniMac>();
+#elif EFFI_QGEMM_VNNI
+  return dot ? FormatOf<VnniMac>() : FormatOf<WidenMac>();
 #elif EFFI_QGEMM_SDOT
   return dot ? FormatOf<SdotMac>() : FormatOf<WidenMac>();
 #else
+  (void)dot;
   return FormatOf<WidenMac>();
 #endif
 }
 
+// Runs the kernel B was packed for (the packed group tells the dot-product format from the
+// widening one on targets that have both).
 void QGemmRun(const Args& p) {
 #if HWY_TARGET == HWY_AVX3_DL
   Run<VnniMac>(p);
+#elif EFFI_QGEMM_VNNI
+  if (p.format.group == VnniMac::kGroup) {
+    Run<VnniMac>(p);
+  } else {
+    Run<WidenMac>(p);
+  }
 #elif EFFI_QGEMM_SDOT
   if (p.format.group == SdotMac::kGroup) {
     Run<SdotMac>(p);
@@ -744,10 +768,14 @@ void QGemmRun(const Args& p) {
 
 const char* QGemmName(bool dot) {
 #if HWY_TARGET == HWY_AVX3_DL
+  (void)dot;
   return NameOf<VnniMac>("");
+#elif EFFI_QGEMM_VNNI
+  return dot ? NameOf<VnniMac>("_VNNI") : NameOf<WidenMac>("");
 #elif EFFI_QGEMM_SDOT
   return dot ? NameOf<SdotMac>("_DOTPROD") : NameOf<WidenMac>("");
 #else
+  (void)dot;
   return NameOf<WidenMac>("");
 #endif
 }
@@ -768,7 +796,7 @@ void AlignedFreeBytes::operator()(uint8_t* p) const { std::free(p); }
 PackedBQ8::PackedBQ8(const int8_t* b, int64_t k, int64_t n, int64_t ldb, bool trans_b)
     : k_(k), n_(n) {
   InitIsa();
-  format_ = HWY_DYNAMIC_DISPATCH(QGemmFormatFor)(HasArmDotProd());
+  format_ = HWY_DYNAMIC_DISPATCH(QGemmFormatFor)(HasInt8DotProd());
   const QGemmFormat& f = format_;
   const int64_t kp = qgemm_internal::PaddedK(f, k);
   int64_t cols = 0;  // padded width: the end of the last chunk
@@ -848,7 +876,7 @@ void QGemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
 
 const char* QGemmKernelName() {
   InitIsa();
-  return HWY_DYNAMIC_DISPATCH(QGemmName)(HasArmDotProd());
+  return HWY_DYNAMIC_DISPATCH(QGemmName)(HasInt8DotProd());
 }
 
 std::vector<int64_t> QGemmTargets() {
