@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "effi/error.hpp"
+#include "util/text.h"
 
 namespace effi::image {
 namespace {
@@ -479,11 +480,14 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
   auto bad = [](const std::string& what) -> Error {
     return Error(ErrorCode::kInvalidModel, fmt::format("model metadata 'preprocess': {}", what));
   };
+  // A value quoted in a message: escaped and bounded (a hostile model's 1 MB list would otherwise
+  // become the error line).
+  auto shown = [](const nlohmann::json& v) { return util::EscapeControl(v.dump(), 80); };
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(json);
   } catch (const nlohmann::json::exception& e) {
-    throw bad(fmt::format("invalid JSON ({})", e.what()));
+    throw bad(fmt::format("invalid JSON ({})", util::EscapeControl(e.what())));
   }
   if (!j.is_object()) throw bad("not a JSON object");
 
@@ -492,7 +496,7 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
     std::vector<int> out;
     for (const auto& e : v) {
       if (!e.is_number_integer() || e.get<int64_t>() <= 0 || e.get<int64_t>() > kMaxSide) {
-        throw bad(fmt::format("'{}' must hold positive integers, got {}", key, v.dump()));
+        throw bad(fmt::format("'{}' must hold positive integers, got {}", key, shown(v)));
       }
       out.push_back(static_cast<int>(e.get<int64_t>()));
     }
@@ -501,20 +505,20 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
   auto number = [&](const nlohmann::json& v, const char* key) {
     // Bounded so the later float conversion is defined (a 1e300 would be UB to narrow).
     if (!v.is_number() || !(std::fabs(v.get<double>()) <= 1e30)) {
-      throw bad(fmt::format("'{}' must be a number of sensible size, got {}", key, v.dump()));
+      throw bad(fmt::format("'{}' must be a number of sensible size, got {}", key, shown(v)));
     }
     return v.get<double>();
   };
   auto triple = [&](const nlohmann::json& v, const char* key) {
     if (!v.is_array() || v.size() != 3) {
-      throw bad(fmt::format("'{}' must be a list of 3 numbers, got {}", key, v.dump()));
+      throw bad(fmt::format("'{}' must be a list of 3 numbers, got {}", key, shown(v)));
     }
     std::array<float, 3> out{};
     for (size_t i = 0; i < 3; ++i) out[i] = static_cast<float>(number(v[i], key));
     return out;
   };
   auto boolean = [&](const nlohmann::json& v, const char* key) {
-    if (!v.is_boolean()) throw bad(fmt::format("'{}' must be true/false, got {}", key, v.dump()));
+    if (!v.is_boolean()) throw bad(fmt::format("'{}' must be true/false, got {}", key, shown(v)));
     return v.get<bool>();
   };
   auto field = [&](const char* key) -> const nlohmann::json* {
@@ -531,12 +535,12 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
       base.input_h = s[0];
       base.input_w = s[1];
     } else {
-      throw bad(fmt::format("'input_size' must be [3, H, W] or [H, W], got {}", v->dump()));
+      throw bad(fmt::format("'input_size' must be [3, H, W] or [H, W], got {}", shown(*v)));
     }
   }
   if (const auto* v = field("resize")) {
     const std::vector<int> s = positive_ints(*v, "resize");
-    if (s.size() != 2) throw bad(fmt::format("'resize' must be [H, W], got {}", v->dump()));
+    if (s.size() != 2) throw bad(fmt::format("'resize' must be [H, W], got {}", shown(*v)));
     base.resize_h = s[0];
     base.resize_w = s[1];
   }
@@ -555,7 +559,8 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
     } else if (s == "nearest") {
       base.interp = Interpolation::kNearest;
     } else {
-      throw bad(fmt::format("unknown interpolation '{}' (bicubic, bilinear, nearest)", s));
+      throw bad(fmt::format("unknown interpolation '{}' (bicubic, bilinear, nearest)",
+                            util::EscapeControl(s)));
     }
   }
   if (const auto* v = field("antialias")) base.antialias = boolean(*v, "antialias");
@@ -564,7 +569,7 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
   if (const auto* v = field("std")) {
     base.std = triple(*v, "std");
     for (float s : base.std) {
-      if (!(s != 0.0f) || !std::isfinite(s)) throw bad(fmt::format("'std' {} invalid", v->dump()));
+      if (!(s != 0.0f) || !std::isfinite(s)) throw bad(fmt::format("'std' {} invalid", shown(*v)));
     }
   }
   return base;

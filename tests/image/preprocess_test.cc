@@ -402,5 +402,26 @@ TEST(FromMetadataJson, RejectsWrongTypes) {
   }
 }
 
+// Values quoted in the errors are escaped and bounded: a 100,000-number list or a string holding
+// a newline and ESC from a hostile model's metadata never becomes a long or multi-line message.
+TEST(FromMetadataJson, QuotesValuesEscapedAndBounded) {
+  std::string big = R"({"mean": [)";
+  for (int i = 0; i < 100000; ++i) big += "1,";
+  big += "1]}";
+  const std::string bad[] = {big, "{\"interpolation\": \"x\\n\\u001b[31meffi: error: fake\"}",
+                             "{\"input_size\": \"\\u001b[2J\"}"};
+  for (const std::string& json : bad) {
+    try {
+      FromMetadataJson(json, {});
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_LT(m.size(), 400u) << m.substr(0, 400);
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+      EXPECT_EQ(m.find('\x1b'), std::string::npos) << m;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace effi::image
