@@ -88,15 +88,13 @@ Geom2d ResolveGeometry(const Node& n, int spatial, int64_t h, int64_t w,
   return g;
 }
 
-// ---------------- ONNX Conv (NCHW) ----------------
-struct ConvShape {
-  ref::Conv2dParams p;
-  int spatial;
-};
+}  // namespace
 
-ConvShape ConvGeometry(const Node& n, const Graph& gr) {
-  const Value& x = In(gr, n, 0);
-  const Value& w = In(gr, n, 1);
+// ---------------- ONNX Conv (NCHW) ----------------
+ConvShape ConvGeometry(const Node& n, const Graph& gr, size_t x_index, size_t w_index,
+                       int bias_index) {
+  const Value& x = In(gr, n, x_index);
+  const Value& w = In(gr, n, w_index);
   CheckInputSizes(n, gr);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   if (rank != 3 && rank != 4)
@@ -136,13 +134,15 @@ ConvShape ConvGeometry(const Node& n, const Graph& gr) {
           g.dh,
           g.dw,
           group};
-  if (n.HasInput(2)) {
-    const Value& b = In(gr, n, 2);
+  if (bias_index >= 0 && n.HasInput(static_cast<size_t>(bias_index))) {
+    const Value& b = In(gr, n, static_cast<size_t>(bias_index));
     if (b.shape != Shape{w.shape[0]})
       Fail(n, fmt::format("bias shape {} must be [{}]", ShapeStr(b.shape), w.shape[0]));
   }
   return cs;
 }
+
+namespace {
 
 void InferConv(const Node& n, Graph& g) {
   for (size_t i = 0; i < n.inputs.size(); ++i)

@@ -21,12 +21,7 @@ void CheckInputSizes(const Node& n, const Graph& g) {
     if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
 }
 
-struct MatMulGeom {
-  int64_t m, n, k;
-  Shape out;
-  // Per output batch index: element offsets into A and B.
-  std::vector<int64_t> a_off, b_off;
-};
+}  // namespace
 
 MatMulGeom MatMulGeometry(const Node& n, const Shape& a0, const Shape& b0) {
   if (a0.empty() || b0.empty()) Fail(n, "MatMul inputs must have rank >= 1");
@@ -67,6 +62,8 @@ MatMulGeom MatMulGeometry(const Node& n, const Shape& a0, const Shape& b0) {
   if (!b_vec) g.out.push_back(g.n);
   return g;
 }
+
+namespace {
 
 void InferMatMul(const Node& n, Graph& g) {
   RequireFloat(g, n, 0);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "kernels/ref/ref_kernels.h"
 
 namespace effi {
 class ThreadPool;
@@ -117,6 +118,26 @@ void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda
 // in NCHW (nchw_input = 1, the direct small-c_in kernel: the stem conv over RGB) instead of
 // behind a transpose to NHWC. The channels-last pass asks; the op then has a fast kernel for it.
 bool PreferNchwInputConv(const Node& conv, const Graph& g);
+// ONNX MatMul's numpy semantics for A and B shapes: [M,K] x [K,N] per broadcast batch index,
+// with the element offsets of each batch's A and B; throws naming the node (shared by MatMul and
+// the integer MatMuls).
+struct MatMulGeom {
+  int64_t m, n, k;
+  Shape out;
+  // Per output batch index: element offsets into A and B.
+  std::vector<int64_t> a_off, b_off;
+};
+MatMulGeom MatMulGeometry(const Node& n, const Shape& a, const Shape& b);
+// ONNX Conv's geometry (1-D or 2-D; group, kernel_shape, pads, strides, dilations, auto_pad) for a
+// node whose input x_index is X [N,C,(H,)W], w_index is W [M,C/group,(kh,)kw] and bias_index (-1:
+// none) is B [M]; a 1-D conv has H = 1. Throws naming the node (shared by Conv and the integer
+// convolutions, whose inputs sit at other indices).
+struct ConvShape {
+  kernels::ref::Conv2dParams p;
+  int spatial;
+};
+ConvShape ConvGeometry(const Node& n, const Graph& g, size_t x_index = 0, size_t w_index = 1,
+                       int bias_index = 2);
 // [begin, end) of part i when `total` units are split into `parts` near-equal parts.
 inline int64_t SplitBegin(int64_t total, int64_t parts, int64_t i) { return total * i / parts; }
 
@@ -141,5 +162,6 @@ void RegisterMatMulOps(std::vector<OpSchema>& r);
 void RegisterNormOps(std::vector<OpSchema>& r);
 void RegisterReduceOps(std::vector<OpSchema>& r);
 void RegisterShapeOps(std::vector<OpSchema>& r);
+void RegisterQuantOps(std::vector<OpSchema>& r);
 
 }  // namespace effi::ops

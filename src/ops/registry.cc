@@ -41,6 +41,7 @@ const std::vector<OpSchema>& Registry() {
     RegisterNormOps(r);
     RegisterReduceOps(r);
     RegisterShapeOps(r);
+    RegisterQuantOps(r);
     return r;
   }();
   return reg;

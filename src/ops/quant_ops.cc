@@ -1,0 +1,469 @@
+// ONNX quantization ops (issue 12): QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
+// MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv, so effi runs QDQ files (what ONNX
+// Runtime's quantize_static writes) and the integer-op form. They run the reference kernels of
+// kernels/quant.h with ONNX Runtime's exact arithmetic; the packed int8 GEMM (kernels/qgemm.h) is
+// wired in by the QDQ fusion that comes next.
+//
+// Scales and zero points may be constants or graph inputs (ONNX's conformance cases feed them as
+// inputs): kernels read them at run time. A scale must be positive and finite: 0 maps every value
+// to +-inf or NaN, a negative one flips the data's sign, NaN/inf make every result meaningless; no
+// quantizer writes one, so such a file is broken or hostile. A constant bad scale fails the load
+// (kInvalidModel), a fed one fails Session::Run (kInvalidArgument), each naming the node.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "kernels/quant.h"
+#include "ops/op.h"
+
+namespace effi::ops {
+namespace {
+
+namespace ref = effi::kernels::ref;
+using kernels::QuantAxis;
+
+bool Is8Bit(DType t) { return t == DType::kU8 || t == DType::kI8; }
+
+// A scalar or a one-element 1-D tensor: ONNX Runtime takes both as per-tensor parameters.
+bool Single(const Shape& s) { return s.empty() || (s.size() == 1 && s[0] == 1); }
+
+// Calls f with a value of the C++ type of the 8-bit dtype t (checked by the op's inference).
+template <class F>
+void With8Bit(DType t, F&& f) {
+  if (t == DType::kU8)
+    f(uint8_t{});
+  else
+    f(int8_t{});
+}
+
+void CheckScales(const std::string& node, ErrorCode code, const float* s, int64_t count,
+                 const char* name) {
+  for (int64_t i = 0; i < count; ++i)
+    if (!(std::isfinite(s[i]) && s[i] > 0.0f))
+      throw Error(code, fmt::format("{}: {}[{}] is {:g}; a scale must be positive and finite", node,
+                                    name, i, s[i]));
+}
+
+// Input i as an 8-bit integer tensor (or int32 when allow_i32); `same_as` >= 0: of that input's
+// type (a zero point has its data's type). Returns the type.
+DType RequireInt(const Graph& g, const Node& n, size_t i, const char* name, int same_as = -1,
+                 bool allow_i32 = false) {
+  const DType t = In(g, n, i).dtype;
+  if (same_as >= 0 && t != In(g, n, static_cast<size_t>(same_as)).dtype)
+    Fail(n, fmt::format("{} has type {}, unlike input {} ({})", name, DTypeName(t), same_as,
+                        DTypeName(In(g, n, static_cast<size_t>(same_as)).dtype)));
+  if (!Is8Bit(t) && !(allow_i32 && t == DType::kI32))
+    Unsupported(n, fmt::format("{} has type {}; uint8{} and int8 are supported", name, DTypeName(t),
+                               allow_i32 ? ", int32" : ""));
+  return t;
+}
+
+// Checks a scale input (float32; a scalar, or [channels] when channels >= 0) and its optional zero
+// point (input zp, the same shape); returns the scale's stride: 0 per tensor, 1 per channel. A
+// constant scale is checked here, at load.
+int64_t CheckParams(const Node& n, const Graph& g, size_t scale, int zp, int64_t channels,
+                    const char* name, const std::string& along = "") {
+  const Value& s = In(g, n, scale);
+  if (s.dtype != DType::kF32)
+    Unsupported(n,
+                fmt::format("{} has type {}; only float32 is supported", name, DTypeName(s.dtype)));
+  int64_t stride = 0;
+  if (!Single(s.shape)) {
+    if (channels < 0 && s.shape.size() == 1)
+      Unsupported(n, fmt::format("{} of shape {}: only a per-tensor (scalar) {} is supported", name,
+                                 ShapeStr(s.shape), name));
+    if (channels < 0 || s.shape != Shape{channels})
+      Fail(n, fmt::format("{} has shape {}; it must be a scalar{}", name, ShapeStr(s.shape),
+                          channels < 0 ? "" : fmt::format(" or [{}] ({})", channels, along)));
+    stride = 1;
+  }
+  if (zp >= 0 && n.HasInput(static_cast<size_t>(zp))) {
+    const Shape& z = In(g, n, static_cast<size_t>(zp)).shape;
+    if (z != s.shape && !(stride == 0 && Single(z)))
+      Fail(n, fmt::format("the zero point of {} has shape {}, the scale {}", name, ShapeStr(z),
+                          ShapeStr(s.shape)));
+  }
+  if (s.is_constant())
+    CheckScales(n.Describe(), ErrorCode::kInvalidModel, s.constant->as<float>(),
+                stride ? channels : 1, name);
+  return stride;
+}
+
+// Every output of these ops is required: a file may leave one unnamed (absent), and the kernels
+// write every output.
+void RequireOutputs(const Node& n) {
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (n.outputs[i] < 0) Fail(n, fmt::format("output {} is missing", i));
+}
+
+// The zero point at input i (null: absent, 0) as int32.
+template <class T>
+int32_t ZeroPointIn(const void* const* in, size_t i) {
+  return in[i] ? static_cast<int32_t>(*static_cast<const T*>(in[i])) : 0;
+}
+
+// ---------------- QuantizeLinear / DequantizeLinear ----------------
+// Inputs: data, scale, zero point?; attr axis (opset 13+, default 1) for a 1-D scale.
+QuantAxis QdqAxis(const Node& n, const Graph& g, const char* scale_name) {
+  const Shape& x = In(g, n, 0).shape;
+  const int64_t count = NumElements(x, n.Describe().c_str());
+  int64_t axis = -1, channels = -1;
+  if (!Single(In(g, n, 1).shape) && !x.empty()) {
+    axis = NormAxis(n, n.GetInt("axis", 1), static_cast<int64_t>(x.size()));
+    channels = x[static_cast<size_t>(axis)];
+  }
+  const int64_t stride = CheckParams(n, g, 1, 2, channels, scale_name,
+                                     fmt::format("axis {} of the input {}", axis, ShapeStr(x)));
+  if (stride == 0) return {1, 1, count};
+  QuantAxis ax{1, channels, 1};
+  for (int64_t d = 0; d < axis; ++d) ax.outer *= x[static_cast<size_t>(d)];
+  for (size_t d = static_cast<size_t>(axis) + 1; d < x.size(); ++d) ax.inner *= x[d];
+  return ax;
+}
+
+void InferQuantize(const Node& n, Graph& g) {
+  RequireOutputs(n);
+  RequireFloat(g, n, 0);
+  if (n.GetInt("block_size", 0) != 0) Unsupported(n, "blocked quantization is not supported");
+  // saturate (opset 19) lets float8 outputs wrap; integer outputs always saturate: only its type
+  // is checked.
+  static_cast<void>(n.GetInt("saturate", 1));
+  DType out = n.HasInput(2) ? RequireInt(g, n, 2, "y_zero_point") : DType::kU8;
+  if (n.Has("output_dtype") && n.GetInt("output_dtype", 0) != 0) {
+    const int64_t t = n.GetInt("output_dtype", 0);  // ONNX TensorProto types: 2 uint8, 3 int8
+    const DType want = t == 2 ? DType::kU8 : t == 3 ? DType::kI8 : DType::kUndefined;
+    if (want == DType::kUndefined)
+      Unsupported(n, fmt::format("output_dtype {} is not supported (uint8, int8 are)", t));
+    if (n.HasInput(2) && want != out)
+      Fail(n, fmt::format("output_dtype {} differs from y_zero_point's type", DTypeName(want)));
+    out = want;
+  }
+  QdqAxis(n, g, "y_scale");
+  SetOut(g, n, 0, out, In(g, n, 0).shape);
+}
+
+std::unique_ptr<Kernel> CreateQuantize(const Node& n, const Graph& g) {
+  const QuantAxis ax = QdqAxis(n, g, "y_scale");
+  const std::string who = n.Describe();
+  std::unique_ptr<Kernel> k;
+  With8Bit(g.values[n.outputs[0]].dtype, [&](auto type) {
+    using T = decltype(type);
+    k = MakeKernel([ax, who](const ExecContext&, const void* const* in, void* const* o, void*) {
+      const float* scale = static_cast<const float*>(in[1]);
+      CheckScales(who, ErrorCode::kInvalidArgument, scale, ax.channels, "y_scale");
+      ref::quantize_linear<T>(ax, static_cast<const float*>(in[0]), scale,
+                              static_cast<const T*>(in[2]), static_cast<T*>(o[0]));
+    });
+  });
+  return k;
+}
+
+void InferDequantize(const Node& n, Graph& g) {
+  RequireOutputs(n);
+  RequireInt(g, n, 0, "x", -1, true);
+  if (n.HasInput(2)) RequireInt(g, n, 2, "x_zero_point", 0, true);
+  if (n.GetInt("block_size", 0) != 0) Unsupported(n, "blocked quantization is not supported");
+  QdqAxis(n, g, "x_scale");
+  SetOut(g, n, 0, DType::kF32, In(g, n, 0).shape);
+}
+
+std::unique_ptr<Kernel> CreateDequantize(const Node& n, const Graph& g) {
+  const QuantAxis ax = QdqAxis(n, g, "x_scale");
+  const std::string who = n.Describe();
+  auto make = [&](auto type) {
+    using T = decltype(type);
+    return MakeKernel([ax, who](const ExecContext&, const void* const* in, void* const* o, void*) {
+      const float* scale = static_cast<const float*>(in[1]);
+      CheckScales(who, ErrorCode::kInvalidArgument, scale, ax.channels, "x_scale");
+      ref::dequantize_linear<T>(ax, static_cast<const T*>(in[0]), scale,
+                                static_cast<const T*>(in[2]), static_cast<float*>(o[0]));
+    });
+  };
+  const DType t = In(g, n, 0).dtype;
+  if (t == DType::kI32) return make(int32_t{});
+  return t == DType::kU8 ? make(uint8_t{}) : make(int8_t{});
+}
+
+// ---------------- DynamicQuantizeLinear ----------------
+void InferDynamicQuantize(const Node& n, Graph& g) {
+  RequireOutputs(n);
+  RequireFloat(g, n, 0);
+  SetOut(g, n, 0, DType::kU8, In(g, n, 0).shape);
+  SetOut(g, n, 1, DType::kF32, {});
+  SetOut(g, n, 2, DType::kU8, {});
+}
+
+std::unique_ptr<Kernel> CreateDynamicQuantize(const Node& n, const Graph& g) {
+  const int64_t count = NumElements(In(g, n, 0).shape);
+  return MakeKernel([count](const ExecContext&, const void* const* in, void* const* o, void*) {
+    ref::dynamic_quantize_linear_u8(count, static_cast<const float*>(in[0]),
+                                    static_cast<uint8_t*>(o[0]), static_cast<float*>(o[1]),
+                                    static_cast<uint8_t*>(o[2]));
+  });
+}
+
+// ---------------- integer products: shared checks ----------------
+void CheckIntegerK(const Node& n, int64_t k) {
+  if (k > kernels::kMaxExactIntegerK)
+    Unsupported(n, fmt::format("K = {} products per output exceed {}, beyond which int32 "
+                               "accumulators could overflow",
+                               k, kernels::kMaxExactIntegerK));
+}
+
+// Calls f(TA{}, TB{}) for the 8-bit types of inputs a and b.
+template <class F>
+void With8BitPair(DType a, DType b, F&& f) {
+  With8Bit(a, [&](auto ta) { With8Bit(b, [&](auto tb) { f(ta, tb); }); });
+}
+
+// Per-channel float multipliers a_scale * b_scale[c] / y_scale (ONNX Runtime's order of float
+// operations), after checking every scale; written to `mult` (channels floats).
+void Multipliers(const std::string& who, const float* a_scale, const float* b_scale,
+                 int64_t b_stride, const float* y_scale, int64_t channels, float* mult) {
+  CheckScales(who, ErrorCode::kInvalidArgument, a_scale, 1, "input scale");
+  CheckScales(who, ErrorCode::kInvalidArgument, b_scale, b_stride ? channels : 1, "weight scale");
+  CheckScales(who, ErrorCode::kInvalidArgument, y_scale, 1, "y_scale");
+  for (int64_t c = 0; c < channels; ++c) mult[c] = a_scale[0] * b_scale[c * b_stride] / y_scale[0];
+}
+
+size_t Align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// ---------------- MatMulInteger / QLinearMatMul ----------------
+// Input indices of A, B and their zero points, and of the scales (QLinearMatMul only).
+struct MatMulInputs {
+  size_t a, b;
+  int a_zp, b_zp;
+  bool qlinear;
+};
+
+MatMulInputs MatMulIndices(const Node& n) {
+  return n.Is("QLinearMatMul") ? MatMulInputs{0, 3, 2, 5, true} : MatMulInputs{0, 1, 2, 3, false};
+}
+
+// Checks types and parameter shapes; returns the geometry and the stride of B's per-column zero
+// point and scale.
+MatMulGeom CheckIntegerMatMul(const Node& n, const Graph& g, int64_t* b_stride) {
+  const MatMulInputs ix = MatMulIndices(n);
+  RequireInt(g, n, ix.a, "A");
+  RequireInt(g, n, ix.b, "B");
+  for (int zp : {ix.a_zp, ix.b_zp})
+    if (n.HasInput(static_cast<size_t>(zp)))
+      RequireInt(g, n, static_cast<size_t>(zp), "zero point",
+                 static_cast<int>(zp == ix.a_zp ? ix.a : ix.b));
+  MatMulGeom geo = MatMulGeometry(n, In(g, n, ix.a).shape, In(g, n, ix.b).shape);
+  CheckIntegerK(n, geo.k);
+  if (ix.qlinear) {
+    CheckParams(n, g, 1, ix.a_zp, -1, "a_scale");
+    *b_stride = CheckParams(n, g, 4, ix.b_zp, geo.n, "b_scale", "per column of B");
+    CheckParams(n, g, 6, 7, -1, "y_scale");
+    RequireInt(g, n, 7, "y_zero_point");
+  } else {
+    // No scales: the zero points' shapes alone (a per tensor, b per tensor or per column).
+    *b_stride = 0;
+    if (n.HasInput(2) && !Single(In(g, n, 2).shape))
+      Unsupported(n, fmt::format("a_zero_point of shape {}: only per-tensor is supported",
+                                 ShapeStr(In(g, n, 2).shape)));
+    if (n.HasInput(3) && !Single(In(g, n, 3).shape)) {
+      if (In(g, n, 3).shape != Shape{geo.n})
+        Fail(n, fmt::format("b_zero_point has shape {}; it must be a scalar or [{}]",
+                            ShapeStr(In(g, n, 3).shape), geo.n));
+      *b_stride = 1;
+    }
+  }
+  return geo;
+}
+
+void InferIntegerMatMul(const Node& n, Graph& g) {
+  RequireOutputs(n);
+  int64_t b_stride = 0;
+  const MatMulGeom geo = CheckIntegerMatMul(n, g, &b_stride);
+  SetOut(g, n, 0, n.Is("QLinearMatMul") ? In(g, n, 7).dtype : DType::kI32, geo.out);
+}
+
+std::unique_ptr<Kernel> CreateIntegerMatMul(const Node& n, const Graph& g) {
+  int64_t bs = 0;
+  const MatMulGeom geo = CheckIntegerMatMul(n, g, &bs);
+  const MatMulInputs ix = MatMulIndices(n);
+  const std::string who = n.Describe();
+  const size_t acc_bytes = Align64(static_cast<size_t>(geo.m * geo.n) * sizeof(int32_t));
+  const size_t scratch = ix.qlinear ? acc_bytes + static_cast<size_t>(geo.n) * sizeof(float) : 0;
+  const DType out = g.values[n.outputs[0]].dtype;
+  std::unique_ptr<Kernel> k;
+  With8BitPair(In(g, n, ix.a).dtype, In(g, n, ix.b).dtype, [&](auto ta, auto tb) {
+    using TA = decltype(ta);
+    using TB = decltype(tb);
+    // acc(i): batch i's int32 [m][n] (the output itself for MatMulInteger).
+    auto gemm = [geo, ix, bs](const void* const* in, int64_t i, int32_t* acc) {
+      ref::qgemm_s32<TA, TB>(geo.m, geo.n, geo.k, static_cast<const TA*>(in[ix.a]) + geo.a_off[i],
+                             geo.k, ZeroPointIn<TA>(in, static_cast<size_t>(ix.a_zp)),
+                             static_cast<const TB*>(in[ix.b]) + geo.b_off[i], geo.n,
+                             static_cast<const TB*>(in[ix.b_zp]), bs, acc, geo.n);
+    };
+    const int64_t batches = static_cast<int64_t>(geo.a_off.size()), mn = geo.m * geo.n;
+    if (!ix.qlinear) {
+      k = MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+        for (int64_t i = 0; i < batches; ++i) gemm(in, i, static_cast<int32_t*>(o[0]) + i * mn);
+      });
+      return;
+    }
+    With8Bit(out, [&](auto ty) {
+      using TY = decltype(ty);
+      k = MakeKernel(
+          [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
+            auto* acc = static_cast<int32_t*>(s);
+            auto* mult = reinterpret_cast<float*>(static_cast<uint8_t*>(s) + acc_bytes);
+            Multipliers(who, static_cast<const float*>(in[1]), static_cast<const float*>(in[4]), bs,
+                        static_cast<const float*>(in[6]), geo.n, mult);
+            for (int64_t i = 0; i < batches; ++i) {
+              gemm(in, i, acc);
+              ref::requantize<TY>(QuantAxis{geo.m, geo.n, 1}, acc, nullptr, mult,
+                                  ZeroPointIn<TY>(in, 7), static_cast<TY*>(o[0]) + i * mn);
+            }
+          },
+          scratch);
+    });
+  });
+  return k;
+}
+
+// ---------------- ConvInteger / QLinearConv ----------------
+struct ConvInputs {
+  size_t x, w;
+  int x_zp, w_zp, bias;
+  bool qlinear;
+};
+
+ConvInputs ConvIndices(const Node& n) {
+  return n.Is("QLinearConv") ? ConvInputs{0, 3, 2, 5, 8, true} : ConvInputs{0, 1, 2, 3, -1, false};
+}
+
+ConvShape CheckIntegerConv(const Node& n, const Graph& g, int64_t* w_stride) {
+  const ConvInputs ix = ConvIndices(n);
+  RequireInt(g, n, ix.x, "x");
+  RequireInt(g, n, ix.w, "w");
+  for (int zp : {ix.x_zp, ix.w_zp})
+    if (n.HasInput(static_cast<size_t>(zp)))
+      RequireInt(g, n, static_cast<size_t>(zp), "zero point",
+                 static_cast<int>(zp == ix.x_zp ? ix.x : ix.w));
+  const ConvShape cs = ConvGeometry(n, g, ix.x, ix.w, ix.bias);
+  int64_t k = 0;
+  if (!CheckedMul(cs.p.c_in / cs.p.groups, cs.p.kh * cs.p.kw, &k)) k = INT64_MAX;
+  CheckIntegerK(n, k);
+  if (ix.qlinear) {
+    CheckParams(n, g, 1, ix.x_zp, -1, "x_scale");
+    *w_stride = CheckParams(n, g, 4, ix.w_zp, cs.p.c_out, "w_scale", "per output channel");
+    CheckParams(n, g, 6, 7, -1, "y_scale");
+    RequireInt(g, n, 7, "y_zero_point");
+    if (n.HasInput(8) && In(g, n, 8).dtype != DType::kI32)
+      Fail(n, fmt::format("bias has type {}; it must be int32", DTypeName(In(g, n, 8).dtype)));
+  } else {
+    *w_stride = 0;
+    if (n.HasInput(2) && !Single(In(g, n, 2).shape))
+      Unsupported(n, fmt::format("x_zero_point of shape {}: only per-tensor is supported",
+                                 ShapeStr(In(g, n, 2).shape)));
+    if (n.HasInput(3) && !Single(In(g, n, 3).shape)) {
+      if (In(g, n, 3).shape != Shape{cs.p.c_out})
+        Fail(n, fmt::format("w_zero_point has shape {}; it must be a scalar or [{}]",
+                            ShapeStr(In(g, n, 3).shape), cs.p.c_out));
+      *w_stride = 1;
+    }
+  }
+  return cs;
+}
+
+void InferIntegerConv(const Node& n, Graph& g) {
+  RequireOutputs(n);
+  int64_t ws = 0;
+  const ConvShape cs = CheckIntegerConv(n, g, &ws);
+  const ref::Conv2dParams& p = cs.p;
+  SetOut(g, n, 0, n.Is("QLinearConv") ? In(g, n, 7).dtype : DType::kI32,
+         cs.spatial == 2 ? Shape{p.n, p.c_out, p.h_out, p.w_out} : Shape{p.n, p.c_out, p.w_out});
+}
+
+std::unique_ptr<Kernel> CreateIntegerConv(const Node& n, const Graph& g) {
+  int64_t ws = 0;
+  const ref::Conv2dParams p = CheckIntegerConv(n, g, &ws).p;
+  const ConvInputs ix = ConvIndices(n);
+  const std::string who = n.Describe();
+  const int64_t hw = p.h_out * p.w_out;
+  const size_t acc_bytes = Align64(static_cast<size_t>(p.n * p.c_out * hw) * sizeof(int32_t));
+  const size_t scratch = acc_bytes + static_cast<size_t>(p.c_out) * sizeof(float);
+  const DType out = g.values[n.outputs[0]].dtype;
+  // The executor pads the input pointers to 8, so index 8 (the bias) exists only when given.
+  const bool has_bias = n.HasInput(8);
+  std::unique_ptr<Kernel> k;
+  With8BitPair(In(g, n, ix.x).dtype, In(g, n, ix.w).dtype, [&](auto tx, auto tw) {
+    using TX = decltype(tx);
+    using TW = decltype(tw);
+    auto conv = [p, ix, ws](const void* const* in, int32_t* acc) {
+      ref::qconv2d_nchw_s32<TX, TW>(
+          p, static_cast<const TX*>(in[ix.x]), ZeroPointIn<TX>(in, static_cast<size_t>(ix.x_zp)),
+          static_cast<const TW*>(in[ix.w]), static_cast<const TW*>(in[ix.w_zp]), ws, acc);
+    };
+    if (!ix.qlinear) {
+      k = MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+        conv(in, static_cast<int32_t*>(o[0]));
+      });
+      return;
+    }
+    With8Bit(out, [&](auto ty) {
+      using TY = decltype(ty);
+      k = MakeKernel(
+          [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
+            auto* acc = static_cast<int32_t*>(s);
+            auto* mult = reinterpret_cast<float*>(static_cast<uint8_t*>(s) + acc_bytes);
+            Multipliers(who, static_cast<const float*>(in[1]), static_cast<const float*>(in[4]), ws,
+                        static_cast<const float*>(in[6]), p.c_out, mult);
+            conv(in, acc);
+            ref::requantize<TY>(QuantAxis{p.n, p.c_out, hw}, acc,
+                                has_bias ? static_cast<const int32_t*>(in[8]) : nullptr, mult,
+                                ZeroPointIn<TY>(in, 7), static_cast<TY*>(o[0]));
+          },
+          scratch);
+    });
+  });
+  return k;
+}
+
+}  // namespace
+
+// Constant folding (passes/infer_fold.cc) folds these like every op whose inputs are all constant,
+// with these same kernels, so a folded value is bit for bit what running the node would give:
+// DequantizeLinear of constant int8 weights becomes a float32 constant and the float op after it
+// runs on exactly the weights the QDQ graph defines (4x the weight bytes, counted against the
+// memory limit like any folded constant). That is correct now that every QDQ op runs in float;
+// the int8 path (issue 12's next step) needs the int8 weights and their scales, so it has to match
+// DequantizeLinear -> Conv/MatMul before folding, or mark DequantizeLinear foldable = false.
+// QuantizeLinear of a constant folds too (a bias or weight quantized in the graph).
+void RegisterQuantOps(std::vector<OpSchema>& r) {
+  r.push_back({"",
+               "QuantizeLinear",
+               2,
+               3,
+               1,
+               1,
+               {"axis", "saturate", "block_size", "output_dtype"},
+               InferQuantize,
+               CreateQuantize});
+  r.push_back({"",
+               "DequantizeLinear",
+               2,
+               3,
+               1,
+               1,
+               {"axis", "block_size"},
+               InferDequantize,
+               CreateDequantize});
+  r.push_back(
+      {"", "DynamicQuantizeLinear", 1, 1, 3, 3, {}, InferDynamicQuantize, CreateDynamicQuantize});
+  r.push_back({"", "MatMulInteger", 2, 4, 1, 1, {}, InferIntegerMatMul, CreateIntegerMatMul});
+  r.push_back({"", "QLinearMatMul", 8, 8, 1, 1, {}, InferIntegerMatMul, CreateIntegerMatMul});
+  const std::vector<std::string> conv_attrs = {"auto_pad",     "dilations", "group",
+                                               "kernel_shape", "pads",      "strides"};
+  r.push_back({"", "ConvInteger", 2, 4, 1, 1, conv_attrs, InferIntegerConv, CreateIntegerConv});
+  r.push_back({"", "QLinearConv", 8, 9, 1, 1, conv_attrs, InferIntegerConv, CreateIntegerConv});
+}
+
+}  // namespace effi::ops
