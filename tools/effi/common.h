@@ -37,6 +37,7 @@ Command AddClassifyCommand(CLI::App& parent);
 Command AddRunCommand(CLI::App& parent);
 Command AddInspectCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
+Command AddEvalCommand(CLI::App& parent);
 
 // Help layout: "--top K  description [default: 5]"; options whose default depends on the model say
 // so in their description.
