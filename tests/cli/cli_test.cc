@@ -1,34 +1,30 @@
 // End-to-end tests of the effi CLI: runs the real executable (fork/exec, stdout and stderr captured
 // separately) on the bundled demo, the shared L1 golden data and a set of broken inputs.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "../jpeg_encode.h"
+#include "cli_test_util.h"
 #include "util/npy.h"
 
+// Inside cli_test_util.h's namespace: RunCli, Result, TempDir and the file helpers by their names.
+namespace effi::cli_test {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = EFFI_CLI;
 const std::string kShared = EFFI_SHARED_DIR;
 const std::string kSource = EFFI_SOURCE_DIR;
 const std::string kL1 = kShared + "/models/efficientformer_l1.op11.onnx";
@@ -40,84 +36,6 @@ const std::string kTinyDyn = kSource + "/tests/models/tiny_dynbatch_op13.onnx";
   do {                                                                           \
     if (!fs::exists(kL1)) GTEST_SKIP() << "../shared not found (" << kL1 << ")"; \
   } while (0)
-
-struct Result {
-  int code = -1;  // exit code, or 128 + signal
-  std::string out, err;
-};
-
-std::string ReadText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
-}
-
-// A scratch directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "effi_cli_test_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data()) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Runs `effi args...` in `cwd`; the child is killed after `timeout_s` (300 s) so a hang fails
-// instead of blocking.
-Result RunCli(const std::vector<std::string>& args, const std::string& cwd = "",
-              unsigned timeout_s = 300) {
-  TempDir io;
-  const std::string out_path = io / "stdout", err_path = io / "stderr";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int in = open("/dev/null", O_RDONLY);
-    if (out < 0 || err < 0 || in < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0)
-      _exit(126);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    alarm(timeout_s);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kCli.c_str()));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(kCli.c_str(), argv.data());
-    _exit(127);
-  }
-  Result r;
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadText(out_path);
-  r.err = ReadText(err_path);
-  return r;
-}
-
-std::string Describe(const Result& r) {
-  return "exit " + std::to_string(r.code) + "\n--- stdout:\n" + r.out.substr(0, 2000) +
-         "\n--- stderr:\n" + r.err.substr(0, 2000);
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream ss(text);
-  for (std::string line; std::getline(ss, line);) lines.push_back(line);
-  return lines;
-}
 
 // "Ankle boot" / "ankle_boot" / "T-shirt/top" -> "ankle_boot" / "t_shirt_top".
 std::string Normalize(const std::string& s) {
@@ -655,8 +573,10 @@ TEST_F(CliErrors, NoCrashOnNv12AndGoodFrameWorks) {
 // ---------------- hostile files, flags and text (issue 15) ----------------
 
 // ExpectError's contract, plus: done within 20 s (the child is killed then), so a fifo that blocks
-// open() or /dev/zero read to the end fails the test instead of hanging it.
-void ExpectQuickError(const std::vector<std::string>& args, int code) {
+// open() or /dev/zero read to the end fails the test instead of hanging it; the line contains
+// `part` when given.
+void ExpectQuickError(const std::vector<std::string>& args, int code,
+                      const std::string& part = "") {
   std::string cmd;
   for (const std::string& a : args) cmd += " " + a;
   SCOPED_TRACE("effi" + cmd);
@@ -672,21 +592,52 @@ void ExpectQuickError(const std::vector<std::string>& args, int code) {
   EXPECT_EQ(lines[0].rfind("effi: error: ", 0), 0u) << lines[0];
   EXPECT_LT(lines[0].size(), 300u) << lines[0].substr(0, 1000);
   EXPECT_EQ(lines[0].find('\x1b'), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(part), std::string::npos) << lines[0];
+}
+
+// Protobuf wire format, enough to write small ONNX models here (the tests do not link protobuf).
+std::string Varint(uint64_t v) {
+  std::string s;
+  for (; v >= 0x80; v >>= 7) s += static_cast<char>((v & 0x7f) | 0x80);
+  return s + static_cast<char>(v);
+}
+// A length-delimited field (a string or a sub-message).
+std::string Field(uint64_t number, const std::string& payload) {
+  return Varint(number << 3 | 2) + Varint(payload.size()) + payload;
+}
+// A varint field (an integer or an enum).
+std::string IntField(uint64_t number, uint64_t value) {
+  return Varint(number << 3) + Varint(value);
+}
+
+// An ONNX ValueInfoProto (name = 1, type = 2): a tensor (TypeProto.tensor_type = 1) with
+// elem_type (1) 1 = float or 7 = int64 and a shape (2) of fixed dims (dim = 1, dim_value = 1).
+std::string TensorValueInfo(const std::string& name, int elem_type,
+                            const std::vector<int64_t>& dims) {
+  std::string shape;
+  for (const int64_t d : dims) shape += Field(1, IntField(1, static_cast<uint64_t>(d)));
+  return Field(1, name) +
+         Field(2, Field(1, IntField(1, static_cast<uint64_t>(elem_type)) + Field(2, shape)));
 }
 
 // tiny_op11.onnx with one more metadata_props entry, encoded by hand: protobuf merges a repeated
 // field given again at the end of a message, so appending ModelProto field 14 (a
 // StringStringEntryProto: key = 1, value = 2) adds the entry.
 std::string TinyWithMetadata(const std::string& key, const std::string& value) {
-  auto varint = [](uint64_t v) {
-    std::string s;
-    for (; v >= 0x80; v >>= 7) s += static_cast<char>((v & 0x7f) | 0x80);
-    return s + static_cast<char>(v);
-  };
-  auto field = [&](uint64_t number, const std::string& payload) {
-    return varint(number << 3 | 2) + varint(payload.size()) + payload;
-  };
-  return ReadText(kTiny) + field(14, field(1, key) + field(2, value));
+  return ReadText(kTiny) + Field(14, Field(1, key) + Field(2, value));
+}
+
+// A valid model that is no classifier: float32 [1,3,8,8] in, Cast to int64 out. ModelProto:
+// ir_version = 1, graph = 7, opset_import = 8 (version = 2); GraphProto: node = 1, name = 2,
+// input = 11, output = 12; NodeProto: input = 1, output = 2, op_type = 4, attribute = 5
+// (AttributeProto name = 1, i = 3, type = 20 with INT = 2).
+std::string Int64OutputModel() {
+  const std::string cast = Field(1, "data") + Field(2, "output") + Field(4, "Cast") +
+                           Field(5, Field(1, "to") + IntField(3, 7) + IntField(20, 2));
+  const std::string graph = Field(1, cast) + Field(2, "int64_output") +
+                            Field(11, TensorValueInfo("data", 1, {1, 3, 8, 8})) +
+                            Field(12, TensorValueInfo("output", 7, {1, 3, 8, 8}));
+  return IntField(1, 7) + Field(7, graph) + Field(8, IntField(2, 13));
 }
 
 // Output meant for a terminal holds no raw ESC/BEL/C1 byte and no forged "effi: error:" line.
@@ -807,6 +758,46 @@ TEST_F(CliErrors, DeeplyNestedOrHugeJsonGivesOneShortLine) {
   ExpectQuickError({"classify", kTiny, kImage, "--labels", Path("io_huge_number.json")}, 1);
 }
 
+// classify takes a model whose output has a class dimension and is float32, as eval does (the
+// checks are shared: dataset.h's CheckClassifier).
+TEST_F(CliErrors, ModelsThatAreNotClassifiers) {
+  ExpectQuickError({"classify", kSource + "/tests/cli/testdata/no_class_dim.onnx", kImage}, 1,
+                   "classify needs an output [N, classes]; output 'output' of '" + kSource +
+                       "/tests/cli/testdata/no_class_dim.onnx' is [1] (no class dimension)");
+  WriteBytes(Path("int64_output.onnx"), Int64OutputModel());
+  EXPECT_EQ(RunCli({"inspect", Path("int64_output.onnx")}).code, 0);  // a valid model
+  ExpectQuickError({"classify", Path("int64_output.onnx"), kImage}, 1,
+                   "classify needs a float32 output (class scores); output 'output' of '" +
+                       Path("int64_output.onnx") + "' is int64");
+}
+
+// The model's 'labels' metadata must have one label per class; --labels replaces it and then it
+// is not read at all, so a file rescues a model whose metadata is wrong or malformed.
+TEST_F(CliErrors, LabelsFileOverridesTheModelsLabelsMetadata) {
+  WriteBytes(Path("three_labels.onnx"), TinyWithMetadata("labels", R"(["a", "b", "c"])"));
+  WriteBytes(Path("broken_labels.onnx"), TinyWithMetadata("labels", R"(["a", 1)"));
+  ExpectQuickError({"classify", Path("three_labels.onnx"), kImage}, 1,
+                   "the 'labels' metadata of '" + Path("three_labels.onnx") +
+                       "' has 3 labels but the model has 10 classes");
+  ExpectQuickError({"classify", Path("broken_labels.onnx"), kImage}, 1, "labels");
+  ExpectQuickError({"classify", kTiny, kImage, "--labels", Path("three.txt")}, 1,
+                   "labels file '" + Path("three.txt") +
+                       "' has 3 labels but the model has 10 "
+                       "classes");
+  std::string ten;
+  for (int i = 0; i < 10; ++i) ten += "file label " + std::to_string(i) + "\n";
+  WriteBytes(Path("ten.txt"), ten);
+  for (const char* model : {"three_labels.onnx", "broken_labels.onnx"}) {
+    const Result r =
+        RunCli({"classify", Path(model), kImage, "--labels", Path("ten.txt"), "--json"});
+    ASSERT_EQ(r.code, 0) << model << Describe(r);
+    const nlohmann::json top = nlohmann::json::parse(r.out)["results"][0]["top"];
+    ASSERT_EQ(top.size(), 5u);
+    for (const auto& t : top)
+      EXPECT_EQ(t["label"], "file label " + std::to_string(t["index"].get<int>())) << model;
+  }
+}
+
 TEST_F(CliErrors, InspectConvWithZeroOutputChannelsDoesNotCrash) {
   // make_hostile_models.py's conv_zero_out_channels.onnx: MACs used to divide by w[0] == 0.
   const Result r =
@@ -820,3 +811,4 @@ TEST_F(CliErrors, InspectConvWithZeroOutputChannelsDoesNotCrash) {
 }
 
 }  // namespace
+}  // namespace effi::cli_test

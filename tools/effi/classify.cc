@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "common.h"
+#include "dataset.h"
 #include "image/image.h"
 #include "image/preprocess.h"
 #include "util/file.h"
@@ -29,25 +30,10 @@ struct ClassifyOptions {
   std::string save_input;
   std::string input_format = "auto";
   std::string frame_size;
-  int size = 0;
-  std::string input_size;
-  float crop_pct = 0.95f;
-  std::string interpolation = "bicubic";
-  bool no_antialias = false;
-  std::string mean = "0.485,0.456,0.406";
-  std::string std = "0.229,0.224,0.225";
-  bool bgr = false;
+  PreprocessFlags preprocess;  // explicit flags override the model's metadata
   std::string passes = "all";
   int64_t memory_limit = 0;  // --memory-limit; 0 = EFFI_MEMORY_LIMIT / default
   bool batch = false;
-
-  // Set when the flag was given explicitly (explicit flags override the model's metadata).
-  CLI::Option* size_opt = nullptr;
-  CLI::Option* input_size_opt = nullptr;
-  CLI::Option* crop_pct_opt = nullptr;
-  CLI::Option* interpolation_opt = nullptr;
-  CLI::Option* mean_opt = nullptr;
-  CLI::Option* std_opt = nullptr;
   CLI::Option* frame_size_opt = nullptr;
 };
 
@@ -101,9 +87,6 @@ size_t Utf8Width(const std::string& s) {
   for (unsigned char c : s) w += (c & 0xC0) != 0x80;
   return w;
 }
-
-// Real preprocess metadata is a few hundred bytes.
-constexpr size_t kMaxPreprocessBytes = 64 * 1024;
 
 // Table labels are cut to kMaxLabelWidth columns (ImageNet's synonym lists run to ~90); JSON
 // output keeps them whole.
@@ -179,12 +162,6 @@ image::Image LoadNv12(const std::string& path, int width, int height) {
                           height);
 }
 
-image::Interpolation ParseInterpolation(const std::string& s) {
-  if (s == "bilinear") return image::Interpolation::kBilinear;
-  if (s == "nearest") return image::Interpolation::kNearest;
-  return image::Interpolation::kBicubic;
-}
-
 int RunClassify(const ClassifyOptions& o) {
   // Command-line consistency first: no file is touched for a usage error.
   const bool nv12 = o.input_format == "nv12";
@@ -208,8 +185,8 @@ int RunClassify(const ClassifyOptions& o) {
     throw UsageError("no IMAGE given (usage: effi classify MODEL IMAGE...)");
   }
 
-  std::vector<std::string> labels;
-  if (!o.labels.empty()) labels = LoadLabelsFile(o.labels);
+  std::vector<std::string> file_labels;
+  if (!o.labels.empty()) file_labels = LoadLabelsFile(o.labels);
 
   CheckReadableFile(model_path, "model");
   ModelOptions model_options;
@@ -217,92 +194,15 @@ int RunClassify(const ClassifyOptions& o) {
   model_options.memory_limit_bytes = o.memory_limit;
   std::shared_ptr<Model> model = Model::Load(model_path, model_options);
 
-  // The model: one float32 NCHW image input, a float32 output [N, classes...].
-  if (model->inputs().size() != 1) {
-    throw Error(
-        ErrorCode::kUnsupported,
-        fmt::format("classify needs a model with one image input, '{}' has {} (use 'effi run')",
-                    Printable(model_path, util::kMaxQuotedPath), model->inputs().size()));
-  }
-  const TensorInfo& in = model->inputs()[0];
-  if (in.type != ElementType::kFloat32 || in.shape.size() != 4 ||
-      (in.shape[1] >= 0 && in.shape[1] != 3) || in.shape[0] > 1) {
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("classify needs a float32 [N,3,H,W] input with batch 1 or dynamic; "
-                            "input '{}' is {} {}",
-                            Printable(in.name), ElementTypeName(in.type), ShapeString(in.shape)));
-  }
-  if (model->outputs().empty() || model->outputs()[0].type != ElementType::kFloat32) {
-    throw Error(ErrorCode::kUnsupported, "classify needs a float32 output (class scores)");
-  }
-  const bool dynamic_batch = in.shape[0] < 0;
-  int64_t classes = 1;
-  for (size_t i = 1; i < model->outputs()[0].shape.size(); ++i) {
-    const int64_t d = model->outputs()[0].shape[i];
-    classes = d < 0 || classes < 0 ? -1 : classes * d;
-  }
-
-  if (labels.empty()) {
-    auto it = model->metadata().find("labels");
-    if (it != model->metadata().end()) labels = ParseLabelsMetadata(it->second);
-  }
-  if (!labels.empty() && classes >= 0 && static_cast<int64_t>(labels.size()) != classes) {
-    throw Error(
-        ErrorCode::kInvalidArgument,
-        fmt::format("{} has {} labels but the model has {} classes",
-                    o.labels.empty() ? "the model's 'labels' metadata"
-                                     : fmt::format("labels file '{}'", Printable(o.labels, 1024)),
-                    labels.size(), classes));
-  }
-
-  // Preprocessing: timm defaults at the model's input size, then the model's "preprocess"
-  // metadata, then explicit flags.
-  image::PreprocessConfig cfg;
-  if (in.shape[2] > 0) cfg.input_h = static_cast<int>(in.shape[2]);
-  if (in.shape[3] > 0) cfg.input_w = static_cast<int>(in.shape[3]);
-  if (auto it = model->metadata().find("preprocess"); it != model->metadata().end()) {
-    // Checked before the JSON library sees it: its error messages dump values recursively, so a
-    // deeply nested value would overflow the stack and a huge one fill the error line.
-    if (it->second.size() > kMaxPreprocessBytes)
-      throw Error(ErrorCode::kInvalidModel,
-                  fmt::format("model metadata 'preprocess': {} bytes, over the {} byte limit",
-                              it->second.size(), kMaxPreprocessBytes));
-    if (!JsonDepthWithin(it->second, kMaxJsonDepth))
-      throw Error(ErrorCode::kInvalidModel,
-                  fmt::format("model metadata 'preprocess': JSON nested deeper than {} levels",
-                              kMaxJsonDepth));
-    try {
-      cfg = image::FromMetadataJson(it->second, cfg);
-    } catch (const Error& e) {
-      // Its messages quote the offending JSON value whole: cut to a line's worth.
-      throw Error(e.code(), util::EscapeControl(e.what(), 240));
-    }
-  }
-  if (o.size_opt->count()) {
-    cfg.input_h = cfg.input_w = o.size;
-    cfg.resize_h = cfg.resize_w = 0;  // a fixed resize from metadata targets the metadata's size
-  }
-  if (o.input_size_opt->count()) {
-    const auto [h, w] = ParseSize(o.input_size);
-    cfg.input_h = h;
-    cfg.input_w = w;
-    cfg.resize_h = cfg.resize_w = 0;
-  }
-  if (o.crop_pct_opt->count()) {
-    cfg.crop_pct = o.crop_pct;
-    cfg.resize_h = cfg.resize_w = 0;
-  }
-  if (o.interpolation_opt->count()) cfg.interp = ParseInterpolation(o.interpolation);
-  if (o.no_antialias) cfg.antialias = false;
-  if (o.mean_opt->count()) cfg.mean = ParseTriple(o.mean);
-  if (o.std_opt->count()) cfg.std = ParseTriple(o.std);
-  if (o.bgr) cfg.bgr = true;
-  if ((in.shape[2] > 0 && in.shape[2] != cfg.input_h) ||
-      (in.shape[3] > 0 && in.shape[3] != cfg.input_w)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("preprocessing makes {}x{} (HxW) images but model input '{}' is {}",
-                            cfg.input_h, cfg.input_w, Printable(in.name), ShapeString(in.shape)));
-  }
+  // The model: one float32 NCHW image input, a float32 output [N, classes...]; labels from
+  // --labels, else its metadata. Preprocessing: timm defaults at the model's input size, then the
+  // model's "preprocess" metadata, then explicit flags.
+  const ClassifierInfo info =
+      CheckClassifier(*model, model_path, "classify", std::move(file_labels),
+                      fmt::format("labels file '{}'", Printable(o.labels, 1024)));
+  const TensorInfo& in = info.input;
+  const std::vector<std::string>& labels = info.labels;
+  const image::PreprocessConfig cfg = ModelPreprocessing(*model, info, o.preprocess);
 
   // Images are decoded, preprocessed and run one at a time (all at once with --batch on a
   // dynamic-batch model); results are printed only when every image succeeded.
@@ -335,9 +235,9 @@ int RunClassify(const ClassifyOptions& o) {
       results.push_back({images[first + i], TopK(probs, o.top)});
     }
   };
-  if (o.batch && !dynamic_batch && images.size() > 1)
+  if (o.batch && !info.dynamic_batch && images.size() > 1)
     std::cerr << "effi: warning: the model's batch dimension is fixed; --batch ignored\n";
-  const bool one_batch = o.batch && dynamic_batch;
+  const bool one_batch = o.batch && info.dynamic_batch;
   const bool keep_all = one_batch || !o.save_input.empty();
   std::vector<float> all;  // [N,3,H,W] for --batch / --save-input
   if (keep_all) all.reserve(per_image * images.size());
@@ -395,51 +295,7 @@ Command AddClassifyCommand(CLI::App& parent) {
                                 return {};
                               },
                               "WxH"));
-  o->size_opt = app->add_option("--size", o->size, "square input size")
-                    ->type_name("N")
-                    ->default_str("model input")
-                    ->check(CLI::Range(1, 32768));
-  o->input_size_opt = app->add_option("--input-size", o->input_size, "input height x width")
-                          ->type_name("HxW")
-                          ->default_str("model input")
-                          ->excludes(o->size_opt)
-                          ->check(ParsedBy(
-                              [](const std::string& s) {
-                                ParseSize(s);
-                                return std::string();
-                              },
-                              "HxW"));
-  o->crop_pct_opt =
-      app->add_option("--crop-pct", o->crop_pct, "resize to size/crop_pct, then centre-crop")
-          ->type_name("F")
-          ->default_str("0.95")
-          ->check(FiniteNumber())
-          ->check(CLI::Range(0.05, 4.0));
-  o->interpolation_opt = app->add_option("--interpolation", o->interpolation, "resampling filter")
-                             ->type_name("MODE")
-                             ->capture_default_str()
-                             ->check(CLI::IsMember({"bicubic", "bilinear", "nearest"}));
-  app->add_flag("--no-antialias", o->no_antialias,
-                "torch interpolate() resampling instead of PIL's antialiased resize");
-  auto triple_check = [](const char* flag) {
-    return ParsedBy(
-        [flag](const std::string& s) -> std::string {
-          const auto v = ParseTriple(s);
-          if (std::string(flag) == "--std" && (v[0] == 0 || v[1] == 0 || v[2] == 0))
-            return "values must be non-zero";
-          return {};
-        },
-        "a,b,c");
-  };
-  o->mean_opt = app->add_option("--mean", o->mean, "per-channel mean (RGB order)")
-                    ->type_name("a,b,c")
-                    ->capture_default_str()
-                    ->check(triple_check("--mean"));
-  o->std_opt = app->add_option("--std", o->std, "per-channel std (RGB order)")
-                   ->type_name("a,b,c")
-                   ->capture_default_str()
-                   ->check(triple_check("--std"));
-  app->add_flag("--bgr", o->bgr, "feed channels as B,G,R");
+  AddPreprocessFlags(*app, &o->preprocess);
   AddPassesOption(*app, &o->passes);
   AddMemoryLimitOption(*app, &o->memory_limit);
   app->add_flag("--batch", o->batch, "run all images as one batch (models with a dynamic batch)");

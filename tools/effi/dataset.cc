@@ -622,6 +622,11 @@ std::unique_ptr<Dataset> OpenDataset(const std::string& src, const DatasetOption
 // ---------------- per-model preprocessing ----------------
 
 ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command) {
+  return CheckClassifier(model, path, command, {}, "");
+}
+
+ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command,
+                               std::vector<std::string> labels, const std::string& labels_source) {
   if (model.inputs().size() != 1)
     Fail(ErrorCode::kUnsupported,
          fmt::format("{} needs a model with one image input, '{}' has {} (use 'effi run')", command,
@@ -636,31 +641,43 @@ ClassifierInfo CheckClassifier(const Model& model, const std::string& path, cons
                      "'{}' is {} {}",
                      command, Printable(in.name), Quote(path), ElementTypeName(in.type),
                      ShapeString(in.shape)));
-  if (model.outputs().empty() || model.outputs()[0].type != ElementType::kFloat32)
+  if (model.outputs().empty())
     Fail(ErrorCode::kUnsupported,
          fmt::format("{} needs a float32 output (class scores); '{}' has none", command,
                      Quote(path)));
-  const std::vector<int64_t>& out = model.outputs()[0].shape;
+  const TensorInfo& output = model.outputs()[0];
+  if (output.type != ElementType::kFloat32)
+    Fail(ErrorCode::kUnsupported,
+         fmt::format("{} needs a float32 output (class scores); output '{}' of '{}' is {}", command,
+                     Printable(output.name), Quote(path), ElementTypeName(output.type)));
+  const std::vector<int64_t>& out = output.shape;
   if (out.size() < 2)
     Fail(ErrorCode::kUnsupported,
          fmt::format("{} needs an output [N, classes]; output '{}' of '{}' is {} (no class "
                      "dimension)",
-                     command, Printable(model.outputs()[0].name), Quote(path), ShapeString(out)));
+                     command, Printable(output.name), Quote(path), ShapeString(out)));
   info.dynamic_batch = in.shape[0] < 0;
   info.classes = 1;
   for (size_t i = 1; i < out.size(); ++i)
     info.classes = out[i] < 0 || info.classes < 0 ? -1 : info.classes * out[i];
   if (info.classes == 0)
     Fail(ErrorCode::kUnsupported,
-         fmt::format("{}: output '{}' of '{}' is {}: no classes", command,
-                     Printable(model.outputs()[0].name), Quote(path), ShapeString(out)));
-  if (auto it = model.metadata().find("labels"); it != model.metadata().end())
-    info.labels = ParseLabelsMetadata(it->second);
-  if (!info.labels.empty() && info.classes > 0 &&
-      static_cast<int64_t>(info.labels.size()) != info.classes)
-    Fail(ErrorCode::kInvalidArgument,
-         fmt::format("the 'labels' metadata of '{}' has {} labels but the model has {} classes",
-                     Quote(path), info.labels.size(), info.classes));
+         fmt::format("{}: output '{}' of '{}' is {}: no classes", command, Printable(output.name),
+                     Quote(path), ShapeString(out)));
+  // The metadata is read only when no labels were given, so a flag overrides even a broken one.
+  std::string source = labels_source;
+  if (labels.empty()) {
+    const auto it = model.metadata().find("labels");
+    if (it == model.metadata().end()) return info;
+    labels = ParseLabelsMetadata(it->second);
+    source = fmt::format("the 'labels' metadata of '{}'", Quote(path));
+  }
+  // A dynamic class count (-1) is checked against each output by the caller; an empty list means
+  // no labels (class indices are shown).
+  if (!labels.empty() && info.classes > 0 && static_cast<int64_t>(labels.size()) != info.classes)
+    Fail(ErrorCode::kInvalidArgument, fmt::format("{} has {} labels but the model has {} classes",
+                                                  source, labels.size(), info.classes));
+  info.labels = std::move(labels);
   return info;
 }
 

@@ -80,11 +80,18 @@ struct ClassifierInfo {
   TensorInfo input;
   bool dynamic_batch = false;
   int64_t classes = -1;  // product of the output's non-batch dims; -1 when one is dynamic
-  std::vector<std::string> labels;  // metadata 'labels' (empty when absent)
+  std::vector<std::string> labels;  // given labels, else metadata 'labels' (may be empty)
 };
 // Throws Error(kUnsupported) naming `path` and `command` when `model` is not such a classifier
-// (also for an output with no class dimension, i.e. rank < 2).
+// (also for an output with no class dimension, i.e. rank < 2), Error(kInvalidArgument) when the
+// 'labels' metadata does not have one label per class.
 ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command);
+// The same with class names given by the user (classify's --labels, read before the model is
+// loaded): non-empty `labels` replace the metadata, which is then not read at all (a flag
+// overrides the metadata, even a malformed one), and must have one label per class; the message
+// names them as `labels_source` ("labels file 'x.txt'"). Empty `labels`: as above.
+ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command,
+                               std::vector<std::string> labels, const std::string& labels_source);
 
 // The preprocessing flags classify takes (--size, --input-size, --crop-pct, --interpolation,
 // --no-antialias, --mean, --std, --bgr); each, when given, overrides the model's metadata.
