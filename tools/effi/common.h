@@ -38,6 +38,7 @@ Command AddRunCommand(CLI::App& parent);
 Command AddInspectCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
 Command AddEvalCommand(CLI::App& parent);
+Command AddQuantizeCommand(CLI::App& parent);
 
 // Help layout: "--top K  description [default: 5]"; options whose default depends on the model say
 // so in their description.

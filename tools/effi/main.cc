@@ -42,6 +42,7 @@ int Main(int argc, char** argv) {
   commands.push_back(AddInspectCommand(app));
   commands.push_back(AddBenchCommand(app));
   commands.push_back(AddEvalCommand(app));
+  commands.push_back(AddQuantizeCommand(app));
   app.footer("Run 'effi COMMAND --help' for a command's options.");
 
   try {

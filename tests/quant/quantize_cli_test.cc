@@ -1,0 +1,186 @@
+// `effi quantize` end to end through the real executable: a small successful run (calibration from
+// a preprocessed .npy, so no dataset package is needed), --keep-float and --json, and one clear
+// error for each bad input: empty calibration source, unwritable --out, an already-quantized model,
+// an unknown --keep-float name, NaN-only calibration data, bad flags.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../cli/cli_test_util.h"
+#include "util/npy.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using effi::cli_test::Result;
+
+const std::string kModel =
+    std::string(EFFI_SOURCE_DIR) + "/assets/models/efficientformer_l1_fmnist96.onnx";
+
+class QuantizeCli : public ::testing::Test {
+ protected:
+  std::string Path(const std::string& name) const { return dir_ / name; }
+
+  // Runs `effi quantize args...`.
+  Result Quantize(std::vector<std::string> args) const {
+    args.insert(args.begin(), "quantize");
+    return effi::cli_test::RunCli(args);
+  }
+
+  // A preprocessed calibration set [n,3,96,96] of N(0,1) pixels (the model's normalised inputs),
+  // or of `fill` when given.
+  std::string Calib(int n, float fill = 0, bool use_fill = false) const {
+    std::vector<float> x(static_cast<size_t>(n) * 3 * 96 * 96);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal;
+    for (float& v : x) v = use_fill ? fill : normal(rng);
+    const std::string path = Path(use_fill ? "fill.npy" : "calib.npy");
+    effi::npy::SaveF32(path, x.data(), {n, 3, 96, 96});
+    return path;
+  }
+
+  // One "effi: error:" line naming `what` (the last line; before it at most the calibration's
+  // progress line), exit code `code`, nothing on stdout and no temp file left in the folder.
+  void ExpectError(const Result& r, int code, const std::string& what) const {
+    EXPECT_EQ(r.code, code) << r.err;
+    const size_t at = r.err.find("effi: error: ");
+    ASSERT_NE(at, std::string::npos) << r.err;
+    EXPECT_TRUE(at == 0 || r.err.rfind("effi: calibrated ", 0) == 0) << r.err;
+    EXPECT_EQ(r.err.find('\n', at), r.err.size() - 1) << r.err;
+    EXPECT_EQ(r.err.find("effi: error: ", at + 1), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    for (const auto& e : fs::directory_iterator(dir_.path()))
+      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
+
+  effi::cli_test::TempDir dir_;
+};
+
+TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
+  const std::string out = Path("q.onnx");
+  const Result r = Quantize({kModel, "--calib", Calib(2), "--out", out, "--json", "--keep-float",
+                             "/head/Gemm,/stem/conv1/Conv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["opset_in"], 11);
+  EXPECT_EQ(doc["opset_out"], 13);
+  EXPECT_EQ(doc["calibration"]["items"], 2);
+  ASSERT_EQ(doc["layers"].size(), 41u);  // 33 Conv + 6 MatMul + 2 Gemm
+  int floats = 0;
+  for (const auto& l : doc["layers"]) {
+    if (l["precision"] == "float") {
+      ++floats;
+      EXPECT_EQ(l["why_float"], "--keep-float");
+      continue;
+    }
+    for (const auto& a : l["activations"]) {
+      EXPECT_GT(a["scale"].get<double>(), 0);
+      EXPECT_GE(a["zero_point"].get<int>(), 0);
+      EXPECT_LE(a["zero_point"].get<int>(), 255);
+      EXPECT_LE(a["min"].get<double>(), a["max"].get<double>());
+    }
+    EXPECT_GT(l["macs"].get<int64_t>(), 0) << l["name"];
+  }
+  EXPECT_EQ(floats, 2);
+  // All quantized: 42 activations (one per distinct input tensor; the two heads share theirs), 39
+  // weights, 35 biases. The stem conv kept float drops the graph input's Q/DQ, its weight and
+  // bias; /head/Gemm drops its weight and bias (its input stays quantized for /head_dist/Gemm).
+  EXPECT_EQ(doc["quantize_linear"], 41);
+  EXPECT_EQ(doc["dequantize_linear"], 41 + 37 + 33);
+  EXPECT_LE(doc["bytes_out"].get<double>(), 0.3 * doc["bytes_in"].get<double>());
+  EXPECT_TRUE(fs::is_regular_file(out));
+  EXPECT_EQ(static_cast<int64_t>(fs::file_size(out)), doc["bytes_out"].get<int64_t>());
+  // The table form: a header and one row per layer.
+  const Result table = Quantize({kModel, "--calib", Calib(1), "--out", Path("t.onnx")});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("/stages/stages.3/blocks/blocks.4/token_mixer/MatMul_1"),
+            std::string::npos);
+  EXPECT_NE(table.out.find("41 of 41 Conv/Gemm/MatMul int8"), std::string::npos) << table.out;
+  EXPECT_NE(table.err.find("effi: calibrated 42 activations on 1 of 1 items"), std::string::npos)
+      << table.err;
+}
+
+TEST_F(QuantizeCli, SeededCalibrationDrawsTheAskedCount) {
+  const std::string calib = Calib(3);
+  const Result r = Quantize({kModel, "--calib", calib, "--calib-count", "2", "--calib-seed", "5",
+                             "--out", Path("q.onnx")});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("on 2 of 3 items"), std::string::npos) << r.err;
+  // More than the source holds: every item, once.
+  const Result all = Quantize({kModel, "--calib", calib, "--calib-count", "9", "--calib-seed", "5",
+                               "--out", Path("q.onnx")});
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_NE(all.err.find("on 3 of 3 items"), std::string::npos) << all.err;
+}
+
+TEST_F(QuantizeCli, EmptyCalibrationSourceIsOneError) {
+  fs::create_directories(Path("empty"));
+  ExpectError(Quantize({kModel, "--calib", Path("empty"), "--out", Path("q.onnx")}), 1, "empty");
+  std::ofstream(Path("zero.npy")).close();  // an empty file
+  ExpectError(Quantize({kModel, "--calib", Path("zero.npy"), "--out", Path("q.onnx")}), 1,
+              "zero.npy");
+  EXPECT_FALSE(fs::exists(Path("q.onnx")));
+}
+
+TEST_F(QuantizeCli, UnwritableOutIsOneError) {
+  const std::string calib = Calib(1);
+  fs::create_directories(Path("folder"));
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("folder")}), 1, "is a directory");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("missing/q.onnx")}), 1,
+              "folder does not exist");
+  // A file where a folder should be (works for root too, unlike permission bits).
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", calib + "/q.onnx"}), 1,
+              "its folder is not a directory");
+}
+
+TEST_F(QuantizeCli, AlreadyQuantizedModelIsRefused) {
+  const std::string q = Path("q.onnx");
+  ASSERT_EQ(Quantize({kModel, "--calib", Calib(1), "--out", q}).code, 0);
+  ExpectError(Quantize({q, "--calib", Calib(1), "--out", Path("qq.onnx")}), 1, "already quantized");
+  EXPECT_FALSE(fs::exists(Path("qq.onnx")));
+}
+
+TEST_F(QuantizeCli, UnknownKeepFloatNameIsOneError) {
+  // Checked before any calibration work; the name is escaped (no raw control bytes).
+  const Result r = Quantize({kModel, "--calib", Calib(1), "--out", Path("q.onnx"), "--keep-float",
+                             "/head/Gemm,no\x1b[31mnode"});
+  ExpectError(r, 1, "--keep-float 'no\\x1b[31mnode': no Conv, Gemm or MatMul node");
+  EXPECT_FALSE(fs::exists(Path("q.onnx")));
+}
+
+TEST_F(QuantizeCli, NanCalibrationDataIsOneError) {
+  const Result r =
+      Quantize({kModel, "--calib", Calib(1, std::nanf(""), true), "--out", Path("q.onnx")});
+  ExpectError(r, 1, "no finite value observed");
+  EXPECT_FALSE(fs::exists(Path("q.onnx")));
+}
+
+TEST_F(QuantizeCli, BadFlagsAreUsageErrors) {
+  const std::string calib = Calib(1);
+  ExpectError(Quantize({kModel, "--out", Path("q.onnx")}), 2, "--calib");
+  ExpectError(Quantize({kModel, "--calib", calib}), 2, "--out");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--observer", "kl"}), 2,
+              "--observer");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--percentile", "99"}),
+              2, "--percentile only applies with --observer percentile");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--calib-count", "0"}),
+              2, "--calib-count");
+}
+
+TEST_F(QuantizeCli, HelpShowsEveryDefault) {
+  const Result r = Quantize({"--help"});
+  ASSERT_EQ(r.code, 0);
+  for (const char* d : {"[default: 256]", "[default: minmax]", "[default: 99.99]",
+                        "[default: none: the first N]", "[default: none]", "[default: all]"})
+    EXPECT_NE(r.out.find(d), std::string::npos) << d << "\n" << r.out;
+}
+
+}  // namespace
