@@ -4,11 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
+#include "kernels/im2col.h"
 #include "kernels/pool.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
@@ -206,58 +206,6 @@ void InferNhwcConv(const Node& n, Graph& g) {
   SetOut(g, n, 0, DType::kF32, out);
 }
 
-// im2col for rows [m0, m1) of the NHWC output: row = (n, oy, ox), columns ordered (ky, kx, c) to
-// match OHWI weights. Out-of-image taps are zero. With dilation 1 a kernel row's in-image taps are
-// contiguous in NHWC: one memcpy per kernel row (the stem conv has c_in = 3).
-void Im2colNhwc(const ref::Conv2dParams& p, const float* x, int64_t m0, int64_t m1, float* col) {
-  const int64_t kcols = p.kh * p.kw * p.c_in;
-  const size_t cb = sizeof(float) * static_cast<size_t>(p.c_in);
-  // Output coordinates advance incrementally: three 64-bit divisions per row were the larger part
-  // of the stem conv's im2col (perf: Im2colNhwc 36 % of that conv).
-  int64_t ox = m0 % p.w_out, oy = (m0 / p.w_out) % p.h_out, b = m0 / (p.w_out * p.h_out);
-  for (int64_t m = m0; m < m1; ++m, ++ox) {
-    if (ox == p.w_out) {
-      ox = 0;
-      if (++oy == p.h_out) oy = 0, ++b;
-    }
-    float* row = col + (m - m0) * kcols;
-    const int64_t ix0 = ox * p.stride_w - p.pad_left;
-    for (int64_t ky = 0; ky < p.kh; ++ky) {
-      const int64_t iy = oy * p.stride_h - p.pad_top + ky * p.dil_h;
-      float* dst = row + ky * p.kw * p.c_in;
-      if (iy < 0 || iy >= p.h_in) {
-        std::memset(dst, 0, cb * static_cast<size_t>(p.kw));
-        continue;
-      }
-      const float* src_row = x + (b * p.h_in + iy) * p.w_in * p.c_in;
-      if (p.dil_w == 1) {
-        // Taps kx in [lo, hi) are inside the image.
-        const int64_t lo = std::clamp<int64_t>(-ix0, 0, p.kw),
-                      hi = std::clamp<int64_t>(p.w_in - ix0, lo, p.kw);
-        if (lo > 0) std::memset(dst, 0, cb * static_cast<size_t>(lo));
-        if (lo == 0 && hi == p.kw && p.kw * p.c_in == 9) {
-          // The stem conv (3x3 over RGB): a constant-size copy the compiler inlines instead of a
-          // libc memmove call per 36 bytes (perf: memmove 10 % of that conv; 0.30 -> 0.26 ms
-          // pinned). A plain loop for every short row measured slower (0.36 ms).
-          std::memcpy(dst, src_row + ix0 * p.c_in, 9 * sizeof(float));
-        } else if (hi > lo) {
-          std::memcpy(dst + lo * p.c_in, src_row + (ix0 + lo) * p.c_in,
-                      cb * static_cast<size_t>(hi - lo));
-        }
-        if (hi < p.kw) std::memset(dst + hi * p.c_in, 0, cb * static_cast<size_t>(p.kw - hi));
-        continue;
-      }
-      for (int64_t kx = 0; kx < p.kw; ++kx) {
-        const int64_t ix = ix0 + kx * p.dil_w;
-        if (ix < 0 || ix >= p.w_in)
-          std::memset(dst + kx * p.c_in, 0, cb);
-        else
-          std::memcpy(dst + kx * p.c_in, src_row + ix * p.c_in, cb);
-      }
-    }
-  }
-}
-
 std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
                                              const ref::Conv2dParams& p, ref::Activation act);
 
@@ -300,54 +248,26 @@ std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
       ParallelGemm(ctx, m, x, kdim, *packed, y, cout, ep);
     });
   }
-  // Small M (stage downsamples at 14x14 and 7x7): the whole im2col (<= 1 MB, stays in L2) is
-  // built once, split by rows across threads, then one ParallelGemm splits the product in 2-D
-  // (with M = 49 each thread takes half the columns and so streams only half the weights).
-  constexpr size_t kWholeIm2colBytes = size_t{1} << 20;
-  const size_t whole_bytes = static_cast<size_t>(m * kdim) * sizeof(float);
-  if (whole_bytes <= kWholeIm2colBytes) {
-    return MakeKernel(
-        [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
-          const float* x = static_cast<const float*>(in[0]);
-          float* col = static_cast<float*>(scratch);
-          const int64_t parts = std::min<int64_t>(ctx.threads(), m);
-          ParallelFor(ctx, parts, [&](int64_t t, int) {
-            const int64_t m0 = SplitBegin(m, parts, t), m1 = SplitBegin(m, parts, t + 1);
-            Im2colNhwc(p, x, m0, m1, col + m0 * kdim);
-          });
-          kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act,
-                                   static_cast<const float*>(in[3]), cout};
-          ParallelGemm(ctx, m, col, kdim, *packed, static_cast<float*>(o[0]), cout, ep);
-        },
-        whole_bytes, 0);
-  }
-  // Large M: im2col of a chunk of <= 96 rows per task into the thread's scratch, then GEMM. The
-  // chunk (<= 96 x 2016 floats) stays in L2; 96 rows are a multiple of both MR values (6, 8). The
-  // chunk count is a multiple of the thread count and chunks differ by at most 8 rows.
-  constexpr int64_t kChunk = 96;
-  const size_t per_thread = static_cast<size_t>(kChunk * kdim) * sizeof(float);
-  const int64_t units = (m + 7) / 8;
+  // KxK: im2col + GEMM, whole or in per-thread chunks as PlanIm2colGemm decides.
+  const Im2colGemmPlan plan = PlanIm2colGemm(m, kdim, sizeof(float));
   return MakeKernel(
       [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
         const float* x = static_cast<const float*>(in[0]);
         float* y = static_cast<float*>(o[0]);
         const float* res = static_cast<const float*>(in[3]);
-        kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, nullptr, cout};
-        const int64_t t = ctx.threads();
-        const int64_t chunks =
-            std::min(units, ((units + kChunk / 8 - 1) / (kChunk / 8) + t - 1) / t * t);
-        ParallelFor(ctx, chunks, [&](int64_t c, int thread) {
-          const int64_t m0 = SplitBegin(units, chunks, c) * 8,
-                        m1 = std::min(m, SplitBegin(units, chunks, c + 1) * 8);
-          float* col = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
-                                                per_thread * static_cast<size_t>(thread));
-          Im2colNhwc(p, x, m0, m1, col);
-          kernels::GemmEpilogue e = ep;
-          if (res) e.residual = res + m0 * cout, e.ldr = cout;
-          kernels::GemmPacked(0, m1 - m0, col, kdim, *packed, y + m0 * cout, cout, e);
-        });
+        const kernels::GemmEpilogue ep{static_cast<const float*>(in[2]), act, nullptr, cout};
+        ParallelIm2colGemm<float>(
+            ctx, plan, *packed, scratch,
+            [&](int64_t m0, int64_t m1, float* col) {
+              kernels::Im2colNhwc(p, x, m0, m1, 0.0f, col);
+            },
+            [&](const float* a, int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
+              kernels::GemmEpilogue e = ep;
+              if (res) e.residual = res + r0 * cout;
+              kernels::GemmPacked(0, r1 - r0, n0, n1, a, kdim, *packed, y + r0 * cout, cout, e);
+            });
       },
-      0, per_thread);
+      plan.scratch_shared, plan.scratch_per_thread);
 }
 
 // effi.Conv with nchw_input = 1: the direct kernel (phase rows of the input, then output rows,

@@ -10,25 +10,20 @@
 
 #include "graph/graph.h"
 #include "kernels/ref/ref_kernels.h"
-
-namespace effi {
-class ThreadPool;
-namespace kernels {
-class PackedB;
-struct GemmEpilogue;
-}  // namespace kernels
-}  // namespace effi
+#include "runtime/parallel.h"
 
 namespace effi::ops {
 
-struct ExecContext {
-  ThreadPool* pool = nullptr;  // null: run on the calling thread
-  int threads() const;
-};
-
-// Runs fn(task, thread_index) for task in [0, tasks) on the context's pool (or inline).
-void ParallelFor(const ExecContext& ctx, int64_t tasks,
-                 const std::function<void(int64_t, int)>& fn);
+// The intra-op scheduling lives below the ops (runtime/parallel.h) so the int8 ops share it;
+// these names keep the ops:: spelling the executor, tests and fuzzers use.
+using effi::ChooseGemmSplit;
+using effi::ExecContext;
+using effi::GemmSplit;
+using effi::ParallelFor;
+using effi::ParallelGemm;
+using effi::ParallelRows;
+using effi::RowsPerTask;
+using effi::SplitBegin;
 
 // An executable node. Shapes are fixed when it is created; Run is const and touches only the
 // buffers it is given, so one Kernel serves any number of concurrent sessions.
@@ -89,31 +84,6 @@ std::vector<const OpSchema*> AllOps();
 
 // True when EFFI_KERNELS=ref: every op runs its plain reference kernel (debugging, A/B tests).
 bool UseReferenceKernels();
-// Splits rows [0, m) into tasks (multiples of `align` rows) for ctx's threads.
-int64_t RowsPerTask(const ExecContext& ctx, int64_t m, int64_t align);
-// Runs fn(r0, r1, thread_index) over rows [0, rows), split across ctx's threads when `parallel`:
-// a multiple of the thread count of near-equal tasks (up to 4 per thread), so thread i's own tasks
-// cover rows [rows * i / t, rows * (i + 1) / t) in every op, as the GEMM's balanced row splits do
-// (the pool hands each thread its contiguous share first), and a core mostly reads rows it wrote.
-// Fixed-size tasks did not: 7 tasks of 4 image rows gave one core 3/7 of a 28x28 token mixer and
-// the other core the 56 token rows in between to fetch from its neighbour.
-void ParallelRows(const ExecContext& ctx, int64_t rows, bool parallel,
-                  const std::function<void(int64_t, int64_t, int)>& fn);
-
-// A 2-D split of an [m, n] GEMM output into tm x tn blocks: rows in units of 8, columns costed in
-// units of nr (ParallelGemm passes 2 vectors and then splits the columns by single vectors). Chosen
-// so every thread gets the same work and blocks stay efficient: large M splits M (blocks of <= ~256
-// rows so the A slice stays in L2), small M (a 7x7 stage has 49 rows) splits N, so each thread also
-// streams only its share of the weights.
-struct GemmSplit {
-  int64_t tm = 1, tn = 1;
-  int64_t tasks() const { return tm * tn; }
-};
-GemmSplit ChooseGemmSplit(int threads, int64_t m, int64_t n, int64_t k, int64_t nr);
-// C[0:m, :] = A * packed B with epilogue, split across ctx's threads by ChooseGemmSplit.
-void ParallelGemm(const ExecContext& ctx, int64_t m, const float* a, int64_t lda,
-                  const kernels::PackedB& b, float* c, int64_t ldc,
-                  const kernels::GemmEpilogue& ep);
 // Whether the ONNX Conv `conv` (shapes inferred) should become an effi.Conv that reads its input
 // in NCHW (nchw_input = 1, the direct small-c_in kernel: the stem conv over RGB) instead of
 // behind a transpose to NHWC. The channels-last pass asks; the op then has a fast kernel for it.
@@ -138,8 +108,6 @@ struct ConvShape {
 };
 ConvShape ConvGeometry(const Node& n, const Graph& g, size_t x_index = 0, size_t w_index = 1,
                        int bias_index = 2);
-// [begin, end) of part i when `total` units are split into `parts` near-equal parts.
-inline int64_t SplitBegin(int64_t total, int64_t parts, int64_t i) { return total * i / parts; }
 
 // ---- helpers shared by the op files ----
 const Value& In(const Graph& g, const Node& n, size_t i);
