@@ -200,8 +200,13 @@ ref::Activation ActivationOf(const Node& n) {
 }
 
 void InferNhwcConv(const Node& n, Graph& g) {
+  // Passes only build effi.Conv from checked ONNX Convs, but a model file may hold one too
+  // (fuzz_graph: bool input and weights with a [2,3,4,5] bias were read as floats past their end).
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) RequireFloat(g, n, i);
   ref::Conv2dParams p = NhwcConvParams(n, g);
   Shape out{p.n, p.h_out, p.w_out, p.c_out};
+  if (n.HasInput(2) && In(g, n, 2).shape != Shape{p.c_out}) Fail(n, "bias must be [C_out]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
   SetOut(g, n, 0, DType::kF32, out);
 }

@@ -129,6 +129,8 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
 // ---------------- effi.Linear ----------------
 // inputs: X [..., K], W [K, N] (constant), B [N]?, R [..., N]?; attr activation (0/1/2).
 void InferLinear(const Node& n, Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) RequireFloat(g, n, i);
   const Shape& x = In(g, n, 0).shape;
   const Shape& w = In(g, n, 1).shape;
   if (x.empty() || w.size() != 2 || x.back() != w[0])

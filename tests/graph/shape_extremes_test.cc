@@ -559,5 +559,41 @@ TEST(Variadic, EmptyOutputWithNonEmptyIntermediates) {
   }
 }
 
+// ---- effi's fused ops check their inputs like ONNX ops ----
+
+// A model file may hold effi.Conv / effi.Linear nodes: non-float inputs and a bias of the wrong
+// shape are errors naming the node (fuzz_graph: a bool effi.Conv input and a [2,3,4,5] bias were
+// read as floats past their end).
+TEST(EffiOps, RefuseNonFloatInputsAndWrongBias) {
+  auto expect_error = [](Builder& b, int out, const char* what) {
+    b.Output(out);
+    try {
+      Prepared(b.g);
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("node '"), std::string::npos) << e.what();
+    }
+  };
+  {
+    Builder b;
+    const int x = b.Input("x", {2, 3, 4, 5});
+    const int mask = b.Op("Less", {x, x});
+    expect_error(b, b.Op("Conv", {mask, mask, x}, {}, kEffiDomain), "bool effi.Conv");
+  }
+  {
+    Builder b;
+    const int x = b.Input("x", {1, 4, 4, 3});
+    const int w = b.Random("w", {8, 1, 1, 3});
+    const int bias = b.Random("bias", {2, 3, 4, 5});
+    expect_error(b, b.Op("Conv", {x, w, bias}, {}, kEffiDomain), "effi.Conv bias [2,3,4,5]");
+  }
+  {
+    Builder b;
+    const int x = b.Ints("x", {1, 2, 3, 4}, {2, 2});
+    const int w = b.Random("w", {2, 3});
+    expect_error(b, b.Op("Linear", {x, w}, {}, kEffiDomain), "int64 effi.Linear");
+  }
+}
+
 }  // namespace
 }  // namespace effi::testing
