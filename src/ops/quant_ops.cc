@@ -230,6 +230,44 @@ void Multipliers(const std::string& who, const float* a_scale, const float* b_sc
 
 size_t Align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
+// The kernel of an integer op given `acc(in, i, out)`, which writes batch i's int32 accumulators
+// (`per_batch` elements laid out as `axis` says) to out. MatMulInteger / ConvInteger output them;
+// QLinearMatMul / QLinearConv requantize each batch into the output type with the multipliers
+// a_scale * b_scale[c] / y_scale (inputs 1, 4, 6; `b_stride` 1 per channel, 0 per tensor), the
+// int32 bias (input `bias`, -1 for none) and the output zero point (input 7).
+template <class Acc>
+std::unique_ptr<Kernel> IntegerOpKernel(bool qlinear, DType out, const std::string& who,
+                                        int64_t batches, QuantAxis axis, int64_t b_stride, int bias,
+                                        Acc acc) {
+  const int64_t per_batch = axis.outer * axis.channels * axis.inner;
+  if (!qlinear) {
+    return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
+      for (int64_t i = 0; i < batches; ++i) acc(in, i, static_cast<int32_t*>(o[0]) + i * per_batch);
+    });
+  }
+  const size_t acc_bytes = Align64(static_cast<size_t>(per_batch) * sizeof(int32_t));
+  const size_t scratch = acc_bytes + static_cast<size_t>(axis.channels) * sizeof(float);
+  std::unique_ptr<Kernel> k;
+  With8Bit(out, [&](auto ty) {
+    using TY = decltype(ty);
+    k = MakeKernel(
+        [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
+          auto* accs = static_cast<int32_t*>(s);
+          auto* mult = reinterpret_cast<float*>(static_cast<uint8_t*>(s) + acc_bytes);
+          Multipliers(who, static_cast<const float*>(in[1]), static_cast<const float*>(in[4]),
+                      b_stride, static_cast<const float*>(in[6]), axis.channels, mult);
+          for (int64_t i = 0; i < batches; ++i) {
+            acc(in, i, accs);
+            ref::requantize<TY>(axis, accs,
+                                bias >= 0 ? static_cast<const int32_t*>(in[bias]) : nullptr, mult,
+                                ZeroPointIn<TY>(in, 7), static_cast<TY*>(o[0]) + i * per_batch);
+          }
+        },
+        scratch);
+  });
+  return k;
+}
+
 // ---------------- MatMulInteger / QLinearMatMul ----------------
 // Input indices of A, B and their zero points, and of the scales (QLinearMatMul only).
 struct MatMulInputs {
@@ -286,44 +324,20 @@ std::unique_ptr<Kernel> CreateIntegerMatMul(const Node& n, const Graph& g) {
   int64_t bs = 0;
   const MatMulGeom geo = CheckIntegerMatMul(n, g, &bs);
   const MatMulInputs ix = MatMulIndices(n);
-  const std::string who = n.Describe();
-  const size_t acc_bytes = Align64(static_cast<size_t>(geo.m * geo.n) * sizeof(int32_t));
-  const size_t scratch = ix.qlinear ? acc_bytes + static_cast<size_t>(geo.n) * sizeof(float) : 0;
-  const DType out = g.values[n.outputs[0]].dtype;
   std::unique_ptr<Kernel> k;
   With8BitPair(In(g, n, ix.a).dtype, In(g, n, ix.b).dtype, [&](auto ta, auto tb) {
     using TA = decltype(ta);
     using TB = decltype(tb);
-    // acc(i): batch i's int32 [m][n] (the output itself for MatMulInteger).
+    // Batch i's int32 [m][n].
     auto gemm = [geo, ix, bs](const void* const* in, int64_t i, int32_t* acc) {
       ref::qgemm_s32<TA, TB>(geo.m, geo.n, geo.k, static_cast<const TA*>(in[ix.a]) + geo.a_off[i],
                              geo.k, ZeroPointIn<TA>(in, static_cast<size_t>(ix.a_zp)),
                              static_cast<const TB*>(in[ix.b]) + geo.b_off[i], geo.n,
                              static_cast<const TB*>(in[ix.b_zp]), bs, acc, geo.n);
     };
-    const int64_t batches = static_cast<int64_t>(geo.a_off.size()), mn = geo.m * geo.n;
-    if (!ix.qlinear) {
-      k = MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-        for (int64_t i = 0; i < batches; ++i) gemm(in, i, static_cast<int32_t*>(o[0]) + i * mn);
-      });
-      return;
-    }
-    With8Bit(out, [&](auto ty) {
-      using TY = decltype(ty);
-      k = MakeKernel(
-          [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
-            auto* acc = static_cast<int32_t*>(s);
-            auto* mult = reinterpret_cast<float*>(static_cast<uint8_t*>(s) + acc_bytes);
-            Multipliers(who, static_cast<const float*>(in[1]), static_cast<const float*>(in[4]), bs,
-                        static_cast<const float*>(in[6]), geo.n, mult);
-            for (int64_t i = 0; i < batches; ++i) {
-              gemm(in, i, acc);
-              ref::requantize<TY>(QuantAxis{geo.m, geo.n, 1}, acc, nullptr, mult,
-                                  ZeroPointIn<TY>(in, 7), static_cast<TY*>(o[0]) + i * mn);
-            }
-          },
-          scratch);
-    });
+    k = IntegerOpKernel(ix.qlinear, g.values[n.outputs[0]].dtype, n.Describe(),
+                        static_cast<int64_t>(geo.a_off.size()), QuantAxis{geo.m, geo.n, 1}, bs, -1,
+                        gemm);
   });
   return k;
 }
@@ -386,43 +400,19 @@ std::unique_ptr<Kernel> CreateIntegerConv(const Node& n, const Graph& g) {
   int64_t ws = 0;
   const ref::Conv2dParams p = CheckIntegerConv(n, g, &ws).p;
   const ConvInputs ix = ConvIndices(n);
-  const std::string who = n.Describe();
-  const int64_t hw = p.h_out * p.w_out;
-  const size_t acc_bytes = Align64(static_cast<size_t>(p.n * p.c_out * hw) * sizeof(int32_t));
-  const size_t scratch = acc_bytes + static_cast<size_t>(p.c_out) * sizeof(float);
-  const DType out = g.values[n.outputs[0]].dtype;
   // The executor pads the input pointers to 8, so index 8 (the bias) exists only when given.
-  const bool has_bias = n.HasInput(8);
+  const int bias = n.HasInput(8) ? 8 : -1;
   std::unique_ptr<Kernel> k;
   With8BitPair(In(g, n, ix.x).dtype, In(g, n, ix.w).dtype, [&](auto tx, auto tw) {
     using TX = decltype(tx);
     using TW = decltype(tw);
-    auto conv = [p, ix, ws](const void* const* in, int32_t* acc) {
+    auto conv = [p, ix, ws](const void* const* in, int64_t, int32_t* acc) {
       ref::qconv2d_nchw_s32<TX, TW>(
           p, static_cast<const TX*>(in[ix.x]), ZeroPointIn<TX>(in, static_cast<size_t>(ix.x_zp)),
           static_cast<const TW*>(in[ix.w]), static_cast<const TW*>(in[ix.w_zp]), ws, acc);
     };
-    if (!ix.qlinear) {
-      k = MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
-        conv(in, static_cast<int32_t*>(o[0]));
-      });
-      return;
-    }
-    With8Bit(out, [&](auto ty) {
-      using TY = decltype(ty);
-      k = MakeKernel(
-          [=](const ExecContext&, const void* const* in, void* const* o, void* s) {
-            auto* acc = static_cast<int32_t*>(s);
-            auto* mult = reinterpret_cast<float*>(static_cast<uint8_t*>(s) + acc_bytes);
-            Multipliers(who, static_cast<const float*>(in[1]), static_cast<const float*>(in[4]), ws,
-                        static_cast<const float*>(in[6]), p.c_out, mult);
-            conv(in, acc);
-            ref::requantize<TY>(QuantAxis{p.n, p.c_out, hw}, acc,
-                                has_bias ? static_cast<const int32_t*>(in[8]) : nullptr, mult,
-                                ZeroPointIn<TY>(in, 7), static_cast<TY*>(o[0]));
-          },
-          scratch);
-    });
+    k = IntegerOpKernel(ix.qlinear, g.values[n.outputs[0]].dtype, n.Describe(), 1,
+                        QuantAxis{p.n, p.c_out, p.h_out * p.w_out}, ws, bias, conv);
   });
   return k;
 }

@@ -11,17 +11,6 @@ namespace {
 
 using passes::PassOptions;
 
-template <typename F>
-void ExpectError(F&& f, ErrorCode code, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 // ---- TopoSort ----
 
 TEST(TopoSort, OrdersOutOfOrderNodes) {
@@ -53,7 +42,7 @@ TEST(TopoSort, RejectsCycle) {
   b.g.AddNode(n1);
   b.g.AddNode(n2);
   b.Output(c);
-  ExpectError([&] { b.g.TopoSort(); }, ErrorCode::kInvalidModel, "cycle");
+  ExpectError([&] { b.g.TopoSort(); }, ErrorCode::kInvalidModel, {"cycle"});
 }
 
 TEST(TopoSort, RejectsValueProducedTwice) {
@@ -64,14 +53,14 @@ TEST(TopoSort, RejectsValueProducedTwice) {
   dup.name = "dup", dup.op = "Neg", dup.inputs = {x}, dup.outputs = {y};
   b.g.AddNode(dup);
   b.Output(y);
-  ExpectError([&] { b.g.TopoSort(); }, ErrorCode::kInvalidModel, "produced more than once");
+  ExpectError([&] { b.g.TopoSort(); }, ErrorCode::kInvalidModel, {"produced more than once"});
 }
 
 TEST(TopoSort, RejectsInputNeverProduced) {
   Builder b;
   const int ghost = b.g.AddValue("ghost");
   b.Output(b.Op("Relu", {ghost}));
-  ExpectError([&] { b.g.TopoSort(); }, ErrorCode::kInvalidModel, "'ghost'");
+  ExpectError([&] { b.g.TopoSort(); }, ErrorCode::kInvalidModel, {"'ghost'"});
 }
 
 // ---- RemoveDeadNodes ----
@@ -163,22 +152,22 @@ TEST(BindInputShapes, RejectsContradictions) {
       [&] {
         passes::BindInputShapes(g, {{"x", {2, 4}}});
       },
-      ErrorCode::kInvalidArgument, "'x'");
+      ErrorCode::kInvalidArgument, {"'x'"});
   ExpectError(
       [&] {
         passes::BindInputShapes(g, {{"x", {2, 3, 1}}});
       },
-      ErrorCode::kInvalidArgument, "rank");
+      ErrorCode::kInvalidArgument, {"rank"});
   ExpectError(
       [&] {
         passes::BindInputShapes(g, {{"y", {2, 3}}});
       },
-      ErrorCode::kInvalidArgument, "'y'");
+      ErrorCode::kInvalidArgument, {"'y'"});
   ExpectError(
       [&] {
         passes::BindInputShapes(g, {{"x", {int64_t{1} << 40, 3}}});
       },
-      ErrorCode::kInvalidModel, "");
+      ErrorCode::kInvalidModel, {""});
 }
 
 // ---- constant folding ----
@@ -235,10 +224,10 @@ TEST(ShapeInference, ReportsNodeOnInconsistentShapes) {
   Builder b;
   b.Output(b.Op("MatMul", {b.Input("x", {2, 3}), b.Random("w", {4, 5})}));
   Graph g = b.g;
-  ExpectError([&] { Prepared(g); }, ErrorCode::kInvalidModel, "MatMul");
+  ExpectError([&] { Prepared(g); }, ErrorCode::kInvalidModel, {"MatMul"});
   Builder b2;
   b2.Output(b2.Op("Add", {b2.Input("x", {2, 3}), b2.Input("y", {4})}));
-  ExpectError([&] { Prepared(b2.g); }, ErrorCode::kInvalidModel, "broadcast");
+  ExpectError([&] { Prepared(b2.g); }, ErrorCode::kInvalidModel, {"broadcast"});
 }
 
 // ---- PassOptions ----
@@ -272,9 +261,9 @@ TEST(PassOptions, Parse) {
 
 TEST(PassOptions, UnknownNameIsAnError) {
   ExpectError([] { PassOptions::Parse("fuse_everything"); }, ErrorCode::kInvalidArgument,
-              "fuse_everything");
-  ExpectError([] { PassOptions::Parse("all,-nope"); }, ErrorCode::kInvalidArgument, "nope");
-  ExpectError([] { PassOptions::Parse("ALL"); }, ErrorCode::kInvalidArgument, "ALL");
+              {"fuse_everything"});
+  ExpectError([] { PassOptions::Parse("all,-nope"); }, ErrorCode::kInvalidArgument, {"nope"});
+  ExpectError([] { PassOptions::Parse("ALL"); }, ErrorCode::kInvalidArgument, {"ALL"});
 }
 
 TEST(Optimize, ReportsEnabledPassesInOrder) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "effi/error.hpp"
 #include "graph/graph.h"
 #include "graph/passes/passes.h"
 #include "runtime/plan.h"
@@ -124,6 +125,19 @@ inline const Node* FindNode(const Graph& g, const std::string& key) {
   for (const Node& n : g.nodes)
     if (!n.dead && (n.domain.empty() ? n.op : n.domain + "." + n.op) == key) return &n;
   return nullptr;
+}
+
+// Expects f() to throw an effi::Error with `code` whose message contains every needle.
+template <typename F>
+void ExpectError(F&& f, ErrorCode code, const std::vector<std::string>& needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one containing '" << needles[0] << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const std::string& needle : needles)
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
 }
 
 // Compiles an already shape-inferred graph and runs it; float inputs by name, float outputs.

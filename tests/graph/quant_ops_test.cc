@@ -79,18 +79,6 @@ std::vector<T> RunFed(Builder& b, int out, const std::vector<const void*>& input
   return std::vector<T>(p, p + NumElements(pg.values[id].shape));
 }
 
-template <typename F>
-void ExpectError(F&& f, ErrorCode code, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << needles[0] << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const std::string& needle : needles)
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 // Compiling a graph whose only node is invalid: the error must name that node.
 void ExpectGraphError(Builder& b, int out, ErrorCode code, const std::string& needle) {
   b.Output(out);

@@ -24,18 +24,6 @@ constexpr int32_t kMax32 = std::numeric_limits<int32_t>::max();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-template <typename F>
-void ExpectError(F&& f, ErrorCode code, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << needles[0] << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const std::string& needle : needles)
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 int Int32s(Builder& b, const std::string& name, const std::vector<int32_t>& v, Shape shape) {
   auto t = MakeTensor(DType::kI32, std::move(shape));
   std::memcpy(t->mutable_data(), v.data(), v.size() * sizeof(int32_t));
