@@ -27,6 +27,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist zlib1g-dev
+  python3-numpy python3-onnx  # test-data generators and the QDQ check (tests/quant/check_qdq.py)
 )
 # Node.js + npm (for the ONNX Runtime oracle/benchmark scripts): the machine image may ship its
 # own build (whose bundled npm conflicts with Debian's npm package), so only install when absent.
