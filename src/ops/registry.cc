@@ -142,6 +142,13 @@ std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const ch
                             n.Describe(), what, i));
   if (v.dtype != DType::kI64 && v.dtype != DType::kI32)
     Fail(n, fmt::format("{} must be int64", what));
+  // Shape-like inputs hold one value per axis (or per output, for Split): a hostile one with
+  // millions of values (fuzz_graph: an Expand to a rank of 14.6 million) took seconds of shape
+  // arithmetic before any other check. No real tensor has a rank near this bound.
+  constexpr int64_t kMaxShapeValues = 1024;
+  if (v.constant->elements() > kMaxShapeValues)
+    Unsupported(n, fmt::format("{} (input {}) has {} values; at most {} are supported", what, i,
+                               v.constant->elements(), kMaxShapeValues));
   return v.constant->ToInt64Vector();
 }
 

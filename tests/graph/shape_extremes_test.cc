@@ -75,6 +75,32 @@ TEST(SaturatingFloatToInt, SaturatesAndMapsNaNToZero) {
   EXPECT_EQ(SaturatingFloatToInt<uint8_t>(256.0), 255);
 }
 
+// Shapes quoted in messages are bounded: a rank of millions (an Expand whose shape input holds
+// millions of values, from fuzz_graph) once made a 131 MB error message.
+TEST(ShapeStr, BoundsLongShapes) {
+  EXPECT_EQ(ShapeStr({1, 3, 224, 224}), "[1,3,224,224]");
+  EXPECT_EQ(ShapeStr({}), "[]");
+  Shape huge(1000000, 7);
+  huge.back() = 9;
+  const std::string s = ShapeStr(huge);
+  EXPECT_EQ(s, "[7,7,7,7,7,7,7,7,7,7,7,7,...,7,9] (rank 1000000)");
+  try {
+    NumElements(huge);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_LT(std::string(e.what()).size(), 300u);
+  }
+}
+
+// A shape-like input with more values than any real rank is refused before any shape arithmetic.
+TEST(ShapeInputs, HoldAtMost1024Values) {
+  Builder b;
+  const int x = b.Input("x", {1});
+  const int shape = b.Ints("shape", std::vector<int64_t>(2000, 1), {2000});
+  b.Output(b.Op("Expand", {x, shape}));
+  ExpectError([&] { Prepared(b.g); }, ErrorCode::kUnsupported, {"node 'Expand", "2000 values"});
+}
+
 TEST(NumElements, BoundsTheNonZeroDimsOfAnEmptyShape) {
   EXPECT_EQ(NumElements({0, 1 << 20, 1 << 10}), 0);
   const int64_t big = int64_t{1} << 31;
