@@ -145,8 +145,7 @@ ConvShape ConvGeometry(const Node& n, const Graph& gr, size_t x_index, size_t w_
 namespace {
 
 void InferConv(const Node& n, Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) RequireFloat(g, n, i);
+  RequireFloatInputs(g, n);
   ConvShape cs = ConvGeometry(n, g);
   Shape out = cs.spatial == 2 ? Shape{cs.p.n, cs.p.c_out, cs.p.h_out, cs.p.w_out}
                               : Shape{cs.p.n, cs.p.c_out, cs.p.w_out};
@@ -202,8 +201,7 @@ ref::Activation ActivationOf(const Node& n) {
 void InferNhwcConv(const Node& n, Graph& g) {
   // Passes only build effi.Conv from checked ONNX Convs, but a model file may hold one too
   // (fuzz_graph: bool input and weights with a [2,3,4,5] bias were read as floats past their end).
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) RequireFloat(g, n, i);
+  RequireFloatInputs(g, n);
   ref::Conv2dParams p = NhwcConvParams(n, g);
   Shape out{p.n, p.h_out, p.w_out, p.c_out};
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{p.c_out}) Fail(n, "bias must be [C_out]");
@@ -425,8 +423,7 @@ std::unique_ptr<Kernel> CreatePool(const Node& n, const Graph& g) {
 // with a pool_size x pool_size window, stride 1, pad pool_size / 2, count_include_pad = 0.
 // inputs: X [N,H,W,C], scale [C]? (absent = ones); attrs: pool_size (odd, default 3).
 void InferPoolMixer(const Node& n, Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) RequireFloat(g, n, i);
+  RequireFloatInputs(g, n);
   const Shape& x = In(g, n, 0).shape;
   if (x.size() != 4) Fail(n, fmt::format("needs a 4-D NHWC input, got {}", ShapeStr(x)));
   const int64_t k = n.GetInt("pool_size", 3);

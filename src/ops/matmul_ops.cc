@@ -86,8 +86,7 @@ std::unique_ptr<Kernel> CreateMatMul(const Node& n, const Graph& g) {
 
 // ---------------- Gemm ----------------
 void InferGemm(const Node& n, Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) RequireFloat(g, n, i);
+  RequireFloatInputs(g, n);
   const Shape& a = In(g, n, 0).shape;
   const Shape& b = In(g, n, 1).shape;
   if (a.size() != 2 || b.size() != 2) Fail(n, "Gemm inputs must be 2-D");
@@ -129,8 +128,7 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
 // ---------------- effi.Linear ----------------
 // inputs: X [..., K], W [K, N] (constant), B [N]?, R [..., N]?; attr activation (0/1/2).
 void InferLinear(const Node& n, Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) RequireFloat(g, n, i);
+  RequireFloatInputs(g, n);
   const Shape& x = In(g, n, 0).shape;
   const Shape& w = In(g, n, 1).shape;
   if (x.empty() || w.size() != 2 || x.back() != w[0])

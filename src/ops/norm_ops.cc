@@ -61,8 +61,7 @@ LnGeom LayerNormGeometry(const Node& n, const Graph& g) {
 }
 
 void InferLayerNorm(const Node& n, Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) RequireFloat(g, n, i);
+  RequireFloatInputs(g, n);
   LnGeom geo = LayerNormGeometry(n, g);
   const Shape& x = In(g, n, 0).shape;
   SetOut(g, n, 0, DType::kF32, x);

@@ -122,6 +122,8 @@ std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const ch
 [[noreturn]] void Fail(const Node& n, const std::string& msg);
 [[noreturn]] void Unsupported(const Node& n, const std::string& msg);
 void RequireFloat(const Graph& g, const Node& n, size_t i);
+// RequireFloat for every input the node has (absent optional inputs skipped).
+void RequireFloatInputs(const Graph& g, const Node& n);
 
 // Registration entry points (one per op family file).
 void RegisterElementwiseOps(std::vector<OpSchema>& r);

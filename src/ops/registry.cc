@@ -164,5 +164,9 @@ void RequireFloat(const Graph& g, const Node& n, size_t i) {
     Unsupported(
         n, fmt::format("input {} has type {}, only float32 is supported", i, DTypeName(v.dtype)));
 }
+void RequireFloatInputs(const Graph& g, const Node& n) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) RequireFloat(g, n, i);
+}
 
 }  // namespace effi::ops
