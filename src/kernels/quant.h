@@ -38,6 +38,15 @@ T SaturateRound(float v, int32_t zero_point) {
                                    static_cast<float>(std::numeric_limits<T>::max())));
 }
 
+// Per-tensor QuantizeLinear to u8 on the active ISA, bit-exact with ref::quantize_linear<uint8_t>
+// (x / scale in float32, round half to even, + zero_point, saturated; NaN -> zero_point).
+// scale > 0 and finite, zero_point in [0, 255]. Used by the int8 ops on their float inputs.
+void QuantizeU8(int64_t count, const float* x, float scale, int32_t zero_point, uint8_t* y);
+
+// Name of QuantizeU8's kernel for the active ISA, e.g. "quantize_f32_u8__AVX3" (bench labels, and
+// tests checking that a forced target really ran).
+const char* QuantizeU8KernelName();
+
 namespace ref {
 
 // ONNX QuantizeLinear to s8 (per tensor): y = saturate_-128_127(nearbyint(x / scale) + zero_point).
