@@ -5,6 +5,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
+#include "kernels/qgemm.h"
 
 namespace effi::kernels {
 namespace {
@@ -17,7 +18,8 @@ int64_t AttentionHeadScratchFloats(int64_t n, int64_t m, int64_t d, int64_t dv) 
 
 void AttentionHeadF32(int64_t n, int64_t m, int64_t d, int64_t dv, float scale, const float* q,
                       int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
-                      const float* bias, float* out, int64_t ldo, float* scratch) {
+                      const float* bias, float* out, int64_t ldo, float* scratch, float p_scale,
+                      int32_t p_zero_point) {
   float* kt = scratch;
   float* s = kt + Up16(PackedBFloats(d, m));
   float* vp = s + Up16(n * m);
@@ -33,6 +35,7 @@ void AttentionHeadF32(int64_t n, int64_t m, int64_t d, int64_t dv, float scale, 
   }
   GemmPackedRaw(0, n, q, ldq, kt, d, m, s, m, ep);
   SoftmaxF32(n, m, s, s);
+  if (p_scale > 0.0f) FakeQuantF32(n * m, s, p_scale, p_zero_point, s);
   PackBInto(v, m, dv, ldv, false, vp);
   GemmPackedRaw(0, n, s, m, vp, m, dv, out, ldo, GemmEpilogue{});
 }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kernels/ref/ref_kernels.h"
@@ -79,6 +80,29 @@ void QGemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
                  const QGemmEpilogue& ep);
 void QGemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const uint8_t* a,
                  int64_t lda, int32_t a_zero_point, const PackedBQ8& b, int32_t* c, int64_t ldc);
+
+// Int8 weights recovered from float ones. A QDQ model's weights reach the graph as float
+// constants (constant folding turns DequantizeLinear(int8 q, scale) into w = q * scale, and the
+// passes may fold a BatchNorm or layer scale into them, which scales whole output channels), so
+// the int8 path asks whether they are still exactly such a grid: each output channel c is
+// w[c][i] = q[c][i] * scale[c] with q in [-127, 127] and max|q| = 127 (symmetric per-channel
+// weights as effi's and ONNX Runtime's quantizers write them: scale = max|w| / 127), or the whole
+// tensor with one scale (per-tensor weights). Then the int8 GEMM on q computes what the float
+// GEMM on w does, up to float rounding. Tolerance |w / scale - q| <= 1e-3: a grid off by float
+// rounding through two folds is within 1e-4, while random float weights pass with odds of about
+// 0.002 per element. Weight element (c, i) is w[c * ch_stride + i * k_stride].
+struct Int8Grid {
+  std::vector<float> scale;  // [channels]; 0 for an all-zero channel
+  std::vector<int8_t> q;     // [channels][k]
+};
+std::optional<Int8Grid> FindInt8Grid(const float* w, int64_t channels, int64_t k, int64_t ch_stride,
+                                     int64_t k_stride);
+
+// y = (QuantizeU8(x) - zero_point) * scale: a QuantizeLinear -> DequantizeLinear pair (u8 terms),
+// float to float; y may be x. On the active ISA unless `reference` (ref::quantize_linear_u8; the
+// two are bit-exact).
+void FakeQuantF32(int64_t count, const float* x, float scale, int32_t zero_point, float* y,
+                  bool reference = false);
 
 // Name of the micro-kernel for the active ISA, e.g. "qgemm_u8s8_8x48c4__AVX3_DL".
 const char* QGemmKernelName();

@@ -206,6 +206,7 @@ void InferNhwcConv(const Node& n, Graph& g) {
   Shape out{p.n, p.h_out, p.w_out, p.c_out};
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{p.c_out}) Fail(n, "bias must be [C_out]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
+  if (IsInt8Node(n)) CheckInt8Node(n, g);
   SetOut(g, n, 0, DType::kF32, out);
 }
 
@@ -218,6 +219,8 @@ std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
 std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
   const ref::Conv2dParams p = NhwcConvParams(n, g);
   const ref::Activation act = ActivationOf(n);
+  if (IsInt8Node(n))
+    return CreateInt8Gemm(n, g, &p, p.n * p.h_out * p.w_out, p.kh * p.kw * p.c_in, p.c_out, act);
   if (n.GetInt("nchw_input", 0) != 0) return CreateNchwInputConv(n, g, p, act);
   if (UseReferenceKernels() || p.groups != 1 || !In(g, n, 1).is_constant()) {
     return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
@@ -504,7 +507,8 @@ void RegisterConvPoolOps(std::vector<OpSchema>& r) {
                4,
                1,
                1,
-               {"dilations", "group", "pads", "strides", "activation", "nchw_input"},
+               {"dilations", "group", "pads", "strides", "activation", "nchw_input", "x_scale",
+                "x_zero_point"},
                InferNhwcConv,
                CreateNhwcConv});
   r.push_back({"",

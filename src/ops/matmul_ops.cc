@@ -2,9 +2,12 @@
 // (x[...,K] * W[K,N] + bias, activation, residual) that the fusion passes produce.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "kernels/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
+#include "kernels/qgemm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "ops/op.h"
 
@@ -138,6 +141,7 @@ void InferLinear(const Node& n, Graph& g) {
   out.back() = w[1];
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{w[1]}) Fail(n, "bias must be [N]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
+  if (IsInt8Node(n)) CheckInt8Node(n, g);
   SetOut(g, n, 0, DType::kF32, out);
 }
 
@@ -148,6 +152,7 @@ std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
   int64_t act_i = n.GetInt("activation", 0);
   if (act_i < 0 || act_i > 2) Fail(n, "unknown activation");
   const ref::Activation act = static_cast<ref::Activation>(act_i);
+  if (IsInt8Node(n)) return CreateInt8Gemm(n, g, nullptr, m, k, nn, act);
   if (UseReferenceKernels() || !In(g, n, 1).is_constant()) {
     return MakeKernel([=](const ExecContext&, const void* const* in, void* const* o, void*) {
       float* y = static_cast<float*>(o[0]);
@@ -184,7 +189,24 @@ struct AttentionLayout {
   View q, k, v, out;
 };
 
-std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, int bias_input) {
+// The probabilities' fake quantization (attrs p_scale / p_zero_point from a QDQ model; scale 0:
+// none).
+struct ProbQuant {
+  float scale = 0.0f;
+  int32_t zero_point = 0;
+};
+
+ProbQuant ProbQuantOf(const Node& n) {
+  if (!n.Has("p_scale") && !n.Has("p_zero_point")) return {};
+  const float s = n.GetFloat("p_scale", 0.0f);
+  const int64_t zp = n.GetInt("p_zero_point", -1);
+  if (!(std::isfinite(s) && s > 0.0f) || zp < 0 || zp > 255)
+    Fail(n, "p_scale must be positive and finite and p_zero_point in [0, 255]");
+  return {s, static_cast<int32_t>(zp)};
+}
+
+std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, int bias_input,
+                                        ProbQuant pq) {
   const int64_t N = L.N, M = L.M, D = L.D, Dv = L.Dv, H = L.H;
   // q, k, v come from inputs 0, 1, 2 (effi.Attention) or all from input 0 (effi.PackedAttention).
   const bool packed = bias_input == 1;
@@ -203,6 +225,8 @@ std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, i
               if (bias)
                 for (int64_t i = 0; i < N * M; ++i) s[i] += bias[h * N * M + i];
               ref::softmax_f32(N, M, 1, s, s);
+              if (pq.scale > 0.0f)
+                kernels::FakeQuantF32(N * M, s, pq.scale, pq.zero_point, s, true);
               ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vx + L.v.At(b, h), L.v.ld, 0.0f,
                             static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld);
             }
@@ -221,10 +245,10 @@ std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, i
           const int64_t b = bh / H, h = bh % H;
           float* mine = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
                                                  per_thread * static_cast<size_t>(thread));
-          kernels::AttentionHeadF32(N, M, D, Dv, scale, qx + L.q.At(b, h), L.q.ld,
-                                    kx + L.k.At(b, h), L.k.ld, vx + L.v.At(b, h), L.v.ld,
-                                    bias ? bias + h * N * M : nullptr,
-                                    static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld, mine);
+          kernels::AttentionHeadF32(
+              N, M, D, Dv, scale, qx + L.q.At(b, h), L.q.ld, kx + L.k.At(b, h), L.k.ld,
+              vx + L.v.At(b, h), L.v.ld, bias ? bias + h * N * M : nullptr,
+              static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld, mine, pq.scale, pq.zero_point);
         });
       },
       0, per_thread);
@@ -255,7 +279,7 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
   L.k = {0, H * M * D, M * D, D};
   L.v = {0, H * M * Dv, M * Dv, Dv};
   L.out = {0, H * N * Dv, N * Dv, Dv};
-  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 3);
+  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 3, ProbQuantOf(n));
 }
 
 // effi.PackedAttention: timm's attention straight from the qkv projection, without the head
@@ -284,7 +308,7 @@ std::unique_ptr<Kernel> CreatePackedAttention(const Node& n, const Graph& g) {
   L.k = {D, N * H * C, C, H * C};
   L.v = {2 * D, N * H * C, C, H * C};
   L.out = {0, N * H * Dv, Dv, H * Dv};
-  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 1);
+  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 1, ProbQuantOf(n));
 }
 
 }  // namespace
@@ -293,15 +317,31 @@ void RegisterMatMulOps(std::vector<OpSchema>& r) {
   r.push_back({"", "MatMul", 2, 2, 1, 1, {}, InferMatMul, CreateMatMul});
   r.push_back(
       {"", "Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, InferGemm, CreateGemm});
-  r.push_back({kEffiDomain, "Linear", 2, 4, 1, 1, {"activation"}, InferLinear, CreateLinear});
-  r.push_back({kEffiDomain, "Attention", 3, 4, 1, 1, {"scale"}, InferAttention, CreateAttention});
+  r.push_back({kEffiDomain,
+               "Linear",
+               2,
+               4,
+               1,
+               1,
+               {"activation", "x_scale", "x_zero_point"},
+               InferLinear,
+               CreateLinear});
+  r.push_back({kEffiDomain,
+               "Attention",
+               3,
+               4,
+               1,
+               1,
+               {"scale", "p_scale", "p_zero_point"},
+               InferAttention,
+               CreateAttention});
   r.push_back({kEffiDomain,
                "PackedAttention",
                1,
                2,
                1,
                1,
-               {"key_dim", "scale"},
+               {"key_dim", "scale", "p_scale", "p_zero_point"},
                InferPackedAttention,
                CreatePackedAttention});
 }

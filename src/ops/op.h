@@ -109,6 +109,20 @@ struct ConvShape {
 ConvShape ConvGeometry(const Node& n, const Graph& g, size_t x_index = 0, size_t w_index = 1,
                        int bias_index = 2);
 
+// ---- int8 execution of effi.Conv / effi.Linear (quant_ops.cc) ----
+// A node the fuse_int8 pass marked with attrs x_scale / x_zero_point takes a float input 0 that
+// it quantizes to u8 with them (exactly what the QDQ pair the pass removed did) and multiplies by
+// its constant weights' int8 grid (kernels::FindInt8Grid) on the int8 GEMM.
+inline bool IsInt8Node(const Node& n) { return n.Has("x_scale") || n.Has("x_zero_point"); }
+// Load-time checks of such a node (attrs, constant weights, no group / NCHW input); names it.
+void CheckInt8Node(const Node& n, const Graph& g);
+// Its kernel: A = input 0 quantized ([m][k]; for a KxK `conv`, the im2col of it), B = input 1
+// (Linear [k][nn], Conv OHWI [nn][k]) on its int8 grid, C = float y = act(A*B * x_scale *
+// w_scale + bias) + residual (inputs 2 and 3), as the fp32 op's epilogue.
+std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g,
+                                       const kernels::ref::Conv2dParams* conv, int64_t m, int64_t k,
+                                       int64_t nn, kernels::ref::Activation act);
+
 // ---- helpers shared by the op files ----
 const Value& In(const Graph& g, const Node& n, size_t i);
 Value& Out(Graph& g, const Node& n, size_t i);

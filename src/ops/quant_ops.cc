@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "kernels/im2col.h"
+#include "kernels/qgemm.h"
 #include "kernels/quant.h"
 #include "ops/op.h"
 
@@ -417,16 +419,188 @@ std::unique_ptr<Kernel> CreateIntegerConv(const Node& n, const Graph& g) {
   return k;
 }
 
+// ---------------- effi.FakeQuant ----------------
+// x -> QuantizeLinear -> DequantizeLinear with one per-tensor scale and zero point (the fuse_qdq
+// pass's rewrite of that pair): y = (saturate_0_255(nearbyint(x / scale) + zero_point) -
+// zero_point) * scale, in u8 terms (an int8 pair is the same with zero_point + 128). Where an int8
+// op consumes it, the fuse_int8 pass moves it into that op; elsewhere (the inputs of attention's
+// activation x activation MatMuls, a merged classifier head) it runs as this one pass over x.
+struct FakeQuantParams {
+  float scale;
+  int32_t zero_point;
+};
+
+FakeQuantParams FakeQuantAttrs(const Node& n, const char* scale_attr, const char* zp_attr) {
+  const float scale = n.GetFloat(scale_attr, 0.0f);
+  const int64_t zp = n.GetInt(zp_attr, -1);
+  if (!(std::isfinite(scale) && scale > 0.0f))
+    Fail(n, fmt::format("{} is {:g}; a scale must be positive and finite", scale_attr, scale));
+  if (zp < 0 || zp > 255) Fail(n, fmt::format("{} is {}; it must be in [0, 255]", zp_attr, zp));
+  return {scale, static_cast<int32_t>(zp)};
+}
+
+void InferFakeQuant(const Node& n, Graph& g) {
+  RequireFloatInputs(g, n);
+  FakeQuantAttrs(n, "scale", "zero_point");
+  SetOut(g, n, 0, DType::kF32, In(g, n, 0).shape);
+}
+
+std::unique_ptr<Kernel> CreateFakeQuant(const Node& n, const Graph& g) {
+  const FakeQuantParams q = FakeQuantAttrs(n, "scale", "zero_point");
+  const int64_t count = NumElements(In(g, n, 0).shape);
+  const bool reference = UseReferenceKernels();
+  return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+    constexpr int64_t kChunk = 4096;  // tasks of 16 KiB: L1's largest FakeQuant has 37,632 floats
+    const float* x = static_cast<const float*>(in[0]);
+    float* y = static_cast<float*>(o[0]);
+    ParallelRows(ctx, (count + kChunk - 1) / kChunk, count >= 4 * kChunk,
+                 [&](int64_t c0, int64_t c1, int) {
+                   const int64_t i0 = c0 * kChunk, i1 = std::min(count, c1 * kChunk);
+                   kernels::FakeQuantF32(i1 - i0, x + i0, q.scale, q.zero_point, y + i0, reference);
+                 });
+  });
+}
+
 }  // namespace
+
+// ---------------- int8 effi.Conv / effi.Linear ----------------
+void CheckInt8Node(const Node& n, const Graph& g) {
+  FakeQuantAttrs(n, "x_scale", "x_zero_point");
+  if (!In(g, n, 1).is_constant()) Fail(n, "an int8 op needs constant weights");
+  if (n.GetInt("group", 1) != 1 || n.GetInt("nchw_input", 0) != 0)
+    Unsupported(n, "int8 convolution with groups or NCHW input");
+}
+
+namespace {
+
+// Quantizes rows [r0, r1) of x ([rows][k] floats) to u8.
+void QuantizeRows(bool reference, const FakeQuantParams& q, const float* x, int64_t k, int64_t r0,
+                  int64_t r1, uint8_t* y) {
+  const int64_t off = r0 * k, len = (r1 - r0) * k;
+  if (reference)
+    ref::quantize_linear_u8(len, x + off, q.scale, q.zero_point, y + off);
+  else
+    kernels::QuantizeU8(len, x + off, q.scale, q.zero_point, y + off);
+}
+
+size_t Round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+}  // namespace
+
+std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref::Conv2dParams* conv,
+                                       int64_t m, int64_t k, int64_t nn, ref::Activation act) {
+  CheckInt8Node(n, g);
+  const FakeQuantParams q = FakeQuantAttrs(n, "x_scale", "x_zero_point");
+  if (k > kernels::kMaxExactIntegerK)
+    Unsupported(n, fmt::format("int8 product over K = {} (at most {} is exact in int32)", k,
+                               kernels::kMaxExactIntegerK));
+  // Linear weights are [k][nn] (channel = column), OHWI conv weights [nn][k] (channel = row).
+  const float* w = In(g, n, 1).constant->as<float>();
+  const bool linear = n.IsEffi("Linear");
+  auto grid = kernels::FindInt8Grid(w, nn, k, linear ? 1 : k, linear ? nn : 1);
+  if (!grid) Fail(n, "int8 op whose weights are not on an int8 grid (q * scale per channel)");
+  auto multiplier = std::make_shared<std::vector<float>>(grid->scale);
+  for (float& v : *multiplier) v *= q.scale;
+  const bool reference = UseReferenceKernels();
+  const bool pointwise =
+      !conv || (conv->kh == 1 && conv->kw == 1 && conv->stride_h == 1 && conv->stride_w == 1 &&
+                conv->pad_top == 0 && conv->pad_left == 0 && conv->h_out == conv->h_in &&
+                conv->w_out == conv->w_in);
+  const ref::Conv2dParams p = conv ? *conv : ref::Conv2dParams{};
+  // The quantized input: [m][k] for a pointwise product, the whole NHWC input for im2col.
+  const int64_t in_elems = pointwise ? m * k : p.n * p.h_in * p.w_in * p.c_in;
+  const size_t qx_bytes = Round64(static_cast<size_t>(in_elems));
+  if (reference) {
+    // The plain integer path: ref quantize, whole im2col, ref::qgemm_u8s8_s32, float epilogue.
+    auto qw = std::make_shared<std::vector<int8_t>>(std::move(grid->q));
+    const size_t col_bytes = pointwise ? 0 : Round64(static_cast<size_t>(m * k));
+    const size_t acc_bytes = static_cast<size_t>(m * nn) * sizeof(int32_t);
+    return Prepacked(
+        MakeKernel(
+            [=](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
+              uint8_t* qx = static_cast<uint8_t*>(scratch);
+              uint8_t* col = qx + qx_bytes;
+              int32_t* acc = reinterpret_cast<int32_t*>(col + col_bytes);
+              const float* x = static_cast<const float*>(in[0]);
+              QuantizeRows(true, q, x, 1, 0, in_elems, qx);
+              if (!pointwise) kernels::Im2colNhwc<uint8_t>(p, qx, 0, m, q.zero_point, col);
+              ref::qgemm_u8s8_s32(true, m, nn, k, pointwise ? qx : col, k, q.zero_point, qw->data(),
+                                  k, acc, nn);
+              ref::qgemm_epilogue_f32(
+                  m, nn, acc, multiplier->data(), static_cast<const float*>(in[2]), act,
+                  static_cast<const float*>(in[3]), nn, static_cast<float*>(o[0]));
+            },
+            qx_bytes + col_bytes + acc_bytes),
+        {1});
+  }
+  // Weights packed once per plan (q is [nn][k]: B^T), shared read-only by every session.
+  auto packed = std::make_shared<const kernels::PackedBQ8>(grid->q.data(), k, nn, k, true);
+  auto epilogue = [multiplier, act, nn](const void* const* in) {
+    kernels::QGemmEpilogue ep;
+    ep.multiplier = multiplier->data();
+    ep.bias = static_cast<const float*>(in[2]);
+    ep.act = act;
+    ep.residual = static_cast<const float*>(in[3]);
+    ep.ldr = nn;
+    return ep;
+  };
+  if (pointwise) {
+    // Quantize A by rows, then one 2-D split GEMM over it (the quantized copy is a quarter of the
+    // float input and stays in cache for the product).
+    return Prepacked(
+        MakeKernel(
+            [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+              uint8_t* qa = static_cast<uint8_t*>(scratch);
+              const float* x = static_cast<const float*>(in[0]);
+              ParallelRows(ctx, m, m >= 64, [&](int64_t r0, int64_t r1, int) {
+                QuantizeRows(false, q, x, k, r0, r1, qa);
+              });
+              ParallelQGemm(ctx, m, qa, k, q.zero_point, *packed, static_cast<float*>(o[0]), nn,
+                            epilogue(in));
+            },
+            qx_bytes),
+        {1});
+  }
+  // KxK: quantize the whole input once (padding taps then read the zero point), then im2col +
+  // GEMM as the fp32 convolution schedules it.
+  const Im2colGemmPlan plan = PlanIm2colGemm(m, k, 1);
+  const int64_t pixels = p.n * p.h_in * p.w_in;
+  return Prepacked(
+      MakeKernel(
+          [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+            uint8_t* qx = static_cast<uint8_t*>(scratch);
+            const float* x = static_cast<const float*>(in[0]);
+            float* y = static_cast<float*>(o[0]);
+            ParallelRows(ctx, pixels, pixels >= 64, [&](int64_t r0, int64_t r1, int) {
+              QuantizeRows(false, q, x, p.c_in, r0, r1, qx);
+            });
+            const kernels::QGemmEpilogue ep = epilogue(in);
+            ParallelIm2colGemm<uint8_t>(
+                ctx, plan, *packed, qx + qx_bytes,
+                [&](int64_t m0, int64_t m1, uint8_t* col) {
+                  kernels::Im2colNhwc<uint8_t>(p, qx, m0, m1, static_cast<uint8_t>(q.zero_point),
+                                               col);
+                },
+                [&](const uint8_t* a, int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
+                  kernels::QGemmEpilogue e = ep;
+                  if (e.residual) e.residual += r0 * nn;
+                  kernels::QGemmPacked(0, r1 - r0, n0, n1, a, k, q.zero_point, *packed, y + r0 * nn,
+                                       nn, e);
+                });
+          },
+          qx_bytes + plan.scratch_shared, plan.scratch_per_thread),
+      {1});
+}
 
 // Constant folding (passes/infer_fold.cc) folds these like every op whose inputs are all constant,
 // with these same kernels, so a folded value is bit for bit what running the node would give:
-// DequantizeLinear of constant int8 weights becomes a float32 constant and the float op after it
+// DequantizeLinear of constant int8 weights becomes a float32 constant, and the float op after it
 // runs on exactly the weights the QDQ graph defines (4x the weight bytes, counted against the
-// memory limit like any folded constant). That is correct now that every QDQ op runs in float;
-// the int8 path (issue 12's next step) needs the int8 weights and their scales, so it has to match
-// DequantizeLinear -> Conv/MatMul before folding, or mark DequantizeLinear foldable = false.
-// QuantizeLinear of a constant folds too (a bias or weight quantized in the graph).
+// memory limit like any folded constant). The int8 path recovers the int8 weights from those
+// floats (kernels::FindInt8Grid) rather than keeping DequantizeLinear unfolded: every fp32 pass
+// (BatchNorm and layer-scale folds, the NHWC re-layout, Linear fusion) then works on QDQ models
+// unchanged, and whether a weight runs in int8 depends only on its values, not on how it was
+// written. QuantizeLinear of a constant folds too (a bias or weight quantized in the graph).
 void RegisterQuantOps(std::vector<OpSchema>& r) {
   r.push_back({"",
                "QuantizeLinear",
@@ -454,6 +628,15 @@ void RegisterQuantOps(std::vector<OpSchema>& r) {
                                                "kernel_shape", "pads",      "strides"};
   r.push_back({"", "ConvInteger", 2, 4, 1, 1, conv_attrs, InferIntegerConv, CreateIntegerConv});
   r.push_back({"", "QLinearConv", 8, 9, 1, 1, conv_attrs, InferIntegerConv, CreateIntegerConv});
+  r.push_back({kEffiDomain,
+               "FakeQuant",
+               1,
+               1,
+               1,
+               1,
+               {"scale", "zero_point"},
+               InferFakeQuant,
+               CreateFakeQuant});
 }
 
 }  // namespace effi::ops

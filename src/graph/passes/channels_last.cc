@@ -23,7 +23,7 @@ bool IsTranspose(const Node* n, const std::vector<int64_t>& perm) {
 bool IsElementwise(const Node& n) {
   static const char* kOps[] = {"Add", "Sub", "Mul", "Div",     "Pow",  "Relu", "Erf", "Sqrt",
                                "Neg", "Abs", "Exp", "Sigmoid", "Tanh", "Clip", "Max", "Min"};
-  if (n.IsEffi("Gelu")) return true;
+  if (n.IsEffi("Gelu") || n.IsEffi("FakeQuant")) return true;
   if (!n.domain.empty()) return false;
   for (const char* op : kOps)
     if (n.op == op) return true;

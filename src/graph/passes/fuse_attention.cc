@@ -6,6 +6,10 @@
 // output only goes through the head merge Transpose(0,2,1,3), it becomes effi.PackedAttention(X,
 // bias) reading strided heads of X and writing [B,N,H,Dv]: three copies fewer per block (L1 at
 // 2 threads: ~0.09 ms of Transpose/Split, which read rows the other core had written).
+// In a QDQ model the two MatMuls' inputs are fake-quantized (effi.FakeQuant, fuse_qdq): q, k and v
+// keep theirs as separate ops (k's moved before the transpose), the probabilities' runs inside
+// the fused op (attrs p_scale, p_zero_point), and the products themselves run in float on those
+// values (0.2 % of L1's MACs, where ONNX Runtime runs them in int8).
 #include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
 
@@ -35,13 +39,12 @@ bool AbsorbHeadLayout(Graph& g, GraphIndex& idx, Node& a) {
   if (!head_merge || !head_merge->Is("Transpose") ||
       head_merge->GetInts("perm", {}) != std::vector<int64_t>{0, 2, 1, 3})
     return false;
-  const float scale = a.GetFloat("scale", 1.0f);
   const int bias = a.inputs.size() > 3 ? a.inputs[3] : -1;
   a.op = "PackedAttention";
   a.inputs = {head_split->inputs[0]};
   if (bias >= 0) a.inputs.push_back(bias);
   a.outputs = {head_merge->outputs[0]};
-  a.attrs = {{"key_dim", dk}, {"scale", scale}};
+  a.attrs["key_dim"] = dk;  // scale and the probabilities' quantization stay
   split->dead = head_split->dead = head_merge->dead = true;
   return true;
 }
@@ -95,12 +98,25 @@ int FuseAttention(Graph& g) {
       }
     }
     if (!p || !p->Is("MatMul") || !idx.SingleUse(cur)) continue;
-    Node* kt = idx.Producer(p->inputs[1]);
+    // In a QDQ model k^T is fake-quantized after the transpose: FakeQuant(Transpose(k)) is
+    // Transpose(FakeQuant(k)), so the fused op gets a FakeQuant of k (added below).
+    Node* kfq = idx.Producer(p->inputs[1]);
+    if (kfq && !kfq->IsEffi("FakeQuant")) kfq = nullptr;
+    Node* kt = idx.Producer(kfq ? kfq->inputs[0] : p->inputs[1]);
     if (!kt || !kt->Is("Transpose") || kt->GetInts("perm", {}) != std::vector<int64_t>{0, 1, 3, 2})
       continue;
-    const int q = p->inputs[0], k = kt->inputs[0];
-    Node* pv = idx.SoleConsumer(sm.outputs[0]);
-    if (!pv || !pv->Is("MatMul") || pv->inputs[0] != sm.outputs[0]) continue;
+    const int q = p->inputs[0];
+    int k = kt->inputs[0];
+    // ... and its probabilities after the softmax: that FakeQuant runs inside the fused kernel.
+    int probs = sm.outputs[0];
+    Node* pfq = idx.SoleConsumer(probs);
+    if (pfq && pfq->IsEffi("FakeQuant")) {
+      probs = pfq->outputs[0];
+    } else {
+      pfq = nullptr;
+    }
+    Node* pv = idx.SoleConsumer(probs);
+    if (!pv || !pv->Is("MatMul") || pv->inputs[0] != probs) continue;
     const int v = pv->inputs[1];
     const Shape qs = g.values[q].shape, ks = g.values[k].shape, vs = g.values[v].shape;
     if (qs.size() != 4 || ks != qs || vs.size() != 4 || vs[0] != qs[0] || vs[1] != qs[1] ||
@@ -128,18 +144,35 @@ int FuseAttention(Graph& g) {
       bias_full = AddConst(g, "attention_bias", MakeFloatTensor(full, {h, n, m}));
     }
     for (Node* n : absorbed) n->dead = true;
-    if (idx.SingleUse(p->inputs[1])) kt->dead = true;  // k^T had no other use
+    // k^T (and its FakeQuant) die unless used elsewhere; the head-split match needs k's only
+    // consumer to be the fused op.
+    if (!kfq && idx.SingleUse(p->inputs[1])) kt->dead = true;
+    if (kfq && idx.SingleUse(p->inputs[1])) {
+      kfq->dead = true;
+      if (idx.SingleUse(kfq->inputs[0])) kt->dead = true;
+    }
     p->dead = true;
     sm.dead = true;
+    std::map<std::string, AttrValue> attrs = {{"scale", scale}};
+    if (pfq) {
+      attrs["p_scale"] = pfq->GetFloat("scale", 0.0f);
+      attrs["p_zero_point"] = pfq->GetInt("zero_point", 0);
+      pfq->dead = true;
+    }
+    const std::map<std::string, AttrValue> kfq_attrs = kfq ? kfq->attrs : attrs;
     // Reuse the second MatMul node as the fused op (keeps its place and output).
     pv->domain = kEffiDomain;
     pv->op = "Attention";
     pv->inputs = {q, k, v};
     if (bias_full >= 0) pv->inputs.push_back(bias_full);
-    pv->attrs = {{"scale", scale}};
+    pv->attrs = attrs;
+    const size_t fused = static_cast<size_t>(pv - g.nodes.data());
+    if (kfq)  // appending may move g.nodes: the fused op is addressed by index from here
+      g.nodes[fused].inputs[1] =
+          AddNode1(g, g.values[k].name + "_fq", kEffiDomain, "FakeQuant", {k}, kfq_attrs);
     ++count;
     idx.Refresh();
-    if (AbsorbHeadLayout(g, idx, *pv)) idx.Refresh();
+    if (AbsorbHeadLayout(g, idx, g.nodes[fused])) idx.Refresh();
   }
   return count;
 }

@@ -24,6 +24,7 @@ inline constexpr int64_t kDefaultMemoryLimit = int64_t{512} << 20;
 inline constexpr int64_t kUnlimitedMemory = -1;
 
 struct PassOptions {
+  bool fuse_qdq = true;          // QuantizeLinear -> DequantizeLinear pair -> effi.FakeQuant
   bool fold_batchnorm = true;    // BatchNormalization after Conv -> Conv weights
   bool fuse_linear = true;       // MatMul/Gemm with constant weights (+bias) -> effi.Linear
   bool fold_layer_scale = true;  // per-channel Mul after Conv/Linear -> weights
@@ -33,6 +34,7 @@ struct PassOptions {
   bool channels_last = true;     // Conv/pool -> NHWC effi ops with transposes cancelled
   bool fuse_pool_mixer = true;   // x + ls * (AvgPool(x) - x) on NHWC -> effi.PoolMixer
   bool fuse_attention = true;    // softmax(q k^T * s + bias) v -> effi.Attention
+  bool fuse_int8 = true;         // effi.FakeQuant -> effi.Conv / Linear on int8 weights -> int8 op
   bool fuse_epilogue = true;     // activation / residual Add into effi.Conv / effi.Linear
   // Not a pass: the budget constant folding counts against (kUnlimitedMemory: none). Parse and
   // None() keep the default.
@@ -85,6 +87,7 @@ std::string FormatBytes(int64_t bytes);
 std::string OverLimit(int64_t limit);
 
 // The optional passes. Each returns the number of rewrites it made.
+int FuseQdq(Graph& g);
 int FoldBatchNorm(Graph& g);
 int FuseLinear(Graph& g);
 int FoldLayerScale(Graph& g);
@@ -94,6 +97,7 @@ int FuseGelu(Graph& g);
 int ToChannelsLast(Graph& g);
 int FusePoolMixer(Graph& g);
 int FuseAttention(Graph& g);
+int FuseInt8(Graph& g);
 int FuseEpilogue(Graph& g);
 
 struct PassReport {

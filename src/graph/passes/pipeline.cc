@@ -15,9 +15,12 @@ struct Entry {
   int (*run)(Graph&);
 };
 
-// Order matters: BN and layer scales fold into ONNX Conv weights before the layout change; heads
-// merge after Linear fusion; epilogues fuse last, onto the NHWC/Linear ops.
+// Order matters: QDQ pairs become FakeQuant first, so every fp32 pass sees a float graph; BN and
+// layer scales fold into ONNX Conv weights before the layout change; heads
+// merge after Linear fusion; int8 takes over the NHWC/Linear ops' inputs once those ops exist,
+// and epilogues fuse last, onto the fp32 and int8 ops alike.
 constexpr Entry kPasses[] = {
+    {"fuse_qdq", &PassOptions::fuse_qdq, FuseQdq},
     {"fold_batchnorm", &PassOptions::fold_batchnorm, FoldBatchNorm},
     {"fuse_linear", &PassOptions::fuse_linear, FuseLinear},
     {"fold_layer_scale", &PassOptions::fold_layer_scale, FoldLayerScale},
@@ -27,6 +30,7 @@ constexpr Entry kPasses[] = {
     {"channels_last", &PassOptions::channels_last, ToChannelsLast},
     {"fuse_pool_mixer", &PassOptions::fuse_pool_mixer, FusePoolMixer},
     {"fuse_attention", &PassOptions::fuse_attention, FuseAttention},
+    {"fuse_int8", &PassOptions::fuse_int8, FuseInt8},
     {"fuse_epilogue", &PassOptions::fuse_epilogue, FuseEpilogue},
 };
 

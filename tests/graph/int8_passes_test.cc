@@ -1,0 +1,221 @@
+// The int8 execution path from QDQ graphs: fuse_qdq (QuantizeLinear -> DequantizeLinear pairs to
+// effi.FakeQuant), fuse_int8 (FakeQuant -> effi.Linear / effi.Conv on an int8 weight grid: the
+// int8 GEMM, quantizing its float input itself) and the quantized attention. Each fused graph is
+// checked against the unoptimised QDQ graph, which runs QuantizeLinear / DequantizeLinear and the
+// float op on the reference semantics: one quantized op alone agrees to float rounding (1e-5);
+// chains may differ by one quantization step where a float rounding difference crosses a rounding
+// tie of the next QuantizeLinear, hence their looser bound. Where the passes must not fire (weights
+// off the grid, mismatched pairs) the FakeQuant stays and the results still agree. Hostile effi
+// attributes in a model file are one error naming the node.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "effi/error.hpp"
+#include "graph/passes/passes.h"
+#include "graph_test_util.h"
+
+namespace effi::testing {
+namespace {
+
+const std::vector<PassFn> kPipeline = {passes::FuseQdq,        passes::FuseLinear,
+                                       passes::ToChannelsLast, passes::FuseAttention,
+                                       passes::FuseInt8,       passes::FuseEpilogue};
+
+template <class T>
+int Typed(Builder& b, const std::string& name, const std::vector<T>& v, Shape shape) {
+  auto t = MakeTensor(std::is_same_v<T, uint8_t> ? DType::kU8 : DType::kI8, std::move(shape));
+  std::memcpy(t->mutable_data(), v.data(), v.size() * sizeof(T));
+  return b.g.AddConstant(name, t);
+}
+
+// x -> QuantizeLinear -> DequantizeLinear with (scale, zero point of type T).
+template <class T>
+int Qdq(Builder& b, int x, float scale, T zp) {
+  const std::string tag = std::to_string(b.g.nodes.size());
+  const int s = b.Scalar("s" + tag, scale);
+  const int z = Typed<T>(b, "z" + tag, {zp}, {});
+  return b.Op("DequantizeLinear", {b.Op("QuantizeLinear", {x, s, z}), s, z});
+}
+
+// Symmetric per-channel int8 weights as quantizers write them, DequantizeLinear'd on `axis`:
+// random q in [-127, 127] with max |q| = 127 in every channel, random scales.
+int GridWeights(Builder& b, const std::string& name, Shape shape, int axis, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> qd(-127, 127);
+  std::uniform_real_distribution<float> sd(0.002f, 0.05f);
+  const int64_t channels = shape[static_cast<size_t>(axis)];
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+  std::vector<int8_t> q(static_cast<size_t>(NumElements(shape)));
+  for (auto& v : q) v = static_cast<int8_t>(qd(rng));
+  // One element per channel at +-127 (index of channel c's first element).
+  for (int64_t c = 0; c < channels; ++c) q[static_cast<size_t>(c * inner)] = c % 2 ? 127 : -127;
+  Floats scales(static_cast<size_t>(channels));
+  for (float& s : scales) s = sd(rng);
+  return b.Op("DequantizeLinear",
+              {Typed<int8_t>(b, name, q, shape), b.Const(name + "_scale", {channels}, scales),
+               Typed<int8_t>(b, name + "_zp", std::vector<int8_t>(channels, 0), {channels})},
+              {{"axis", int64_t{axis}}});
+}
+
+bool AllInt8(const Graph& g, const std::string& op, int expected) {
+  int n = 0;
+  for (const Node& node : g.nodes)
+    if (!node.dead && node.IsEffi(op.c_str())) {
+      if (!node.Has("x_scale")) return false;
+      ++n;
+    }
+  return n == expected;
+}
+
+TEST(FuseInt8, LinearWithBiasRunsInt8) {
+  Builder b;
+  const int x = b.Input("x", {23, 37});  // M, K with tails of every tile
+  const int mm =
+      b.Op("MatMul", {Qdq<uint8_t>(b, x, 0.03f, 121), GridWeights(b, "w", {37, 19}, 1, 1)});
+  b.Output(b.Op("Add", {mm, b.Random("bias", {19})}));
+  const Graph g = CheckPasses(b.g, kPipeline, 0 /* fuse_epilogue: nothing after */, 1e-5);
+  EXPECT_EQ(HistogramStr(g), "effi.Linear:1 ");
+  EXPECT_TRUE(AllInt8(g, "Linear", 1));
+}
+
+TEST(FuseInt8, Int8ActivationsAreU8WithZeroPointPlus128) {
+  Builder b;
+  const int x = b.Input("x", {9, 40});
+  b.Output(b.Op("MatMul", {Qdq<int8_t>(b, x, 0.02f, -5), GridWeights(b, "w", {40, 33}, 1, 2)}));
+  const Graph g = CheckPasses(b.g, kPipeline, 0, 1e-5);
+  const Node* lin = FindNode(g, "effi.Linear");
+  ASSERT_NE(lin, nullptr);
+  EXPECT_EQ(lin->GetInt("x_zero_point", -1), 123);
+}
+
+TEST(FuseInt8, ConvolutionsRunInt8InNhwc) {
+  for (const bool pointwise : {false, true}) {
+    Builder b;
+    const int x = b.Input("x", {1, 8, 11, 13});
+    const Shape ws = pointwise ? Shape{21, 8, 1, 1} : Shape{21, 8, 3, 3};
+    std::map<std::string, AttrValue> attrs;
+    if (!pointwise)
+      attrs = {{"pads", std::vector<int64_t>{1, 0, 1, 2}}, {"strides", std::vector<int64_t>{2, 1}}};
+    const int conv = b.Op(
+        "Conv",
+        {Qdq<uint8_t>(b, x, 0.025f, 100), GridWeights(b, "w", ws, 0, 3), b.Random("bias", {21})},
+        attrs);
+    b.Output(b.Op("Relu", {conv}));
+    const Graph g = CheckPasses(b.g, kPipeline, 1 /* Relu into the epilogue */, 1e-5);
+    EXPECT_TRUE(AllInt8(g, "Conv", 1)) << HistogramStr(g);
+    EXPECT_EQ(Count(g, "effi.FakeQuant"), 0) << HistogramStr(g);
+  }
+}
+
+// conv3x3 -> Relu -> Q/DQ -> conv1x1 + residual: the chain every EfficientFormer block is.
+TEST(FuseInt8, ChainWithResidualRunsInt8) {
+  Builder b;
+  const int x = b.Input("x", {1, 16, 9, 9});
+  const int c1 =
+      b.Op("Relu", {b.Op("Conv",
+                         {Qdq<uint8_t>(b, x, 0.03f, 128),
+                          GridWeights(b, "w1", {24, 16, 3, 3}, 0, 4), b.Random("b1", {24})},
+                         {{"pads", std::vector<int64_t>{1, 1, 1, 1}}})});
+  const int c2 =
+      b.Op("Conv", {Qdq<uint8_t>(b, c1, 0.02f, 0), GridWeights(b, "w2", {16, 24, 1, 1}, 0, 5)});
+  b.Output(b.Op("Add", {c2, x}));
+  const Graph g = CheckPasses(b.g, kPipeline, kAnyRewrites, 2e-2);
+  EXPECT_TRUE(AllInt8(g, "Conv", 2)) << HistogramStr(g);
+}
+
+TEST(FuseInt8, NotForWeightsOffTheGrid) {
+  Builder b;
+  const int x = b.Input("x", {5, 12});
+  b.Output(b.Op("MatMul", {Qdq<uint8_t>(b, x, 0.03f, 128), b.Random("w", {12, 7})}));
+  const Graph g = CheckPasses(b.g, kPipeline, 0, 1e-5);
+  EXPECT_EQ(HistogramStr(g), "effi.FakeQuant:1 effi.Linear:1 ");
+  EXPECT_FALSE(FindNode(g, "effi.Linear")->Has("x_scale"));
+}
+
+TEST(FuseQdq, NotForAPairWithDifferentScales) {
+  Builder b;
+  const int x = b.Input("x", {4, 6});
+  const int z = Typed<uint8_t>(b, "z", {128}, {});
+  const int q = b.Op("QuantizeLinear", {x, b.Scalar("s1", 0.1f), z});
+  b.Output(b.Op("DequantizeLinear", {q, b.Scalar("s2", 0.2f), z}));
+  const Graph g = CheckPasses(b.g, {passes::FuseQdq}, 0, 0);
+  EXPECT_EQ(HistogramStr(g), "DequantizeLinear:1 QuantizeLinear:1 ");
+}
+
+// A QDQ model's attention: q, k^T, the probabilities and v each fake-quantized.
+TEST(FuseAttention, QuantizedAttentionFuses) {
+  Builder b;
+  const Shape s{1, 2, 7, 4};
+  const int q = Qdq<uint8_t>(b, b.Input("q", s), 0.02f, 128);
+  const int kt = Qdq<uint8_t>(
+      b, b.Op("Transpose", {b.Input("k", s)}, {{"perm", std::vector<int64_t>{0, 1, 3, 2}}}), 0.025f,
+      127);
+  const int v = Qdq<uint8_t>(b, b.Input("v", s), 0.03f, 129);
+  const int logits = b.Op("Mul", {b.Op("MatMul", {q, kt}), b.Scalar("scale", 0.5f)});
+  const int probs =
+      Qdq<uint8_t>(b, b.Op("Softmax", {logits}, {{"axis", int64_t{-1}}}), 1.0f / 255, 0);
+  b.Output(b.Op("MatMul", {probs, v}));
+  const Graph g = CheckPasses(b.g, kPipeline, kUnchecked, 2e-2);
+  const Node* a = FindNode(g, "effi.Attention");
+  ASSERT_NE(a, nullptr) << HistogramStr(g);
+  EXPECT_FLOAT_EQ(a->GetFloat("p_scale", 0.0f), 1.0f / 255);
+  EXPECT_EQ(Count(g, "effi.FakeQuant"), 3) << HistogramStr(g);  // q, k (before the transpose), v
+  EXPECT_EQ(Count(g, "Transpose"), 0) << HistogramStr(g);
+}
+
+// Model files may hold effi ops with any attributes.
+TEST(Int8Hostile, BadAttributesAreOneErrorNamingTheNode) {
+  auto linear = [](std::map<std::string, AttrValue> attrs, bool grid) {
+    Builder b;
+    const int x = b.Input("x", {3, 8});
+    int w = b.Random("w", {8, 4});
+    if (grid) {
+      Builder tmp;  // fold a grid weight into a constant
+      tmp.Output(GridWeights(tmp, "g", {8, 4}, 1, 9));
+      Graph f = Prepared(tmp.g);
+      w = b.g.AddConstant("w_grid", f.values[f.outputs[0]].constant);
+    }
+    b.Output(b.Op("Linear", {x, w}, std::move(attrs), kEffiDomain));
+    return b;
+  };
+  struct Case {
+    std::map<std::string, AttrValue> attrs;
+    bool grid;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {{{"x_scale", 0.1f}, {"x_zero_point", int64_t{3}}}, false, "int8 grid"},
+      {{{"x_scale", 0.1f}, {"x_zero_point", int64_t{300}}}, true, "[0, 255]"},
+      {{{"x_scale", -1.0f}, {"x_zero_point", int64_t{3}}}, true, "positive and finite"},
+      {{{"x_scale", std::numeric_limits<float>::quiet_NaN()}, {"x_zero_point", int64_t{3}}},
+       true,
+       "positive and finite"},
+      {{{"x_zero_point", int64_t{3}}}, true, "positive and finite"},
+  };
+  for (const Case& c : cases) {
+    Builder b = linear(c.attrs, c.grid);
+    const std::string node = b.g.nodes.back().name;
+    ExpectError([&] { runtime::Plan::Build(Prepared(b.g)); }, ErrorCode::kInvalidModel,
+                {"'" + node + "'", c.needle});
+  }
+  Builder fq;
+  fq.Output(fq.Op("FakeQuant", {fq.Input("x", {4})},
+                  {{"scale", 0.5f}, {"zero_point", int64_t{256}}}, kEffiDomain));
+  ExpectError([&] { Prepared(fq.g); }, ErrorCode::kInvalidModel, {"FakeQuant", "[0, 255]"});
+  Builder at;
+  const Shape s{1, 1, 3, 2};
+  at.Output(at.Op("Attention", {at.Input("q", s), at.Input("k", s), at.Input("v", s)},
+                  {{"scale", 1.0f}, {"p_scale", 0.0f}, {"p_zero_point", int64_t{0}}}, kEffiDomain));
+  ExpectError([&] { runtime::Plan::Build(Prepared(at.g)); }, ErrorCode::kInvalidModel,
+              {"Attention", "p_scale"});
+}
+
+}  // namespace
+}  // namespace effi::testing
