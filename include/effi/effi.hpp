@@ -76,7 +76,13 @@ struct NodeTiming {
 // What `effi inspect` reports.
 struct ModelStats {
   int64_t parameters = 0;  // elements of all initializers, as stored in the file
-  int64_t macs = 0;        // multiply-accumulates of Conv/MatMul/Gemm at the bound input shapes
+  // Multiply-accumulates of Conv/MatMul/Gemm (and ConvInteger/QLinearConv/MatMulInteger/
+  // QLinearMatMul) at the bound input shapes, counted on the optimized graph. Attention's own
+  // products (q k^T and p v inside effi.Attention) are not counted.
+  int64_t macs = 0;
+  // The part of `macs` that runs on int8 kernels: effi.Conv/effi.Linear that fuse_int8 moved to
+  // the int8 GEMM and the ONNX integer ops; the rest (macs - macs_int8) runs in float32.
+  int64_t macs_int8 = 0;
   int64_t peak_activation_bytes = 0;         // arena of the memory plan
   std::map<std::string, int> ops_imported;   // op histogram as in the file (Constant included)
   std::map<std::string, int> ops_optimized;  // after passes (effi fused ops prefixed "effi.")

@@ -13,6 +13,7 @@
 #include "kernels/isa.h"
 #include "onnx/onnx_import.h"
 #include "onnx/tensor_proto.h"
+#include "ops/op.h"
 #include "runtime/plan.h"
 #include "runtime/thread_pool.h"
 
@@ -229,29 +230,38 @@ ModelStats Model::Stats(int64_t batch) const {
   const Graph& g = plan->graph();
   // Saturating: element counts are each below 2^31, but their products summed over a hostile
   // graph's nodes could overflow int64.
-  auto add_macs = [&](int64_t elements, int64_t per_element) {
+  auto add_macs = [&](int64_t elements, int64_t per_element, bool int8) {
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
     int64_t macs = 0;
     if (elements <= 0 || per_element <= 0) return;
-    if (__builtin_mul_overflow(elements, per_element, &macs) ||
-        __builtin_add_overflow(st.macs, macs, &st.macs))
-      st.macs = std::numeric_limits<int64_t>::max();
+    if (__builtin_mul_overflow(elements, per_element, &macs)) macs = kMax;
+    if (__builtin_add_overflow(st.macs, macs, &st.macs)) st.macs = kMax;
+    if (int8 && __builtin_add_overflow(st.macs_int8, macs, &st.macs_int8)) st.macs_int8 = kMax;
   };
   for (const Node& n : g.nodes) {
     st.ops_optimized[OpKey(n)]++;
     auto shape = [&](int v) -> const Shape& { return g.values[v].shape; };
+    // The ONNX integer ops always run in int8; an effi.Conv / effi.Linear does when fuse_int8 put
+    // it on the int8 GEMM.
+    const bool integer_conv = n.Is("ConvInteger") || n.Is("QLinearConv");
+    const bool integer_matmul = n.Is("MatMulInteger") || n.Is("QLinearMatMul");
+    const bool int8 = integer_conv || integer_matmul ||
+                      ((n.IsEffi("Conv") || n.IsEffi("Linear")) && ops::IsInt8Node(n));
     // The shapes come from the model: a Conv weight with 0 output channels or a Gemm operand of
     // the wrong rank must count as 0 MACs, not divide by zero or read past the shape.
-    if ((n.Is("Conv") || n.IsEffi("Conv")) && n.inputs.size() > 1) {
-      const Shape& w = shape(n.inputs[1]);
+    if (n.Is("Conv") || n.IsEffi("Conv") || integer_conv) {
+      const size_t wi = n.Is("QLinearConv") ? 3 : 1;  // the weight's input (quant_ops.cc)
+      if (!n.HasInput(wi) || n.outputs.empty()) continue;
+      const Shape& w = shape(n.inputs[wi]);
       const int64_t per_out = w.empty() || w[0] <= 0 ? 0 : NumElements(w) / w[0];  // Ci/g*kh*kw
-      add_macs(NumElements(shape(n.outputs[0])), per_out);
-    } else if (n.Is("MatMul") || n.IsEffi("Linear")) {
-      const Shape& a = shape(n.inputs[0]);
-      add_macs(NumElements(shape(n.outputs[0])), a.empty() ? 1 : a.back());
+      add_macs(NumElements(shape(n.outputs[0])), per_out, int8);
+    } else if (n.Is("MatMul") || n.IsEffi("Linear") || integer_matmul) {
+      const Shape& a = shape(n.inputs[0]);  // A is input 0 of all four
+      add_macs(NumElements(shape(n.outputs[0])), a.empty() ? 1 : a.back(), int8);
     } else if (n.Is("Gemm")) {
       const Shape& a = shape(n.inputs[0]);
       if (a.size() == 2)
-        add_macs(NumElements(shape(n.outputs[0])), n.GetInt("transA", 0) ? a[0] : a[1]);
+        add_macs(NumElements(shape(n.outputs[0])), n.GetInt("transA", 0) ? a[0] : a[1], false);
     }
   }
   st.peak_activation_bytes = static_cast<int64_t>(plan->arena_bytes());

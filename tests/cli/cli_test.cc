@@ -307,7 +307,7 @@ TEST(CliInspect, SharedL1ParameterCount) {
   r = RunCli({"inspect", kL1, "--json"});
   ASSERT_EQ(r.code, 0) << Describe(r);
   const nlohmann::json doc = nlohmann::json::parse(r.out);
-  for (const char* key : {"inputs", "outputs", "opset", "parameters", "macs",
+  for (const char* key : {"inputs", "outputs", "opset", "parameters", "macs", "macs_by_precision",
                           "peak_activation_bytes", "ops_imported", "ops_optimized", "passes"})
     EXPECT_TRUE(doc.contains(key)) << key;
   EXPECT_EQ(doc["parameters"].get<int64_t>(), 12258961);
@@ -332,6 +332,84 @@ TEST(CliInspect, DynamicBatchAndNoPasses) {
   EXPECT_EQ(three["macs"].get<int64_t>(), 3 * one["macs"].get<int64_t>());
   EXPECT_TRUE(one["passes"].empty());
   EXPECT_EQ(one["ops_imported"]["Unsqueeze"].get<int>(), 4);
+}
+
+// `effi inspect --json` of `model`, with its MACs split checked: int8 + float32 == macs.
+nlohmann::json InspectJson(const std::string& model, const std::string& passes = "all") {
+  const Result r = RunCli({"inspect", model, "--json", "--passes", passes});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  if (r.code != 0) return {};
+  nlohmann::json doc = nlohmann::json::parse(r.out);
+  const nlohmann::json& split = doc["macs_by_precision"];
+  EXPECT_EQ(split.size(), 2u) << split;
+  EXPECT_EQ(split["int8"].get<int64_t>() + split["float32"].get<int64_t>(),
+            doc["macs"].get<int64_t>())
+      << model;
+  return doc;
+}
+
+TEST(CliInspect, MacsByPrecisionOfAFloatModelIsAllFloat32) {
+  for (const char* passes : {"all", "none"}) {
+    const nlohmann::json doc = InspectJson(kTiny, passes);
+    EXPECT_GT(doc["macs"].get<int64_t>(), 0) << passes;
+    EXPECT_EQ(doc["macs_by_precision"]["int8"].get<int64_t>(), 0) << passes;
+  }
+  const Result r = RunCli({"inspect", kTiny});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("\nMACs int8    0 (0.0 %)\n"), std::string::npos) << r.out;
+}
+
+TEST(CliInspect, MacsByPrecisionOfQuantizedModels) {
+  // kTiny quantized by `effi quantize` (2 calibration inputs, 0.2 s): all 23 Conv/Gemm/MatMul get
+  // QDQ, and fuse_int8 puts every effi.Conv / effi.Linear on the int8 GEMM but two, which stay
+  // float32: the stem conv over the 3 RGB planes (the direct NCHW kernel: 32x32x8 outputs x 27 =
+  // 221,184 MACs) and the two heads merged into one Linear (48 x 10 = 480: the mean of two int8
+  // grids is off the grid). So 1,941,504 of 2,163,168 MACs (89.8 %) are int8.
+  TempDir dir;
+  std::vector<float> calib(2 * 3 * 64 * 64);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (float& v : calib) v = normal(rng);
+  effi::npy::SaveF32(dir / "calib.npy", calib.data(), {2, 3, 64, 64});
+  const Result q =
+      RunCli({"quantize", kTiny, "--calib", dir / "calib.npy", "--out", dir / "q.onnx"});
+  ASSERT_EQ(q.code, 0) << Describe(q);
+  const nlohmann::json doc = InspectJson(dir / "q.onnx");
+  EXPECT_EQ(doc["macs"].get<int64_t>(), InspectJson(kTiny)["macs"].get<int64_t>());
+  EXPECT_EQ(doc["macs_by_precision"]["float32"].get<int64_t>(), 221'184 + 480);
+  EXPECT_GT(doc["macs_by_precision"]["int8"].get<int64_t>(), 0);
+  const Result table = RunCli({"inspect", dir / "q.onnx"});
+  ASSERT_EQ(table.code, 0) << Describe(table);
+  EXPECT_NE(table.out.find("\nMACs int8    1,941,504 (89.8 %)\n"), std::string::npos) << table.out;
+  // Without passes the QDQ graph runs as imported, every Conv in float32 on dequantized values.
+  EXPECT_EQ(InspectJson(dir / "q.onnx", "none")["macs_by_precision"]["int8"].get<int64_t>(), 0);
+
+  // tests/testdata/qdq/tiny_qdq.onnx (Conv -> Relu -> MatMul in QDQ form): its Conv reads the
+  // 3-channel graph input (the float direct NCHW kernel: 8x8x4 outputs x 27 = 6,912 MACs); its
+  // MatMul over the NCHW tensor's last axis reads its input's FakeQuant through the NHWC -> NCHW
+  // Transpose that channels_last leaves, which fuse_int8 looks through: its 1,280 MACs are int8.
+  const nlohmann::json tiny = InspectJson(kSource + "/tests/testdata/qdq/tiny_qdq.onnx");
+  EXPECT_EQ(tiny["macs"].get<int64_t>(), 6'912 + 1'280);
+  EXPECT_EQ(tiny["macs_by_precision"]["int8"].get<int64_t>(), 1'280);
+}
+
+TEST(CliInspect, OnnxIntegerOpsCountAsInt8Macs) {
+  // The ONNX conformance models (Debian libonnx-testdata): the integer ops always run in int8,
+  // with or without passes. QLinearConv's weight is its input 3, not 1.
+  const std::string dir = "/usr/share/libonnx-testdata/data/node/";
+  if (!fs::exists(dir)) GTEST_SKIP() << dir << " not found (Debian package libonnx-testdata)";
+  const std::vector<std::pair<std::string, int64_t>> cases = {
+      {"test_convinteger_with_padding", 16 * 4},  // y [1,1,4,4], w [1,1,2,2]
+      {"test_qlinearconv", 49 * 1},               // y [1,1,7,7], w [1,1,1,1]
+      {"test_matmulinteger", 8 * 3},              // Y [4,2], A [4,3]
+      {"test_qlinearmatmul_3D", 12 * 4}};         // y [2,2,3], a [2,2,4]
+  for (const auto& [name, macs] : cases) {
+    for (const char* passes : {"all", "none"}) {
+      const nlohmann::json doc = InspectJson(dir + name + "/model.onnx", passes);
+      EXPECT_EQ(doc["macs"].get<int64_t>(), macs) << name << " " << passes;
+      EXPECT_EQ(doc["macs_by_precision"]["int8"].get<int64_t>(), macs) << name << " " << passes;
+    }
+  }
 }
 
 // ---------------- bench ----------------

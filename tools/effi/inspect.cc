@@ -1,5 +1,6 @@
 // `effi inspect`: what a model is (inputs, outputs, opset, metadata) and what effi makes of it
-// (parameters, MACs, planned activation memory, op histograms before/after passes, rewrites).
+// (parameters, MACs and their int8 share, planned activation memory, op histograms before/after
+// passes, rewrites).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -59,6 +60,7 @@ int RunInspect(const InspectOptions& o) {
     doc["batch"] = o.batch;
     doc["parameters"] = st.parameters;
     doc["macs"] = st.macs;
+    doc["macs_by_precision"] = {{"int8", st.macs_int8}, {"float32", st.macs - st.macs_int8}};
     doc["peak_activation_bytes"] = st.peak_activation_bytes;
     doc["ops_imported"] = st.ops_imported;
     doc["ops_optimized"] = st.ops_optimized;
@@ -90,6 +92,10 @@ int RunInspect(const InspectOptions& o) {
   row("Parameters", Thousands(st.parameters));
   row("MACs", fmt::format("{} ({:.3f} GMACs) at batch {}", Thousands(st.macs),
                           static_cast<double>(st.macs) / 1e9, o.batch));
+  row("MACs int8", fmt::format("{} ({:.1f} %)", Thousands(st.macs_int8),
+                               st.macs > 0 ? 100.0 * static_cast<double>(st.macs_int8) /
+                                                 static_cast<double>(st.macs)
+                                           : 0.0));
   row("Activations",
       fmt::format("{:.2f} MiB peak (planned arena, batch {})",
                   static_cast<double>(st.peak_activation_bytes) / (1024.0 * 1024.0), o.batch));

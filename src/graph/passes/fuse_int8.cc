@@ -21,10 +21,11 @@ int FuseInt8(Graph& g) {
     const bool linear = n.IsEffi("Linear"), conv = n.IsEffi("Conv");
     if (n.dead || !(linear || conv) || n.Has("x_scale") || !IsConst(g, n.inputs[1])) continue;
     if (conv && (n.GetInt("group", 1) != 1 || n.GetInt("nchw_input", 0) != 0)) continue;
-    // The FakeQuant may sit before the NHWC transpose of an NCHW graph input (a first conv that
-    // is not the RGB stem): FakeQuant commutes with the transpose, which then reads its input.
+    // The FakeQuant may sit before a Transpose or Reshape (the NHWC transpose of an NCHW graph
+    // input before a first conv that is not the RGB stem; the NCHW transpose channels_last leaves
+    // before a MatMul): elementwise, it commutes with them, and the moved op then reads its input.
     Node* t = idx.Producer(n.inputs[0]);
-    if (!(conv && t && t->Is("Transpose") && idx.SingleUse(n.inputs[0]))) t = nullptr;
+    if (!(t && (t->Is("Transpose") || t->Is("Reshape")) && idx.SingleUse(n.inputs[0]))) t = nullptr;
     const Node* fq = idx.Producer(t ? t->inputs[0] : n.inputs[0]);
     if (!fq || !fq->IsEffi("FakeQuant")) continue;
     const TensorData& w = *g.values[n.inputs[1]].constant;
