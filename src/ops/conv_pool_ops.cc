@@ -201,13 +201,13 @@ ref::Activation ActivationOf(const Node& n) {
 void InferNhwcConv(const Node& n, Graph& g) {
   // Passes only build effi.Conv from checked ONNX Convs, but a model file may hold one too
   // (fuzz_graph: bool input and weights with a [2,3,4,5] bias were read as floats past their end).
-  RequireFloatInputs(g, n);
+  RequireGemmOpTypes(g, n);
   ref::Conv2dParams p = NhwcConvParams(n, g);
   Shape out{p.n, p.h_out, p.w_out, p.c_out};
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{p.c_out}) Fail(n, "bias must be [C_out]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
   if (IsInt8Node(n)) CheckInt8Node(n, g);
-  SetOut(g, n, 0, DType::kF32, out);
+  SetOut(g, n, 0, GemmOpOutputType(n), out);
 }
 
 std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
@@ -508,7 +508,7 @@ void RegisterConvPoolOps(std::vector<OpSchema>& r) {
                1,
                1,
                {"dilations", "group", "pads", "strides", "activation", "nchw_input", "x_scale",
-                "x_zero_point"},
+                "x_zero_point", "x_u8", "out_scale", "out_zero_point"},
                InferNhwcConv,
                CreateNhwcConv});
   r.push_back({"",

@@ -131,7 +131,7 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
 // ---------------- effi.Linear ----------------
 // inputs: X [..., K], W [K, N] (constant), B [N]?, R [..., N]?; attr activation (0/1/2).
 void InferLinear(const Node& n, Graph& g) {
-  RequireFloatInputs(g, n);
+  RequireGemmOpTypes(g, n);
   const Shape& x = In(g, n, 0).shape;
   const Shape& w = In(g, n, 1).shape;
   if (x.empty() || w.size() != 2 || x.back() != w[0])
@@ -142,7 +142,7 @@ void InferLinear(const Node& n, Graph& g) {
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{w[1]}) Fail(n, "bias must be [N]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
   if (IsInt8Node(n)) CheckInt8Node(n, g);
-  SetOut(g, n, 0, DType::kF32, out);
+  SetOut(g, n, 0, GemmOpOutputType(n), out);
 }
 
 std::unique_ptr<Kernel> CreateLinear(const Node& n, const Graph& g) {
@@ -323,7 +323,7 @@ void RegisterMatMulOps(std::vector<OpSchema>& r) {
                4,
                1,
                1,
-               {"activation", "x_scale", "x_zero_point"},
+               {"activation", "x_scale", "x_zero_point", "x_u8", "out_scale", "out_zero_point"},
                InferLinear,
                CreateLinear});
   r.push_back({kEffiDomain,

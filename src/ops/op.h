@@ -113,7 +113,15 @@ ConvShape ConvGeometry(const Node& n, const Graph& g, size_t x_index = 0, size_t
 // A node the fuse_int8 pass marked with attrs x_scale / x_zero_point takes a float input 0 that
 // it quantizes to u8 with them (exactly what the QDQ pair the pass removed did) and multiplies by
 // its constant weights' int8 grid (kernels::FindInt8Grid) on the int8 GEMM.
-inline bool IsInt8Node(const Node& n) { return n.Has("x_scale") || n.Has("x_zero_point"); }
+inline bool IsInt8Node(const Node& n) {
+  for (const char* a : {"x_scale", "x_zero_point", "x_u8", "out_scale", "out_zero_point"})
+    if (n.Has(a)) return true;
+  return false;
+}
+// Input types of an effi.Conv / effi.Linear (float; input 0 u8 with attr x_u8) and its output
+// type (u8 with attr out_scale, else float).
+void RequireGemmOpTypes(const Graph& g, const Node& n);
+DType GemmOpOutputType(const Node& n);
 // Load-time checks of such a node (attrs, constant weights, no group / NCHW input); names it.
 void CheckInt8Node(const Node& n, const Graph& g);
 // Its kernel: A = input 0 quantized ([m][k]; for a KxK `conv`, the im2col of it), B = input 1

@@ -464,12 +464,31 @@ std::unique_ptr<Kernel> CreateFakeQuant(const Node& n, const Graph& g) {
 }  // namespace
 
 // ---------------- int8 effi.Conv / effi.Linear ----------------
+// Attributes: x_scale, x_zero_point (input 0's quantization, always); x_u8 = 1: input 0 is that
+// u8 tensor already (a producing int8 op wrote it), else float and quantized here; out_scale,
+// out_zero_point: output 0 is u8, quantized in the epilogue for int8 consumers (chain_int8).
 void CheckInt8Node(const Node& n, const Graph& g) {
   FakeQuantAttrs(n, "x_scale", "x_zero_point");
+  if (n.Has("out_scale") || n.Has("out_zero_point"))
+    FakeQuantAttrs(n, "out_scale", "out_zero_point");
   if (!In(g, n, 1).is_constant()) Fail(n, "an int8 op needs constant weights");
   if (n.GetInt("group", 1) != 1 || n.GetInt("nchw_input", 0) != 0)
     Unsupported(n, "int8 convolution with groups or NCHW input");
 }
+
+void RequireGemmOpTypes(const Graph& g, const Node& n) {
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    if (!n.HasInput(i)) continue;
+    if (i == 0 && n.GetInt("x_u8", 0) != 0) {
+      if (In(g, n, 0).dtype != DType::kU8)
+        Fail(n, fmt::format("input 0 has type {}; x_u8 says uint8", DTypeName(In(g, n, 0).dtype)));
+    } else {
+      RequireFloat(g, n, i);
+    }
+  }
+}
+
+DType GemmOpOutputType(const Node& n) { return n.Has("out_scale") ? DType::kU8 : DType::kF32; }
 
 namespace {
 
@@ -491,6 +510,9 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
                                        int64_t m, int64_t k, int64_t nn, ref::Activation act) {
   CheckInt8Node(n, g);
   const FakeQuantParams q = FakeQuantAttrs(n, "x_scale", "x_zero_point");
+  const bool x_u8 = n.GetInt("x_u8", 0) != 0, y_u8 = n.Has("out_scale");
+  const FakeQuantParams yq =
+      y_u8 ? FakeQuantAttrs(n, "out_scale", "out_zero_point") : FakeQuantParams{1.0f, 0};
   if (k > kernels::kMaxExactIntegerK)
     Unsupported(n, fmt::format("int8 product over K = {} (at most {} is exact in int32)", k,
                                kernels::kMaxExactIntegerK));
@@ -507,41 +529,60 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
                 conv->pad_top == 0 && conv->pad_left == 0 && conv->h_out == conv->h_in &&
                 conv->w_out == conv->w_in);
   const ref::Conv2dParams p = conv ? *conv : ref::Conv2dParams{};
-  // The quantized input: [m][k] for a pointwise product, the whole NHWC input for im2col.
+  // The quantized input: [m][k] for a pointwise product, the whole NHWC input for im2col (none
+  // when it arrives as u8).
   const int64_t in_elems = pointwise ? m * k : p.n * p.h_in * p.w_in * p.c_in;
-  const size_t qx_bytes = Round64(static_cast<size_t>(in_elems));
+  const size_t qx_bytes = x_u8 ? 0 : Round64(static_cast<size_t>(in_elems));
+  // Input 0 as u8: the input itself, or its quantization into the scratch's first qx_bytes.
+  auto quantized_input = [=](const ExecContext& ctx, const void* in0, void* scratch) {
+    if (x_u8) return static_cast<const uint8_t*>(in0);
+    uint8_t* qx = static_cast<uint8_t*>(scratch);
+    const float* x = static_cast<const float*>(in0);
+    const int64_t rows = pointwise ? m : p.n * p.h_in * p.w_in, cols = in_elems / rows;
+    ParallelRows(ctx, rows, !reference && rows >= 64, [&](int64_t r0, int64_t r1, int) {
+      QuantizeRows(reference, q, x, cols, r0, r1, qx);
+    });
+    return static_cast<const uint8_t*>(qx);
+  };
   if (reference) {
-    // The plain integer path: ref quantize, whole im2col, ref::qgemm_u8s8_s32, float epilogue.
+    // The plain integer path: ref quantize, whole im2col, ref::qgemm_u8s8_s32, float epilogue,
+    // ref quantize of a u8 output.
     auto qw = std::make_shared<std::vector<int8_t>>(std::move(grid->q));
     const size_t col_bytes = pointwise ? 0 : Round64(static_cast<size_t>(m * k));
-    const size_t acc_bytes = static_cast<size_t>(m * nn) * sizeof(int32_t);
+    const size_t acc_bytes = Round64(static_cast<size_t>(m * nn) * sizeof(int32_t));
+    const size_t yf_bytes = y_u8 ? static_cast<size_t>(m * nn) * sizeof(float) : 0;
     return Prepacked(
         MakeKernel(
-            [=](const ExecContext&, const void* const* in, void* const* o, void* scratch) {
-              uint8_t* qx = static_cast<uint8_t*>(scratch);
-              uint8_t* col = qx + qx_bytes;
+            [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
+              uint8_t* col = static_cast<uint8_t*>(scratch) + qx_bytes;
               int32_t* acc = reinterpret_cast<int32_t*>(col + col_bytes);
-              const float* x = static_cast<const float*>(in[0]);
-              QuantizeRows(true, q, x, 1, 0, in_elems, qx);
+              float* yf = y_u8 ? reinterpret_cast<float*>(col + col_bytes + acc_bytes)
+                               : static_cast<float*>(o[0]);
+              const uint8_t* qx = quantized_input(ctx, in[0], scratch);
               if (!pointwise) kernels::Im2colNhwc<uint8_t>(p, qx, 0, m, q.zero_point, col);
               ref::qgemm_u8s8_s32(true, m, nn, k, pointwise ? qx : col, k, q.zero_point, qw->data(),
                                   k, acc, nn);
-              ref::qgemm_epilogue_f32(
-                  m, nn, acc, multiplier->data(), static_cast<const float*>(in[2]), act,
-                  static_cast<const float*>(in[3]), nn, static_cast<float*>(o[0]));
+              ref::qgemm_epilogue_f32(m, nn, acc, multiplier->data(),
+                                      static_cast<const float*>(in[2]), act,
+                                      static_cast<const float*>(in[3]), nn, yf);
+              if (y_u8)
+                ref::quantize_linear_u8(m * nn, yf, yq.scale, yq.zero_point,
+                                        static_cast<uint8_t*>(o[0]));
             },
-            qx_bytes + col_bytes + acc_bytes),
+            qx_bytes + col_bytes + acc_bytes + yf_bytes),
         {1});
   }
   // Weights packed once per plan (q is [nn][k]: B^T), shared read-only by every session.
   auto packed = std::make_shared<const kernels::PackedBQ8>(grid->q.data(), k, nn, k, true);
-  auto epilogue = [multiplier, act, nn](const void* const* in) {
+  auto epilogue = [multiplier, act, nn, yq](const void* const* in) {
     kernels::QGemmEpilogue ep;
     ep.multiplier = multiplier->data();
     ep.bias = static_cast<const float*>(in[2]);
     ep.act = act;
     ep.residual = static_cast<const float*>(in[3]);
     ep.ldr = nn;
+    ep.out_scale = yq.scale;
+    ep.out_zero_point = yq.zero_point;
     return ep;
   };
   if (pointwise) {
@@ -550,13 +591,13 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
     return Prepacked(
         MakeKernel(
             [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
-              uint8_t* qa = static_cast<uint8_t*>(scratch);
-              const float* x = static_cast<const float*>(in[0]);
-              ParallelRows(ctx, m, m >= 64, [&](int64_t r0, int64_t r1, int) {
-                QuantizeRows(false, q, x, k, r0, r1, qa);
-              });
-              ParallelQGemm(ctx, m, qa, k, q.zero_point, *packed, static_cast<float*>(o[0]), nn,
-                            epilogue(in));
+              const uint8_t* qa = quantized_input(ctx, in[0], scratch);
+              if (y_u8)
+                ParallelQGemm(ctx, m, qa, k, q.zero_point, *packed, static_cast<uint8_t*>(o[0]), nn,
+                              epilogue(in));
+              else
+                ParallelQGemm(ctx, m, qa, k, q.zero_point, *packed, static_cast<float*>(o[0]), nn,
+                              epilogue(in));
             },
             qx_bytes),
         {1});
@@ -564,19 +605,13 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
   // KxK: quantize the whole input once (padding taps then read the zero point), then im2col +
   // GEMM as the fp32 convolution schedules it.
   const Im2colGemmPlan plan = PlanIm2colGemm(m, k, 1);
-  const int64_t pixels = p.n * p.h_in * p.w_in;
   return Prepacked(
       MakeKernel(
           [=](const ExecContext& ctx, const void* const* in, void* const* o, void* scratch) {
-            uint8_t* qx = static_cast<uint8_t*>(scratch);
-            const float* x = static_cast<const float*>(in[0]);
-            float* y = static_cast<float*>(o[0]);
-            ParallelRows(ctx, pixels, pixels >= 64, [&](int64_t r0, int64_t r1, int) {
-              QuantizeRows(false, q, x, p.c_in, r0, r1, qx);
-            });
+            const uint8_t* qx = quantized_input(ctx, in[0], scratch);
             const kernels::QGemmEpilogue ep = epilogue(in);
             ParallelIm2colGemm<uint8_t>(
-                ctx, plan, *packed, qx + qx_bytes,
+                ctx, plan, *packed, static_cast<uint8_t*>(scratch) + qx_bytes,
                 [&](int64_t m0, int64_t m1, uint8_t* col) {
                   kernels::Im2colNhwc<uint8_t>(p, qx, m0, m1, static_cast<uint8_t>(q.zero_point),
                                                col);
@@ -584,8 +619,12 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
                 [&](const uint8_t* a, int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
                   kernels::QGemmEpilogue e = ep;
                   if (e.residual) e.residual += r0 * nn;
-                  kernels::QGemmPacked(0, r1 - r0, n0, n1, a, k, q.zero_point, *packed, y + r0 * nn,
-                                       nn, e);
+                  if (y_u8)
+                    kernels::QGemmPacked(0, r1 - r0, n0, n1, a, k, q.zero_point, *packed,
+                                         static_cast<uint8_t*>(o[0]) + r0 * nn, nn, e);
+                  else
+                    kernels::QGemmPacked(0, r1 - r0, n0, n1, a, k, q.zero_point, *packed,
+                                         static_cast<float*>(o[0]) + r0 * nn, nn, e);
                 });
           },
           qx_bytes + plan.scratch_shared, plan.scratch_per_thread),

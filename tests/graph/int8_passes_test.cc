@@ -23,9 +23,9 @@
 namespace effi::testing {
 namespace {
 
-const std::vector<PassFn> kPipeline = {passes::FuseQdq,        passes::FuseLinear,
-                                       passes::ToChannelsLast, passes::FuseAttention,
-                                       passes::FuseInt8,       passes::FuseEpilogue};
+const std::vector<PassFn> kPipeline = {
+    passes::FuseQdq,  passes::FuseLinear,   passes::ToChannelsLast, passes::FuseAttention,
+    passes::FuseInt8, passes::FuseEpilogue, passes::ChainInt8};
 
 template <class T>
 int Typed(Builder& b, const std::string& name, const std::vector<T>& v, Shape shape) {
@@ -108,7 +108,7 @@ TEST(FuseInt8, ConvolutionsRunInt8InNhwc) {
         {Qdq<uint8_t>(b, x, 0.025f, 100), GridWeights(b, "w", ws, 0, 3), b.Random("bias", {21})},
         attrs);
     b.Output(b.Op("Relu", {conv}));
-    const Graph g = CheckPasses(b.g, kPipeline, 1 /* Relu into the epilogue */, 1e-5);
+    const Graph g = CheckPasses(b.g, kPipeline, 0 /* chain_int8: nothing to chain */, 1e-5);
     EXPECT_TRUE(AllInt8(g, "Conv", 1)) << HistogramStr(g);
     EXPECT_EQ(Count(g, "effi.FakeQuant"), 0) << HistogramStr(g);
   }
@@ -126,8 +126,35 @@ TEST(FuseInt8, ChainWithResidualRunsInt8) {
   const int c2 =
       b.Op("Conv", {Qdq<uint8_t>(b, c1, 0.02f, 0), GridWeights(b, "w2", {16, 24, 1, 1}, 0, 5)});
   b.Output(b.Op("Add", {c2, x}));
-  const Graph g = CheckPasses(b.g, kPipeline, kAnyRewrites, 2e-2);
+  const Graph g = CheckPasses(b.g, kPipeline, 1 /* chain_int8 */, 2e-2);
   EXPECT_TRUE(AllInt8(g, "Conv", 2)) << HistogramStr(g);
+  // The 3x3 conv hands the 1x1 one its u8 output: no float tensor, no quantizing pass between.
+  int u8_out = 0, u8_in = 0;
+  for (const Node& n : g.nodes) {
+    if (n.dead || !n.IsEffi("Conv")) continue;
+    if (n.Has("out_scale")) {
+      ++u8_out;
+      EXPECT_FLOAT_EQ(n.GetFloat("out_scale", 0), 0.02f);
+      EXPECT_EQ(g.values[n.outputs[0]].dtype, DType::kU8);
+    }
+    u8_in += n.GetInt("x_u8", 0) != 0;
+  }
+  EXPECT_EQ(u8_out, 1);
+  EXPECT_EQ(u8_in, 1);
+}
+
+// The same chain with the 3x3 conv's output also read by a float op: it stays float.
+TEST(ChainInt8, NotWhenAFloatOpReadsTheOutputToo) {
+  Builder b;
+  const int x = b.Input("x", {1, 8, 6, 6});
+  const int c1 =
+      b.Op("Conv", {Qdq<uint8_t>(b, x, 0.03f, 128), GridWeights(b, "w1", {8, 8, 1, 1}, 0, 6)});
+  const int c2 =
+      b.Op("Conv", {Qdq<uint8_t>(b, c1, 0.02f, 128), GridWeights(b, "w2", {8, 8, 1, 1}, 0, 7)});
+  b.Output(b.Op("Add", {c2, c1}));
+  const Graph g = CheckPasses(b.g, kPipeline, 0, 2e-2);
+  EXPECT_TRUE(AllInt8(g, "Conv", 2)) << HistogramStr(g);
+  for (const Node& n : g.nodes) EXPECT_FALSE(n.Has("out_scale") || n.Has("x_u8")) << n.name;
 }
 
 TEST(FuseInt8, NotForWeightsOffTheGrid) {
@@ -198,6 +225,16 @@ TEST(Int8Hostile, BadAttributesAreOneErrorNamingTheNode) {
        true,
        "positive and finite"},
       {{{"x_zero_point", int64_t{3}}}, true, "positive and finite"},
+      {{{"x_scale", 0.1f},
+        {"x_zero_point", int64_t{3}},
+        {"out_scale", 0.5f},
+        {"out_zero_point", int64_t{-1}}},
+       true,
+       "[0, 255]"},
+      {{{"out_scale", 0.5f}, {"out_zero_point", int64_t{1}}}, true, "x_scale"},
+      {{{"x_scale", 0.1f}, {"x_zero_point", int64_t{3}}, {"x_u8", int64_t{1}}},
+       true,
+       "x_u8 says uint8"},
   };
   for (const Case& c : cases) {
     Builder b = linear(c.attrs, c.grid);

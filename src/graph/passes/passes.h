@@ -36,6 +36,7 @@ struct PassOptions {
   bool fuse_attention = true;    // softmax(q k^T * s + bias) v -> effi.Attention
   bool fuse_int8 = true;         // effi.FakeQuant -> effi.Conv / Linear on int8 weights -> int8 op
   bool fuse_epilogue = true;     // activation / residual Add into effi.Conv / effi.Linear
+  bool chain_int8 = true;        // int8 op -> int8 ops only: u8 output, u8 inputs
   // Not a pass: the budget constant folding counts against (kUnlimitedMemory: none). Parse and
   // None() keep the default.
   int64_t memory_limit_bytes = kDefaultMemoryLimit;
@@ -99,6 +100,7 @@ int FusePoolMixer(Graph& g);
 int FuseAttention(Graph& g);
 int FuseInt8(Graph& g);
 int FuseEpilogue(Graph& g);
+int ChainInt8(Graph& g);
 
 struct PassReport {
   std::vector<std::pair<std::string, int>> rewrites;  // pass name, count

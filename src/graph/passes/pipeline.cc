@@ -18,7 +18,8 @@ struct Entry {
 // Order matters: QDQ pairs become FakeQuant first, so every fp32 pass sees a float graph; BN and
 // layer scales fold into ONNX Conv weights before the layout change; heads
 // merge after Linear fusion; int8 takes over the NHWC/Linear ops' inputs once those ops exist,
-// and epilogues fuse last, onto the fp32 and int8 ops alike.
+// epilogues fuse onto the fp32 and int8 ops alike, and int8 ops chain last, once their epilogues
+// are complete.
 constexpr Entry kPasses[] = {
     {"fuse_qdq", &PassOptions::fuse_qdq, FuseQdq},
     {"fold_batchnorm", &PassOptions::fold_batchnorm, FoldBatchNorm},
@@ -32,6 +33,7 @@ constexpr Entry kPasses[] = {
     {"fuse_attention", &PassOptions::fuse_attention, FuseAttention},
     {"fuse_int8", &PassOptions::fuse_int8, FuseInt8},
     {"fuse_epilogue", &PassOptions::fuse_epilogue, FuseEpilogue},
+    {"chain_int8", &PassOptions::chain_int8, ChainInt8},
 };
 
 }  // namespace
