@@ -472,9 +472,8 @@ void CheckInt8Node(const Node& n, const Graph& g) {
   if (n.Has("out_scale") || n.Has("out_zero_point"))
     FakeQuantAttrs(n, "out_scale", "out_zero_point");
   if (!In(g, n, 1).is_constant()) Fail(n, "an int8 op needs constant weights");
-  if (n.GetInt("group", 1) != 1) Unsupported(n, "int8 convolution with groups");
-  if (n.GetInt("nchw_input", 0) != 0 && n.GetInt("x_u8", 0) != 0)
-    Unsupported(n, "int8 convolution of a u8 NCHW input");
+  if (n.GetInt("group", 1) != 1 || n.GetInt("nchw_input", 0) != 0)
+    Unsupported(n, "int8 convolution with groups or NCHW input");
 }
 
 void RequireGemmOpTypes(const Graph& g, const Node& n) {
@@ -534,28 +533,14 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
   // when it arrives as u8).
   const int64_t in_elems = pointwise ? m * k : p.n * p.h_in * p.w_in * p.c_in;
   const size_t qx_bytes = x_u8 ? 0 : Round64(static_cast<size_t>(in_elems));
-  // Input 0 as u8 NHWC: the input itself, or its quantization into the scratch's first qx_bytes
-  // (from NCHW planes for the stem over RGB, nchw_input: each plane quantized in chunks, then
-  // interleaved; 3 x 224 x 224 takes ~30 us).
-  const bool nchw = n.GetInt("nchw_input", 0) != 0;
+  // Input 0 as u8: the input itself, or its quantization into the scratch's first qx_bytes.
   auto quantized_input = [=](const ExecContext& ctx, const void* in0, void* scratch) {
     if (x_u8) return static_cast<const uint8_t*>(in0);
     uint8_t* qx = static_cast<uint8_t*>(scratch);
     const float* x = static_cast<const float*>(in0);
     const int64_t rows = pointwise ? m : p.n * p.h_in * p.w_in, cols = in_elems / rows;
     ParallelRows(ctx, rows, !reference && rows >= 64, [&](int64_t r0, int64_t r1, int) {
-      if (!nchw) return QuantizeRows(reference, q, x, cols, r0, r1, qx);
-      constexpr int64_t kChunk = 512;
-      uint8_t plane[kChunk];
-      const int64_t hw = p.h_in * p.w_in;
-      for (int64_t i0 = r0, len = 0; i0 < r1; i0 += len) {  // pixels i0.. of image i0 / hw
-        const int64_t b = i0 / hw;
-        len = std::min({kChunk, r1 - i0, (b + 1) * hw - i0});
-        for (int64_t c = 0; c < cols; ++c) {
-          QuantizeRows(reference, q, x + (b * cols + c) * hw + (i0 - b * hw), len, 0, 1, plane);
-          for (int64_t i = 0; i < len; ++i) qx[(i0 + i) * cols + c] = plane[i];
-        }
-      }
+      QuantizeRows(reference, q, x, cols, r0, r1, qx);
     });
     return static_cast<const uint8_t*>(qx);
   };

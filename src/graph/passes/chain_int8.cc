@@ -30,8 +30,8 @@ int ChainInt8(Graph& g) {
     bool ok = true;
     for (int u : users) {
       const Node& c = g.nodes[u];
-      ok = ok && IsInt8GemmOp(c) && c.GetInt("x_u8", 0) == 0 && c.GetInt("nchw_input", 0) == 0 &&
-           c.inputs[0] == y && std::count(c.inputs.begin(), c.inputs.end(), y) == 1 &&
+      ok = ok && IsInt8GemmOp(c) && c.GetInt("x_u8", 0) == 0 && c.inputs[0] == y &&
+           std::count(c.inputs.begin(), c.inputs.end(), y) == 1 &&
            c.GetFloat("x_scale", 0.0f) == g.nodes[users[0]].GetFloat("x_scale", 0.0f) &&
            c.GetInt("x_zero_point", 0) == g.nodes[users[0]].GetInt("x_zero_point", 0);
     }

@@ -4,10 +4,11 @@
 // the FakeQuant's scale and zero point become the op's x_scale / x_zero_point and the op reads
 // the float tensor before it, quantizing it itself (ops::CreateInt8Gemm). The result is what the
 // QDQ graph computes, up to float rounding: the same u8 activations times the same int8 weights.
-// The NCHW-input stem convolution over RGB runs in int8 too, quantizing its planes into NHWC
-// (L1 at 1 thread: 0.08 ms where the fp32 direct kernel took 0.2 ms). Left in float, FakeQuant
-// and all: grouped convolutions, weights off the grid (two classifier heads merged into one), and
-// K beyond what int32 holds exactly.
+// Left in float, FakeQuant and all: grouped convolutions, the NCHW-input stem convolution over
+// RGB (its fp32 direct kernel takes 0.2 ms on L1; quantizing its planes to NHWC u8 and im2col +
+// int8 GEMM took 0.47 ms: 27-byte rows of 3-byte taps and 24 of a 48-wide panel's columns; whole
+// L1 at 1 thread 3 % slower, alternating pinned runs), weights off the grid (two classifier heads
+// merged into one), and K beyond what int32 holds exactly.
 #include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
 #include "kernels/qgemm.h"
@@ -21,7 +22,7 @@ int FuseInt8(Graph& g) {
   for (Node& n : g.nodes) {
     const bool linear = n.IsEffi("Linear"), conv = n.IsEffi("Conv");
     if (n.dead || !(linear || conv) || n.Has("x_scale") || !IsConst(g, n.inputs[1])) continue;
-    if (conv && n.GetInt("group", 1) != 1) continue;
+    if (conv && (n.GetInt("group", 1) != 1 || n.GetInt("nchw_input", 0) != 0)) continue;
     // The FakeQuant may sit before a Transpose or Reshape (the NHWC transpose of an NCHW graph
     // input before a first conv that is not the RGB stem; the NCHW transpose channels_last leaves
     // before a MatMul): elementwise, it commutes with them, and the moved op then reads its input.
