@@ -175,6 +175,20 @@ TEST(ChainInt8, NotWhenAFloatOpReadsTheOutputToo) {
   for (const Node& n : g.nodes) EXPECT_FALSE(n.Has("out_scale") || n.Has("x_u8")) << n.name;
 }
 
+// The distilled model's two heads, (head(x) + head_dist(x)) / 2, on a fake-quantized x: both
+// int8 (merge_heads leaves them: their mean is off the grid).
+TEST(FuseInt8, QdqHeadsStayTwoInt8Linears) {
+  Builder b;
+  const int x = Qdq<uint8_t>(b, b.Input("x", {1, 48}), 0.05f, 120);
+  const int h1 = b.Op("MatMul", {x, GridWeights(b, "w1", {48, 10}, 1, 21)});
+  const int h2 = b.Op("MatMul", {x, GridWeights(b, "w2", {48, 10}, 1, 22)});
+  b.Output(b.Op("Div", {b.Op("Add", {h1, h2}), b.Scalar("two", 2.0f)}));
+  std::vector<PassFn> fns = kPipeline;
+  fns.insert(fns.begin() + 2, passes::MergeHeads);
+  const Graph g = CheckPasses(b.g, fns, 0, 1e-5);
+  EXPECT_TRUE(AllInt8(g, "Linear", 2)) << HistogramStr(g);
+}
+
 TEST(FuseInt8, NotForWeightsOffTheGrid) {
   Builder b;
   const int x = b.Input("x", {5, 12});

@@ -1,5 +1,6 @@
 // Pass: the distilled EfficientFormer's two classifier heads, (head(x) + head_dist(x)) / 2, become
-// one effi.Linear with averaged weights — exact up to rounding, half the head cost.
+// one effi.Linear with averaged weights — exact up to rounding, half the head cost. Not for the
+// heads of a QDQ model (see below).
 #include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
 
@@ -21,6 +22,11 @@ int MergeHeads(Graph& g) {
     if (!idx.SingleUse(add->inputs[0]) || !idx.SingleUse(add->inputs[1])) continue;
     if (h1->inputs[0] != h2->inputs[0] || h1->inputs.size() > 3 || h2->inputs.size() > 3) continue;
     if (h1->GetInt("activation", 0) || h2->GetInt("activation", 0)) continue;
+    // QDQ heads (input fake-quantized) stay two: each runs on the int8 GEMM, where their mean,
+    // off the int8 grid, would run in float on 4x the weight bytes (L1: 1.8 MB, 0.10 ms against
+    // 0.05 ms for the two int8 heads).
+    const Node* in = idx.Producer(h1->inputs[0]);
+    if (in && in->IsEffi("FakeQuant")) continue;
     const TensorData& w1 = *g.values[h1->inputs[1]].constant;
     const TensorData& w2 = *g.values[h2->inputs[1]].constant;
     if (w1.shape() != w2.shape()) continue;
