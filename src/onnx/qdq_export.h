@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,9 @@ namespace effi::onnx_io {
 
 // One Conv / Gemm / MatMul node of the model.
 struct QdqNode {
-  int64_t index = 0;  // position in graph.node
-  std::string name;   // node name (or its first output when unnamed)
+  int64_t index = 0;   // position in graph.node
+  std::string name;    // node name (or its first output when unnamed)
+  std::string output;  // its first output (what sensitivity analysis compares against float)
   std::string op;
   bool quantized = false;
   std::string why_float;  // when !quantized: "--keep-float", "weight not constant"...
@@ -56,6 +58,12 @@ struct QdqPlan {
 // kInvalidArgument (a --keep-float name that is no Conv/Gemm/MatMul node).
 QdqPlan PlanQdq(const std::string& model, const std::vector<std::string>& keep_float = {});
 
+// `plan` with the quantized nodes named in `float_layers` left in float (why_float = `why`) and
+// plan.activations reduced to those a still-quantized node reads: the variants the fallback and
+// the sensitivity analysis try. Names that are no quantized node are ignored.
+QdqPlan WithFloatLayers(const QdqPlan& plan, const std::set<std::string>& float_layers,
+                        const std::string& why);
+
 // `model` with `names` appended as float graph outputs (names already outputs are not repeated),
 // so that running it through effi::Model returns those activations.
 std::string WithExtraOutputs(const std::string& model, const std::vector<std::string>& names);
@@ -73,16 +81,30 @@ struct QdqReport {
   int64_t bytes = 0;  // size of the written file
 };
 
-// Writes the QDQ model to `out_path` (a temp file in the same folder, then rename: nothing half
-// written is ever at out_path). `activation_params`: u8 parameters per plan.activations name;
-// `ranks`: rank per plan.rank_probes name. Throws effi::Error (kIo for the file, kInvalidModel /
-// kUnsupported for the model, kInvalidArgument for missing parameters).
+// The QDQ model (opset >= 13), serialized. `activation_params`: u8 parameters per
+// plan.activations name; `ranks`: rank per plan.rank_probes name. Throws effi::Error
+// (kInvalidModel / kUnsupported for the model, kInvalidArgument for missing parameters). `report`
+// gets everything but `bytes`' file (bytes is the serialized size).
+std::string SerializeQdq(const std::string& model, const QdqPlan& plan,
+                         const std::map<std::string, quant::QParams>& activation_params,
+                         const std::map<std::string, int64_t>& ranks, QdqReport* report);
+// The same into `out` (resized), whose allocation a caller serializing many variants reuses.
+void SerializeQdq(const std::string& model, const QdqPlan& plan,
+                  const std::map<std::string, quant::QParams>& activation_params,
+                  const std::map<std::string, int64_t>& ranks, QdqReport* report, std::string* out);
+
+// SerializeQdq written to `out_path` (a temp file in the same folder, then rename: nothing half
+// written is ever at out_path). Throws effi::Error as SerializeQdq, and kIo for the file.
+QdqReport WriteQdq(const std::string& model, const QdqPlan& plan,
+                   const std::map<std::string, quant::QParams>& activation_params,
+                   const std::map<std::string, int64_t>& ranks, const std::string& out_path);
+
 // Fails as WriteQdq would on `out_path` (a directory, a missing or read-only folder) before any
 // calibration work: creates and removes a temp file beside it. Throws Error(kIo).
 void CheckWritable(const std::string& out_path);
 
-QdqReport WriteQdq(const std::string& model, const QdqPlan& plan,
-                   const std::map<std::string, quant::QParams>& activation_params,
-                   const std::map<std::string, int64_t>& ranks, const std::string& out_path);
+// Writes `bytes` to `path` through a temp file in the same folder and a rename (mode 0644,
+// fsynced). Throws Error(kIo) saying why. Also used for quantize's --report page.
+void WriteFileAtomically(const std::string& path, const std::string& bytes);
 
 }  // namespace effi::onnx_io

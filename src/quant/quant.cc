@@ -294,4 +294,39 @@ std::vector<int32_t> QuantizeBias(const float* bias, int64_t channels, float inp
   return q;
 }
 
+// ---------------- Error against float ----------------
+
+void ErrorStats::Add(const float* ref, const float* x, size_t n) {
+  double xy = 0, xx = 0, yy = 0, noise = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double a = ref[i], b = x[i];
+    xy += a * b;
+    xx += a * a;
+    yy += b * b;
+    noise += (a - b) * (a - b);
+  }
+  double cosine = 0;
+  if (xx == 0 && yy == 0)
+    cosine = 1;
+  else if (xx > 0 && yy > 0)
+    cosine = xy / std::sqrt(xx * yy);
+  else if (std::isnan(xx) || std::isnan(yy))
+    cosine = std::numeric_limits<double>::quiet_NaN();
+  cosine_sum_ += cosine;
+  signal_ += xx;
+  noise_ += noise;
+  ++items_;
+}
+
+double ErrorStats::mean_cosine() const {
+  return items_ ? cosine_sum_ / static_cast<double>(items_) : 1.0;
+}
+
+double ErrorStats::sqnr_db() const {
+  if (std::isnan(signal_) || std::isnan(noise_)) return std::numeric_limits<double>::quiet_NaN();
+  if (noise_ == 0) return std::numeric_limits<double>::infinity();
+  if (signal_ == 0) return -std::numeric_limits<double>::infinity();
+  return 10 * std::log10(signal_ / noise_);
+}
+
 }  // namespace effi::quant

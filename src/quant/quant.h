@@ -109,6 +109,22 @@ std::vector<int32_t> QuantizeBias(const float* bias, int64_t channels, float inp
                                   const std::vector<float>& weight_scales,
                                   int64_t* saturated = nullptr);
 
+// How far a quantized run's tensor is from the float run's, over calibration items (the
+// sensitivity report and the fallback): the mean over items of the cosine of the flattened tensors
+// (both all-zero: 1; one all-zero: 0), and the SQNR over all items, 10 log10(sum ref^2 /
+// sum (ref - x)^2) dB (+inf when they are equal). Non-finite values make both NaN, shown as such.
+class ErrorStats {
+ public:
+  void Add(const float* ref, const float* x, size_t n);
+  int64_t items() const { return items_; }
+  double mean_cosine() const;  // 1 when no item was added
+  double sqnr_db() const;
+
+ private:
+  int64_t items_ = 0;
+  double cosine_sum_ = 0, signal_ = 0, noise_ = 0;
+};
+
 // Round half to even, as QuantizeLinear and numpy do.
 float RoundHalfEven(float x);
 

@@ -61,8 +61,10 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="effi_qdq_") as tmp:
         out = os.path.join(tmp, "q.onnx")
+        # --fallback none: the layout checked below is every Conv/Gemm/MatMul quantized.
         r = subprocess.run([a.effi, "quantize", model, "--calib", calib, "--calib-count",
-                            str(a.calib_count), "--observer", a.observer, "--out", out, "--json"],
+                            str(a.calib_count), "--observer", a.observer, "--fallback", "none",
+                            "--out", out, "--json"],
                            capture_output=True, text=True)
         sys.stderr.write(r.stderr)
         check(r.returncode == 0, f"effi quantize exit code {r.returncode}")

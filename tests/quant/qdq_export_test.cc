@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "effi/effi.hpp"
@@ -166,6 +167,40 @@ TEST(QdqExport, LinearLayersLayoutAndAccuracy) {
   }
   EXPECT_GT(dot / std::sqrt(nf * nq), 0.99);
   fs::remove(out);
+
+  // In memory: the bytes WriteQdq wrote. A variant with the conv left float drops the graph
+  // input's Q/DQ (nothing quantized reads x any more) and keeps the rest.
+  QdqReport same;
+  EXPECT_EQ(SerializeQdq(bytes, plan, params, {}, &same).size(), static_cast<size_t>(report.bytes));
+  const QdqPlan partial = WithFloatLayers(plan, {conv.name, "no such node"}, "auto");
+  ASSERT_EQ(partial.nodes.size(), 5u);
+  EXPECT_FALSE(partial.nodes[0].quantized);
+  EXPECT_EQ(partial.nodes[0].why_float, "auto");
+  for (size_t i = 1; i < partial.nodes.size(); ++i) EXPECT_TRUE(partial.nodes[i].quantized);
+  EXPECT_EQ(partial.activations, (std::vector<std::string>{"r", "m", "g", "g2t", "g2"}));
+  QdqReport pr;
+  const std::string pbytes = SerializeQdq(bytes, partial, params, {}, &pr);
+  EXPECT_EQ(pr.quantize_nodes, 5);
+  EXPECT_EQ(pr.layers.size(), 4u);
+  EXPECT_EQ(pr.bytes, static_cast<int64_t>(pbytes.size()));
+  auto pm = Model::LoadFromMemory(pbytes.data(), pbytes.size());
+  Session ps(pm);
+  const std::vector<Tensor> pq = ps.Run({{"x", x}});
+  ASSERT_EQ(pq[0].elements(), f[0].elements());
+  // Every layer float: only the opset upgrade is left, the float model's outputs exactly.
+  std::set<std::string> all;
+  for (const QdqNode& n : plan.nodes) all.insert(n.name);
+  const QdqPlan none = WithFloatLayers(plan, all, "auto");
+  EXPECT_TRUE(none.activations.empty());
+  QdqReport nr;
+  const std::string nbytes = SerializeQdq(bytes, none, params, {}, &nr);
+  EXPECT_EQ(nr.quantize_nodes, 0);
+  auto nm = Model::LoadFromMemory(nbytes.data(), nbytes.size());
+  Session ns(nm);
+  const std::vector<Tensor> nf_out = ns.Run({{"x", x}});
+  ASSERT_EQ(nf_out[0].elements(), f[0].elements());
+  for (int64_t i = 0; i < f[0].elements(); ++i)
+    EXPECT_EQ(nf_out[0].floats()[i], f[0].floats()[i]) << i;
 
   // A missing activation parameter is an error, and nothing is written.
   params.erase("g");

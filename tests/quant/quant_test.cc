@@ -221,5 +221,39 @@ TEST(Observer, EntropyClipsTheOutlierOfALaplaceTail) {
   EXPECT_EQ(r.max, 31.25f);
 }
 
+TEST(ErrorStats, CosineAndSqnrOverItems) {
+  ErrorStats none;
+  EXPECT_EQ(none.mean_cosine(), 1.0);  // nothing compared: no error
+  ErrorStats s;
+  // Item 1: equal -> cosine 1, no noise. Item 2: x = -ref -> cosine -1, noise (2 ref)^2.
+  // Signal 3^2 + 4^2 twice = 50, noise 4 * 25 = 100: SQNR 10 log10(0.5) = -3.0103 dB.
+  const std::vector<float> ref = {3, 4}, same = {3, 4}, neg = {-3, -4};
+  s.Add(ref.data(), same.data(), 2);
+  EXPECT_EQ(s.sqnr_db(), std::numeric_limits<double>::infinity());
+  s.Add(ref.data(), neg.data(), 2);
+  EXPECT_EQ(s.items(), 2);
+  EXPECT_DOUBLE_EQ(s.mean_cosine(), 0.0);
+  EXPECT_NEAR(s.sqnr_db(), 10 * std::log10(0.5), 1e-12);
+  // x = ref + 1% of ref: cosine 1, SQNR 40 dB.
+  ErrorStats t;
+  const std::vector<float> close = {3.03f, 4.04f};
+  t.Add(ref.data(), close.data(), 2);
+  EXPECT_NEAR(t.mean_cosine(), 1.0, 1e-12);
+  EXPECT_NEAR(t.sqnr_db(), 40.0, 1e-4);
+  // All-zero tensors: both zero is a match (cosine 1), one zero is none (cosine 0).
+  ErrorStats z;
+  const std::vector<float> zero = {0, 0};
+  z.Add(zero.data(), zero.data(), 2);
+  z.Add(zero.data(), ref.data(), 2);
+  EXPECT_DOUBLE_EQ(z.mean_cosine(), 0.5);
+  EXPECT_EQ(z.sqnr_db(), -std::numeric_limits<double>::infinity());  // no signal, some noise
+  // A NaN in the quantized run shows as NaN, never as a good score.
+  ErrorStats n;
+  const std::vector<float> nan = {std::nanf(""), 4};
+  n.Add(ref.data(), nan.data(), 2);
+  EXPECT_TRUE(std::isnan(n.mean_cosine()));
+  EXPECT_TRUE(std::isnan(n.sqnr_db()));
+}
+
 }  // namespace
 }  // namespace effi::quant

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -91,7 +93,7 @@ class QuantizeCli : public ::testing::Test {
 TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
   const std::string out = Path("q.onnx");
   const Result r = Quantize({kModel, "--calib", Calib(2), "--out", out, "--json", "--keep-float",
-                             "/head/Gemm,/stem/conv1/Conv"});
+                             "/head/Gemm,/stem/conv1/Conv", "--fallback", "none"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["opset_in"], 11);
@@ -112,8 +114,17 @@ TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
       EXPECT_LE(a["min"].get<double>(), a["max"].get<double>());
     }
     EXPECT_GT(l["macs"].get<int64_t>(), 0) << l["name"];
+    // Sensitivity: its output's error with every layer int8, the model's with only it int8.
+    EXPECT_GT(l["output_cosine"].get<double>(), 0.9) << l["name"];
+    EXPECT_LE(l["output_cosine"].get<double>(), 1.0 + 1e-9) << l["name"];
+    EXPECT_GT(l["output_sqnr_db"].get<double>(), 10) << l["name"];
+    EXPECT_GT(l["isolated_model_cosine"].get<double>(), 0.9) << l["name"];
   }
   EXPECT_EQ(floats, 2);
+  EXPECT_EQ(doc["fallback"]["mode"], "none");
+  EXPECT_EQ(doc["fallback"]["items"], 2);
+  EXPECT_GT(doc["fallback"]["int8_model_cosine"].get<double>(), 0.9);
+  EXPECT_FALSE(doc["fallback"].contains("kept_float"));
   // All quantized: 42 activations (one per distinct input tensor; the two heads share theirs), 39
   // weights, 35 biases. The stem conv kept float drops the graph input's Q/DQ, its weight and
   // bias; /head/Gemm drops its weight and bias (its input stays quantized for /head_dist/Gemm).
@@ -129,8 +140,13 @@ TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
   EXPECT_EQ(macs["float32"].get<int64_t>(), kStemMacs + kHeadMacs);
   EXPECT_GE(macs["int8"].get<double>(), 0.98 * macs["macs"].get<double>());
   // The table form: a header and one row per layer.
-  const Result table = Quantize({kModel, "--calib", Calib(1), "--out", Path("t.onnx")});
+  const Result table =
+      Quantize({kModel, "--calib", Calib(1), "--out", Path("t.onnx"), "--fallback", "none"});
   ASSERT_EQ(table.code, 0) << table.err;
+  for (const char* column : {"cosine", "SQNR (dB)", "isolated cos", "precision"})
+    EXPECT_NE(table.out.find(column), std::string::npos) << column << "\n" << table.out;
+  EXPECT_NE(table.out.find("fallback none: model-output cosine "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("kept float: none"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("/stages/stages.3/blocks/blocks.4/token_mixer/MatMul_1"),
             std::string::npos);
   EXPECT_NE(table.out.find("41 of 41 Conv/Gemm/MatMul int8"), std::string::npos) << table.out;
@@ -203,6 +219,190 @@ TEST_F(QuantizeCli, BadFlagsAreUsageErrors) {
               2, "--percentile only applies with --observer percentile");
   ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--calib-count", "0"}),
               2, "--calib-count");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--fallback", "some"}),
+              2, "--fallback");
+  for (const char* bad : {"0", "-0.5", "1.0000001", "2", "nan", "inf"})
+    ExpectError(
+        Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--target-cosine", bad}), 2,
+        "--target-cosine");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--fallback", "none",
+                        "--target-cosine", "0.999"}),
+              2, "--target-cosine only applies with --fallback auto");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--val", calib,
+                        "--max-drop", "-0.1"}),
+              2, "--max-drop");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--max-drop", "1"}), 2,
+              "--max-drop only applies with --val");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--val-count", "5"}), 2,
+              "--val-count only applies with --val");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--val", calib,
+                        "--fallback", "none"}),
+              2, "--val only applies with --fallback auto");
+  ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--val", calib,
+                        "--target-cosine", "0.99"}),
+              2, "--val decides by top-1");
+  ExpectError(
+      Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--sensitivity-count", "0"}), 2,
+      "--sensitivity-count");
+  EXPECT_FALSE(fs::exists(Path("q.onnx")));
+}
+
+// The tiny L1-like model of tests/models (64x64, 23 layers) on 4 random inputs: ~1 s a run.
+const std::string kTiny = std::string(EFFI_SOURCE_DIR) + "/tests/models/tiny_op11.onnx";
+
+std::string TinyCalib(const std::string& path) {
+  std::vector<float> x(4 * 3 * 64 * 64);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  for (float& v : x) v = normal(rng);
+  effi::npy::SaveF32(path, x.data(), {4, 3, 64, 64});
+  return path;
+}
+
+TEST_F(QuantizeCli, FallbackNoneKeepsEveryLayerInt8) {
+  const Result r = Quantize({kTiny, "--calib", TinyCalib(Path("c.npy")), "--out", Path("q.onnx"),
+                             "--fallback", "none", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["layers"].size(), 23u);
+  for (const auto& l : doc["layers"]) EXPECT_EQ(l["precision"], "int8") << l["name"];
+  EXPECT_EQ(doc["fallback"]["mode"], "none");
+  EXPECT_EQ(doc["fallback"]["int8_macs_percent"], 100.0);
+}
+
+TEST_F(QuantizeCli, FallbackAutoKeepsTheMostSensitiveLayersFloat) {
+  // A target int8 cannot meet: layers go float, most sensitive (lowest isolated cosine) first,
+  // each step re-measured, until the target is met or every layer is float (then a warning).
+  const std::string calib = TinyCalib(Path("c.npy"));
+  const Result r = Quantize({kTiny, "--calib", calib, "--out", Path("q.onnx"), "--target-cosine",
+                             "0.99999999", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  const auto& fb = doc["fallback"];
+  EXPECT_EQ(fb["mode"], "auto");
+  EXPECT_EQ(fb["target_cosine"], 0.99999999);
+  EXPECT_LT(fb["int8_model_cosine"].get<double>(), 0.99999999);
+  ASSERT_GE(fb["kept_float"].size(), 1u);
+  ASSERT_EQ(fb["steps"].size(), fb["kept_float"].size());
+  const bool reached = fb["reached"].get<bool>();
+  EXPECT_EQ(reached, fb["model_cosine"].get<double>() >= 0.99999999);
+  if (reached) {
+    for (size_t i = 0; i + 1 < fb["steps"].size(); ++i)  // it stopped at the first step reaching it
+      EXPECT_LT(fb["steps"][i]["model_cosine"].get<double>(), 0.99999999);
+  } else {
+    EXPECT_EQ(fb["kept_float"].size(), 23u);
+    EXPECT_NE(r.err.find("effi: warning: target cosine 0.99999999 not reached"), std::string::npos)
+        << r.err;
+  }
+  // The first layer kept float is the one with the lowest isolated cosine; every kept layer is
+  // float ("auto") in the file's report, every other one int8.
+  std::map<std::string, double> isolated;
+  std::string precision_of_first;
+  for (const auto& l : doc["layers"]) {
+    isolated[l["name"]] = l["isolated_model_cosine"].get<double>();
+    const bool kept = std::find(fb["kept_float"].begin(), fb["kept_float"].end(), l["name"]) !=
+                      fb["kept_float"].end();
+    EXPECT_EQ(l["precision"], kept ? "float" : "int8") << l["name"];
+    if (kept) {
+      EXPECT_EQ(l["why_float"], "auto");
+    }
+  }
+  const std::string first = fb["steps"][0]["keep_float"];
+  for (const auto& [name, c] : isolated) EXPECT_LE(isolated[first], c) << name;
+  // A reachable target: nothing kept float when int8 already meets it.
+  const Result easy = Quantize(
+      {kTiny, "--calib", calib, "--out", Path("e.onnx"), "--target-cosine", "0.5", "--json"});
+  ASSERT_EQ(easy.code, 0) << easy.err;
+  const auto e = nlohmann::json::parse(easy.out);
+  EXPECT_TRUE(e["fallback"]["reached"].get<bool>());
+  EXPECT_TRUE(e["fallback"]["kept_float"].empty());
+}
+
+TEST_F(QuantizeCli, ValDecidesByTopOneDrop) {
+  constexpr int64_t kBadLabel = 10;  // one past the tiny model's 10 classes
+  // A labelled .npy set (labels in X_labels.npy) of 6 random inputs, classes 0..5.
+  std::vector<float> x(6 * 3 * 64 * 64);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  for (float& v : x) v = normal(rng);
+  const std::string val = Path("val.npy");
+  effi::npy::SaveF32(val, x.data(), {6, 3, 64, 64});
+  const std::vector<int64_t> labels = {0, 1, 2, 3, 4, 5};
+  effi::npy::Array label_array{"int64", {6}, {}};
+  label_array.bytes.resize(labels.size() * sizeof(int64_t));
+  std::memcpy(label_array.bytes.data(), labels.data(), label_array.bytes.size());
+  effi::npy::Save(Path("val_labels.npy"), label_array);
+  const std::string calib = TinyCalib(Path("c.npy"));
+  // Any drop allowed: nothing kept float, both accuracies measured on the 6 items.
+  const Result r = Quantize({kTiny, "--calib", calib, "--out", Path("q.onnx"), "--val", val,
+                             "--max-drop", "100", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  const auto& fb = doc["fallback"];
+  EXPECT_EQ(fb["criterion"], "top1");
+  EXPECT_EQ(fb["val"]["items"], 6);
+  EXPECT_EQ(fb["val"]["max_drop"], 100.0);
+  EXPECT_TRUE(fb["reached"].get<bool>());
+  EXPECT_TRUE(fb["kept_float"].empty());
+  for (const char* k : {"float_top1", "int8_top1", "top1"}) {
+    const double top1 = fb["val"][k].get<double>();
+    EXPECT_GE(top1, 0.0) << k;
+    EXPECT_LE(top1, 100.0) << k;
+    EXPECT_NEAR(top1 * 6 / 100, std::round(top1 * 6 / 100), 1e-9) << k;  // k of 6 items
+  }
+  // No drop allowed: layers go float until int8 matches float's top-1 (every layer float at
+  // worst, which is the float model: always reached).
+  const Result strict = Quantize({kTiny, "--calib", calib, "--out", Path("s.onnx"), "--val", val,
+                                  "--max-drop", "0", "--val-count", "4", "--json"});
+  ASSERT_EQ(strict.code, 0) << strict.err;
+  const auto s = nlohmann::json::parse(strict.out)["fallback"];
+  EXPECT_EQ(s["val"]["items"], 4);
+  EXPECT_TRUE(s["reached"].get<bool>());
+  EXPECT_LE(s["val"]["float_top1"].get<double>() - s["val"]["top1"].get<double>(), 0.0);
+  // An unlabelled, empty or out-of-range --val set is one error, and nothing is written.
+  ExpectError(Quantize({kTiny, "--calib", calib, "--out", Path("u.onnx"), "--val", calib}), 1,
+              "label");
+  fs::create_directories(Path("empty"));
+  ExpectError(Quantize({kTiny, "--calib", calib, "--out", Path("u.onnx"), "--val", Path("empty")}),
+              1, "empty");
+  std::memcpy(label_array.bytes.data(), &kBadLabel, sizeof(kBadLabel));  // item 0's label
+  effi::npy::Save(Path("val_labels.npy"), label_array);
+  ExpectError(Quantize({kTiny, "--calib", calib, "--out", Path("u.onnx"), "--val", val}), 1,
+              "out of range");
+  EXPECT_FALSE(fs::exists(Path("u.onnx")));
+}
+
+TEST_F(QuantizeCli, ReportIsOneHtmlPageWithAChart) {
+  const std::string calib = TinyCalib(Path("c.npy"));
+  const std::string html = Path("r.html");
+  // Markup in a name the page shows (the model's path) must arrive escaped.
+  const std::string model = Path("<b>&'\".onnx");
+  fs::copy_file(kTiny, model);
+  const Result r = Quantize({model, "--calib", calib, "--out", Path("q.onnx"), "--report", html,
+                             "--keep-float", "/head/Gemm"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(html);
+  const std::string page((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(page.find("<svg"), std::string::npos);
+  // Names are escaped (no raw markup from the model), nothing is fetched (the only URL is the SVG
+  // namespace), every bar is one layer.
+  EXPECT_EQ(std::count(page.begin(), page.end(), '<'), std::count(page.begin(), page.end(), '>'));
+  EXPECT_NE(page.find("&lt;b&gt;&amp;&#39;&quot;.onnx"), std::string::npos);
+  EXPECT_NE(page.find("float: --keep-float"), std::string::npos);
+  size_t urls = 0;
+  for (size_t at = page.find("http"); at != std::string::npos; at = page.find("http", at + 1))
+    ++urls;
+  EXPECT_EQ(urls, 1u);
+  size_t bars = 0;
+  for (size_t at = page.find("<rect"); at != std::string::npos; at = page.find("<rect", at + 1))
+    ++bars;
+  EXPECT_EQ(bars, 22u);  // 23 layers, /head/Gemm kept float has no isolated sensitivity
+  // Unwritable: one error before any calibration work, and no model written.
+  ExpectError(Quantize({kTiny, "--calib", calib, "--out", Path("q2.onnx"), "--report",
+                        Path("missing/r.html")}),
+              1, "folder does not exist");
+  EXPECT_FALSE(fs::exists(Path("q2.onnx")));
 }
 
 // Logits [count, 10] of `effi eval MODEL --passes PASSES` on the first `count` Fashion-MNIST test
@@ -283,8 +483,9 @@ TEST_F(QuantizeCli, Int8KernelsMatchQdqSemanticsOnFashionMnist) {
 TEST_F(QuantizeCli, HelpShowsEveryDefault) {
   const Result r = Quantize({"--help"});
   ASSERT_EQ(r.code, 0);
-  for (const char* d : {"[default: 256]", "[default: minmax]", "[default: 99.99]",
-                        "[default: none: the first N]", "[default: none]", "[default: all]"})
+  for (const char* d :
+       {"[default: 256]", "[default: mse]", "[default: 99.99]", "[default: auto]",
+        "[default: 0.9998]", "[default: none: the first N]", "[default: none]", "[default: all]"})
     EXPECT_NE(r.out.find(d), std::string::npos) << d << "\n" << r.out;
 }
 
