@@ -274,11 +274,11 @@ TEST(Optimize, ReportsEnabledPassesInOrder) {
   const passes::PassReport all = passes::Optimize(g, PassOptions());
   std::vector<std::string> names;
   for (const auto& [name, n] : all.rewrites) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"fuse_qdq", "fold_batchnorm", "fuse_linear",
-                                             "fold_layer_scale", "merge_heads", "fuse_layernorm",
-                                             "fuse_gelu", "channels_last", "fuse_pool_mixer",
-                                             "fuse_attention", "fuse_int8", "fuse_epilogue",
-                                      "chain_int8"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "fuse_qdq", "fold_batchnorm", "fuse_linear", "fold_layer_scale", "merge_heads",
+                "fuse_layernorm", "fuse_gelu", "channels_last", "fuse_pool_mixer", "fuse_attention",
+                "fuse_int8", "fuse_epilogue", "chain_int8"}));
   EXPECT_EQ(all.rewrites[2].second, 1);   // fuse_linear
   EXPECT_EQ(all.rewrites[11].second, 1);  // fuse_epilogue
   EXPECT_EQ(HistogramStr(g), "effi.Linear:1 ");
