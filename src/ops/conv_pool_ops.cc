@@ -241,10 +241,7 @@ std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
   const int64_t kdim = p.kh * p.kw * p.c_in, m = p.n * p.h_out * p.w_out, cout = p.c_out;
   auto packed = std::make_shared<const kernels::PackedB>(In(g, n, 1).constant->as<float>(), kdim,
                                                          cout, kdim, true);
-  const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 &&
-                         p.pad_top == 0 && p.pad_left == 0 && p.h_out == p.h_in &&
-                         p.w_out == p.w_in;
-  if (pointwise) {
+  if (IsPointwiseConv(p)) {
     // 1x1 conv on NHWC is a plain [N*H*W, Cin] x [Cin, Cout] GEMM: no copy at all.
     return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
       const float* x = static_cast<const float*>(in[0]);

@@ -2,8 +2,6 @@
 // (x[...,K] * W[K,N] + bias, activation, residual) that the fusion passes produce.
 #include <fmt/format.h>
 
-#include <cmath>
-
 #include "kernels/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
@@ -191,22 +189,13 @@ struct AttentionLayout {
 
 // The probabilities' fake quantization (attrs p_scale / p_zero_point from a QDQ model; scale 0:
 // none).
-struct ProbQuant {
-  float scale = 0.0f;
-  int32_t zero_point = 0;
-};
-
-ProbQuant ProbQuantOf(const Node& n) {
-  if (!n.Has("p_scale") && !n.Has("p_zero_point")) return {};
-  const float s = n.GetFloat("p_scale", 0.0f);
-  const int64_t zp = n.GetInt("p_zero_point", -1);
-  if (!(std::isfinite(s) && s > 0.0f) || zp < 0 || zp > 255)
-    Fail(n, "p_scale must be positive and finite and p_zero_point in [0, 255]");
-  return {s, static_cast<int32_t>(zp)};
+FakeQuantParams ProbQuantOf(const Node& n) {
+  if (!n.Has("p_scale") && !n.Has("p_zero_point")) return {0.0f, 0};
+  return FakeQuantAttrs(n, "p_scale", "p_zero_point");
 }
 
 std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, int bias_input,
-                                        ProbQuant pq) {
+                                        FakeQuantParams pq) {
   const int64_t N = L.N, M = L.M, D = L.D, Dv = L.Dv, H = L.H;
   // q, k, v come from inputs 0, 1, 2 (effi.Attention) or all from input 0 (effi.PackedAttention).
   const bool packed = bias_input == 1;

@@ -110,6 +110,20 @@ ConvShape ConvGeometry(const Node& n, const Graph& g, size_t x_index = 0, size_t
                        int bias_index = 2);
 
 // ---- int8 execution of effi.Conv / effi.Linear (quant_ops.cc) ----
+// A per-tensor u8 quantization named by two attributes (effi.FakeQuant's scale / zero_point, an
+// int8 op's x_ / out_ ones, attention's p_ ones): the scale positive and finite, the zero point in
+// [0, 255]; otherwise one error naming the node and the attribute.
+struct FakeQuantParams {
+  float scale;
+  int32_t zero_point;
+};
+FakeQuantParams FakeQuantAttrs(const Node& n, const char* scale_attr, const char* zp_attr);
+// True for a 1x1, stride-1, unpadded convolution: on NHWC data a plain [N*H*W, Cin] x [Cin, Cout]
+// product (no im2col).
+inline bool IsPointwiseConv(const kernels::ref::Conv2dParams& p) {
+  return p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_left == 0 && p.h_out == p.h_in && p.w_out == p.w_in;
+}
 // A node the fuse_int8 pass marked with attrs x_scale / x_zero_point takes a float input 0 that
 // it quantizes to u8 with them (exactly what the QDQ pair the pass removed did) and multiplies by
 // its constant weights' int8 grid (kernels::FindInt8Grid) on the int8 GEMM.

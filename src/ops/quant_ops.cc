@@ -419,16 +419,7 @@ std::unique_ptr<Kernel> CreateIntegerConv(const Node& n, const Graph& g) {
   return k;
 }
 
-// ---------------- effi.FakeQuant ----------------
-// x -> QuantizeLinear -> DequantizeLinear with one per-tensor scale and zero point (the fuse_qdq
-// pass's rewrite of that pair): y = (saturate_0_255(nearbyint(x / scale) + zero_point) -
-// zero_point) * scale, in u8 terms (an int8 pair is the same with zero_point + 128). Where an int8
-// op consumes it, the fuse_int8 pass moves it into that op; elsewhere (the inputs of attention's
-// activation x activation MatMuls, a merged classifier head) it runs as this one pass over x.
-struct FakeQuantParams {
-  float scale;
-  int32_t zero_point;
-};
+}  // namespace
 
 FakeQuantParams FakeQuantAttrs(const Node& n, const char* scale_attr, const char* zp_attr) {
   const float scale = n.GetFloat(scale_attr, 0.0f);
@@ -439,6 +430,14 @@ FakeQuantParams FakeQuantAttrs(const Node& n, const char* scale_attr, const char
   return {scale, static_cast<int32_t>(zp)};
 }
 
+namespace {
+
+// ---------------- effi.FakeQuant ----------------
+// x -> QuantizeLinear -> DequantizeLinear with one per-tensor scale and zero point (the fuse_qdq
+// pass's rewrite of that pair): y = (saturate_0_255(nearbyint(x / scale) + zero_point) -
+// zero_point) * scale, in u8 terms (an int8 pair is the same with zero_point + 128). Where an int8
+// op consumes it, the fuse_int8 pass moves it into that op; elsewhere (the inputs of attention's
+// activation x activation MatMuls, a merged classifier head) it runs as this one pass over x.
 void InferFakeQuant(const Node& n, Graph& g) {
   RequireFloatInputs(g, n);
   FakeQuantAttrs(n, "scale", "zero_point");
@@ -524,10 +523,7 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
   auto multiplier = std::make_shared<std::vector<float>>(grid->scale);
   for (float& v : *multiplier) v *= q.scale;
   const bool reference = UseReferenceKernels();
-  const bool pointwise =
-      !conv || (conv->kh == 1 && conv->kw == 1 && conv->stride_h == 1 && conv->stride_w == 1 &&
-                conv->pad_top == 0 && conv->pad_left == 0 && conv->h_out == conv->h_in &&
-                conv->w_out == conv->w_in);
+  const bool pointwise = !conv || IsPointwiseConv(*conv);
   const ref::Conv2dParams p = conv ? *conv : ref::Conv2dParams{};
   // The quantized input: [m][k] for a pointwise product, the whole NHWC input for im2col (none
   // when it arrives as u8).

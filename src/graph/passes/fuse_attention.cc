@@ -159,7 +159,8 @@ int FuseAttention(Graph& g) {
       attrs["p_zero_point"] = pfq->GetInt("zero_point", 0);
       pfq->dead = true;
     }
-    const std::map<std::string, AttrValue> kfq_attrs = kfq ? kfq->attrs : attrs;
+    std::map<std::string, AttrValue> kfq_attrs;  // copied: appending below may move kfq
+    if (kfq) kfq_attrs = kfq->attrs;
     // Reuse the second MatMul node as the fused op (keeps its place and output).
     pv->domain = kEffiDomain;
     pv->op = "Attention";
