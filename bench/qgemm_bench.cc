@@ -75,8 +75,10 @@ BENCHMARK(BM_VnniPeak)->Iterations(1)->UseRealTime();
 enum class OutKind { kFloat, kUint8 };
 
 // m x n x k with random u8 A (zero point 128) and s8 B, bias and per-column multipliers; C float
-// or u8. Rates over wall time, as BM_GemmPacked's.
-void RunQGemm(benchmark::State& state, OutKind out, effi::kernels::ref::Activation act) {
+// or u8; qdq: also the steps of ONNX Runtime's QDQ layout (fake quantization, post_bias,
+// post_scale). Rates over wall time, as BM_GemmPacked's.
+void RunQGemm(benchmark::State& state, OutKind out, effi::kernels::ref::Activation act,
+              bool qdq = false) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   std::mt19937 rng(1);
   std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127);
@@ -88,6 +90,14 @@ void RunQGemm(benchmark::State& state, OutKind out, effi::kernels::ref::Activati
       mult(static_cast<size_t>(n), 1e-5f);
   const PackedBQ8 packed(b.data(), k, n, n);
   QGemmEpilogue ep{mult.data(), bias.data(), act, nullptr, 0, 0.05f, 128};
+  std::vector<float> post_bias(static_cast<size_t>(n), -0.2f), post_scale(static_cast<size_t>(n));
+  for (size_t j = 0; j < post_scale.size(); ++j) post_scale[j] = 0.5f + 0.01f * (j % 7);
+  if (qdq) {
+    ep.fq_scale = 0.01f;  // acc * 1e-5 + 0.1 is of order 1: +-100 steps, the clamps rarely hit
+    ep.fq_zero_point = 120;
+    ep.post_bias = post_bias.data();
+    ep.post_scale = post_scale.data();
+  }
   for (auto _ : state) {
     if (out == OutKind::kFloat) {
       effi::kernels::QGemmPacked(0, m, 0, n, a.data(), k, 128, packed, c.data(), n, ep);
@@ -122,6 +132,17 @@ BENCHMARK(BM_QGemmPacked)
     ->Args({3136, 48, 216})
     ->Args({256, 256, 256})
     ->Args({1, 1000, 448})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// The same with every step of ONNX Runtime's QDQ layout on (QGemmEpilogue's fq_scale, post_bias,
+// post_scale): the cost of those steps against BM_QGemmPacked's plain epilogue.
+void BM_QGemmPackedQdq(benchmark::State& state) {
+  RunQGemm(state, OutKind::kFloat, effi::kernels::ref::Activation::kNone, true);
+}
+BENCHMARK(BM_QGemmPackedQdq)
+    ->Args({3136, 192, 48})
+    ->Args({196, 224, 896})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -147,12 +147,65 @@ std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape) {
   return std::make_shared<TensorData>(dtype, std::move(shape));
 }
 
+std::shared_ptr<const TensorData> TensorData::FromInt8(Int8Source src) {
+  if (!src.q || src.q->dtype() != DType::kI8 || src.scale.empty() ||
+      (src.scale.size() > 1 &&
+       (src.axis < 0 || static_cast<size_t>(src.axis) >= src.q->shape().size() ||
+        static_cast<int64_t>(src.scale.size()) != src.q->shape()[src.axis])))
+    throw Error(ErrorCode::kInternal, "FromInt8: inconsistent int8 source");
+  auto r = std::make_shared<TensorData>(DType::kF32, Shape{}, false);
+  r->shape_ = src.q->shape();
+  r->elements_ = src.q->elements();
+  r->storage_.reset();
+  r->int8_ = std::make_shared<const Int8Source>(std::move(src));
+  return r;
+}
+
+void TensorData::Materialize() const {
+  std::call_once(materialized_, [this] {
+    size_t alloc = bytes();
+    void* p = util::AllocAligned(&alloc);
+    if (!p) throw Error(ErrorCode::kInternal, "out of memory allocating a tensor");
+    const Int8Source& src = *int8_;
+    const int8_t* q = src.q->as<int8_t>();
+    float* y = static_cast<float*>(p);
+    // Blocks of `inner` elements share a scale: [outer][channels][inner] around the axis.
+    int64_t channels = 1, inner = 1;
+    if (src.scale.size() > 1) {
+      channels = shape_[src.axis];
+      for (size_t d = static_cast<size_t>(src.axis) + 1; d < shape_.size(); ++d) inner *= shape_[d];
+    } else {
+      inner = elements_;
+    }
+    // As ref::dequantize_linear computes it (zero point 0), so the values are the same bits.
+    for (int64_t i = 0; i < elements_; ++i)
+      y[i] = static_cast<float>(int64_t{q[i]}) * src.ScaleAt(i / inner % channels);
+    storage_ = std::shared_ptr<void>(p, [](void* v) { std::free(v); });
+  });
+}
+
 ConstTensor Reshaped(const ConstTensor& t, Shape shape) {
   if (NumElements(shape) != t->elements())
     throw Error(ErrorCode::kInternal, "Reshaped: element count differs");
+  if (const Int8Source* src = t->int8_source()) {
+    Int8Source moved{Reshaped(src->q, shape), src->scale, 0};
+    bool kept = src->scale.size() == 1;
+    int64_t before = 1;  // product of the dims before the scale axis
+    for (int d = 0; !kept && d < src->axis; ++d) before *= t->shape()[d];
+    int64_t prefix = 1;
+    for (size_t d = 0; !kept && d < shape.size(); ++d) {
+      if (prefix == before && shape[d] == t->shape()[src->axis]) {
+        moved.axis = static_cast<int>(d);
+        kept = true;
+      }
+      prefix *= shape[d];
+    }
+    if (kept) return TensorData::FromInt8(std::move(moved));
+  }
   auto r = std::make_shared<TensorData>(t->dtype(), Shape{}, false);
   r->shape_ = std::move(shape);
   r->elements_ = t->elements();
+  t->data();  // an int8-backed tensor whose axis did not survive: its float values, shared
   r->storage_ = t->storage_;
   return r;
 }

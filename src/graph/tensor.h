@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -63,16 +64,40 @@ I SaturatingFloatToInt(double v) {
 class TensorData;
 using ConstTensor = std::shared_ptr<const TensorData>;
 
+// Symmetric int8 weights behind a float32 tensor: element i is float(q[i]) * scale[c], c being
+// i's index along `axis` (a single scale: per tensor), exactly what DequantizeLinear of int8
+// weights with zero zero points computes. A QDQ model's weights are folded into such tensors
+// (ops::FoldInt8Dequantize) instead of float copies: the int8 path packs q directly and the 4x
+// larger float values are only computed if a float consumer reads them (L1: 12 MB of weights
+// instead of 48 MB between load and packing).
+struct Int8Source {
+  ConstTensor q;             // int8, the float tensor's shape
+  std::vector<float> scale;  // [shape[axis]] or [1]
+  int axis = 0;
+  float ScaleAt(int64_t c) const { return scale.size() == 1 ? scale[0] : scale[c]; }
+};
+
 // A dense, row-major, immutable tensor (initializers, folded constants). 64-byte aligned storage.
 class TensorData {
  public:
   TensorData(DType dtype, Shape shape, bool zero = true);  // zero-initialised unless told
+  // A float32 tensor with `src`'s values, computed on the first data() (once, thread-safe).
+  static std::shared_ptr<const TensorData> FromInt8(Int8Source src);
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t elements() const { return elements_; }
   size_t bytes() const { return static_cast<size_t>(elements_) * DTypeSize(dtype_); }
-  const void* data() const { return storage_.get(); }
+  const void* data() const {
+    if (int8_) Materialize();
+    return storage_.get();
+  }
   void* mutable_data() { return storage_.get(); }
+  // The int8 weights this float tensor is computed from (null for a plain tensor).
+  const Int8Source* int8_source() const { return int8_.get(); }
+  // Whether data() is non-null (false after DataReleased), without computing anything.
+  bool has_data() const { return storage_ || int8_; }
+  // Identifies the bytes behind this tensor, shared by its Reshaped views (null: none).
+  const void* identity() const { return int8_ ? int8_->q.get() : storage_.get(); }
   template <typename T>
   const T* as() const {
     return static_cast<const T*>(data());
@@ -88,16 +113,20 @@ class TensorData {
  private:
   friend ConstTensor Reshaped(const ConstTensor& t, Shape shape);
   friend ConstTensor DataReleased(const ConstTensor& t);
+  void Materialize() const;
   DType dtype_;
   Shape shape_;
   int64_t elements_;
-  std::shared_ptr<void> storage_;  // shared by reshaped views
+  mutable std::shared_ptr<void> storage_;  // shared by reshaped views; set once for int8_
+  std::shared_ptr<const Int8Source> int8_;
+  mutable std::once_flag materialized_;
 };
 
 std::shared_ptr<TensorData> MakeTensor(DType dtype, Shape shape);
 // For tensors the caller fills completely (weights being converted): skips the zero fill.
 std::shared_ptr<TensorData> MakeUninitializedTensor(DType dtype, Shape shape);
-// The same bytes under another shape (same element count), without copying.
+// The same bytes under another shape (same element count), without copying. An int8-backed
+// tensor stays one when its scale axis survives the reshape (same dim, same product before it).
 ConstTensor Reshaped(const ConstTensor& t, Shape shape);
 // The same dtype and shape with no storage (data() is null): stands in for a weight whose bytes a
 // kernel has packed into its own copy, so the original can be freed.

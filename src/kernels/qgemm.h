@@ -56,22 +56,38 @@ class PackedBQ8 {
   const uint8_t* data_ = nullptr;
 };
 
+// Per output element, in this order (ref::qgemm_epilogue_f32 is the oracle):
+//   v = acc * multiplier[n] + bias[n]
+//   v = FakeQuant(v; fq_scale, fq_zero_point)  (if fq_scale != 0)
+//   y = act(v + post_bias[n]) * post_scale[n] + residual[m][n]
+// then y as float, or quantized to u8. The fq / post_* steps are ONNX Runtime's quantize_static
+// layout, which puts a QuantizeLinear -> DequantizeLinear pair on every Conv / MatMul output: a
+// MatMul's bias Add and EfficientFormer's layer scale then come after that pair.
 struct QGemmEpilogue {
   const float* multiplier = nullptr;  // [n]: a_scale * w_scale[n] (null: 1)
   const float* bias = nullptr;        // [n]
   ref::Activation act = ref::Activation::kNone;
-  const float* residual = nullptr;  // [m][ldr], added after the activation
+  const float* residual = nullptr;  // [m][ldr], added after the activation (and post_scale)
   int64_t ldr = 0;
   // u8 output only: q = saturate_0_255(round_half_even(y / out_scale) + out_zero_point).
   float out_scale = 1.0f;
   int32_t out_zero_point = 0;
+  // Fake quantization of acc * multiplier + bias: (saturate_0_255(round_half_even(v / fq_scale) +
+  // fq_zero_point) - fq_zero_point) * fq_scale, NaN -> 0, as QuantizeLinear -> DequantizeLinear
+  // (u8, fq_zero_point 0..255; fq_scale finite and > 0, as the ops check it). 0: no fake-quant
+  // step. The optimised kernels fold 1 / fq_scale into multiplier and bias, so where v / fq_scale
+  // is within a rounding of a tie they may give the neighbouring step.
+  float fq_scale = 0.0f;
+  int32_t fq_zero_point = 0;
+  const float* post_bias = nullptr;   // [n]: added after the fake quantization (null: 0)
+  const float* post_scale = nullptr;  // [n]: multiplies act(...) before the residual (null: 1)
 };
 
 // Block [m_begin, m_end) x [n_begin, n_end) of C for u8 A [m][lda] with zero point a_zero_point
 // (0..255). As GemmPacked: any M split is valid, n_begin must be a multiple of b.lanes(), n_end is
-// clamped to b.n(). C is float (y = act(acc * multiplier + bias) + residual), u8 (y quantized with
-// out_scale / out_zero_point) or int32 (the raw accumulators, for MatMulInteger / ConvInteger and
-// tests; no epilogue).
+// clamped to b.n(). C is float (y of QGemmEpilogue), u8 (y quantized with out_scale /
+// out_zero_point) or int32 (the raw accumulators, for MatMulInteger / ConvInteger and tests; no
+// epilogue).
 void QGemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, const uint8_t* a,
                  int64_t lda, int32_t a_zero_point, const PackedBQ8& b, float* c, int64_t ldc,
                  const QGemmEpilogue& ep);

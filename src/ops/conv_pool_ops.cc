@@ -206,6 +206,7 @@ void InferNhwcConv(const Node& n, Graph& g) {
   Shape out{p.n, p.h_out, p.w_out, p.c_out};
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{p.c_out}) Fail(n, "bias must be [C_out]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
+  CheckPostChannelInputs(n, g, p.c_out);
   if (IsInt8Node(n)) CheckInt8Node(n, g);
   SetOut(g, n, 0, GemmOpOutputType(n), out);
 }
@@ -501,11 +502,11 @@ void RegisterConvPoolOps(std::vector<OpSchema>& r) {
   r.push_back({kEffiDomain,
                "Conv",
                2,
-               4,
+               6,
                1,
                1,
                {"dilations", "group", "pads", "strides", "activation", "nchw_input", "x_scale",
-                "x_zero_point", "x_u8", "out_scale", "out_zero_point"},
+                "x_zero_point", "x_u8", "y_scale", "y_zero_point", "out_scale", "out_zero_point"},
                InferNhwcConv,
                CreateNhwcConv});
   r.push_back({"",

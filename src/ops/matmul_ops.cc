@@ -127,7 +127,8 @@ std::unique_ptr<Kernel> CreateGemm(const Node& n, const Graph& g) {
 }
 
 // ---------------- effi.Linear ----------------
-// inputs: X [..., K], W [K, N] (constant), B [N]?, R [..., N]?; attr activation (0/1/2).
+// inputs: X [..., K], W [K, N] (constant), B [N]?, R [..., N]?, post_bias [N]?, post_scale [N]?
+// (int8 only, see CheckInt8Node); attr activation (0/1/2).
 void InferLinear(const Node& n, Graph& g) {
   RequireGemmOpTypes(g, n);
   const Shape& x = In(g, n, 0).shape;
@@ -139,6 +140,7 @@ void InferLinear(const Node& n, Graph& g) {
   out.back() = w[1];
   if (n.HasInput(2) && In(g, n, 2).shape != Shape{w[1]}) Fail(n, "bias must be [N]");
   if (n.HasInput(3) && In(g, n, 3).shape != out) Fail(n, "residual shape differs from the output");
+  CheckPostChannelInputs(n, g, w[1]);
   if (IsInt8Node(n)) CheckInt8Node(n, g);
   SetOut(g, n, 0, GemmOpOutputType(n), out);
 }
@@ -187,15 +189,24 @@ struct AttentionLayout {
   View q, k, v, out;
 };
 
-// The probabilities' fake quantization (attrs p_scale / p_zero_point from a QDQ model; scale 0:
-// none).
-FakeQuantParams ProbQuantOf(const Node& n) {
-  if (!n.Has("p_scale") && !n.Has("p_zero_point")) return {0.0f, 0};
-  return FakeQuantAttrs(n, "p_scale", "p_zero_point");
+// The fake quantizations of a QDQ model's attention (attrs s_ / p_ / o_scale and _zero_point:
+// raw scores, probabilities, output; absent: none).
+kernels::AttentionQuant AttentionQuantOf(const Node& n) {
+  kernels::AttentionQuant aq;
+  auto read = [&](const char* scale, const char* zp, float& s, int32_t& z) {
+    if (!n.Has(scale) && !n.Has(zp)) return;
+    const FakeQuantParams p = FakeQuantAttrs(n, scale, zp);
+    s = p.scale;
+    z = p.zero_point;
+  };
+  read("s_scale", "s_zero_point", aq.s_scale, aq.s_zero_point);
+  read("p_scale", "p_zero_point", aq.p_scale, aq.p_zero_point);
+  read("o_scale", "o_zero_point", aq.o_scale, aq.o_zero_point);
+  return aq;
 }
 
 std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, int bias_input,
-                                        FakeQuantParams pq) {
+                                        const kernels::AttentionQuant& aq) {
   const int64_t N = L.N, M = L.M, D = L.D, Dv = L.Dv, H = L.H;
   // q, k, v come from inputs 0, 1, 2 (effi.Attention) or all from input 0 (effi.PackedAttention).
   const bool packed = bias_input == 1;
@@ -209,15 +220,23 @@ std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, i
           const auto* bias = static_cast<const float*>(in[bias_input]);
           for (int64_t b = 0; b < L.B; ++b)
             for (int64_t h = 0; h < H; ++h) {
-              ref::gemm_f32(false, true, N, M, D, scale, qx + L.q.At(b, h), L.q.ld,
+              // The raw scores q . k^T, fake-quantized, then scaled: the QDQ graph's order.
+              ref::gemm_f32(false, true, N, M, D, 1.0f, qx + L.q.At(b, h), L.q.ld,
                             kx + L.k.At(b, h), L.k.ld, 0.0f, s, M);
-              if (bias)
-                for (int64_t i = 0; i < N * M; ++i) s[i] += bias[h * N * M + i];
+              if (aq.s_scale > 0.0f)
+                kernels::FakeQuantF32(N * M, s, aq.s_scale, aq.s_zero_point, s, true);
+              for (int64_t i = 0; i < N * M; ++i)
+                s[i] = s[i] * scale + (bias ? bias[h * N * M + i] : 0.0f);
               ref::softmax_f32(N, M, 1, s, s);
-              if (pq.scale > 0.0f)
-                kernels::FakeQuantF32(N * M, s, pq.scale, pq.zero_point, s, true);
+              if (aq.p_scale > 0.0f)
+                kernels::FakeQuantF32(N * M, s, aq.p_scale, aq.p_zero_point, s, true);
+              float* out = static_cast<float*>(o[0]) + L.out.At(b, h);
               ref::gemm_f32(false, false, N, Dv, M, 1.0f, s, M, vx + L.v.At(b, h), L.v.ld, 0.0f,
-                            static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld);
+                            out, L.out.ld);
+              if (aq.o_scale > 0.0f)
+                for (int64_t i = 0; i < N; ++i)
+                  kernels::FakeQuantF32(Dv, out + i * L.out.ld, aq.o_scale, aq.o_zero_point,
+                                        out + i * L.out.ld, true);
             }
         },
         static_cast<size_t>(N * M) * sizeof(float));
@@ -234,10 +253,10 @@ std::unique_ptr<Kernel> AttentionKernel(const AttentionLayout& L, float scale, i
           const int64_t b = bh / H, h = bh % H;
           float* mine = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) +
                                                  per_thread * static_cast<size_t>(thread));
-          kernels::AttentionHeadF32(
-              N, M, D, Dv, scale, qx + L.q.At(b, h), L.q.ld, kx + L.k.At(b, h), L.k.ld,
-              vx + L.v.At(b, h), L.v.ld, bias ? bias + h * N * M : nullptr,
-              static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld, mine, pq.scale, pq.zero_point);
+          kernels::AttentionHeadF32(N, M, D, Dv, scale, qx + L.q.At(b, h), L.q.ld,
+                                    kx + L.k.At(b, h), L.k.ld, vx + L.v.At(b, h), L.v.ld,
+                                    bias ? bias + h * N * M : nullptr,
+                                    static_cast<float*>(o[0]) + L.out.At(b, h), L.out.ld, mine, aq);
         });
       },
       0, per_thread);
@@ -268,7 +287,7 @@ std::unique_ptr<Kernel> CreateAttention(const Node& n, const Graph& g) {
   L.k = {0, H * M * D, M * D, D};
   L.v = {0, H * M * Dv, M * Dv, Dv};
   L.out = {0, H * N * Dv, N * Dv, Dv};
-  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 3, ProbQuantOf(n));
+  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 3, AttentionQuantOf(n));
 }
 
 // effi.PackedAttention: timm's attention straight from the qkv projection, without the head
@@ -297,7 +316,7 @@ std::unique_ptr<Kernel> CreatePackedAttention(const Node& n, const Graph& g) {
   L.k = {D, N * H * C, C, H * C};
   L.v = {2 * D, N * H * C, C, H * C};
   L.out = {0, N * H * Dv, Dv, H * Dv};
-  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 1, ProbQuantOf(n));
+  return AttentionKernel(L, n.GetFloat("scale", 1.0f), 1, AttentionQuantOf(n));
 }
 
 }  // namespace
@@ -309,28 +328,31 @@ void RegisterMatMulOps(std::vector<OpSchema>& r) {
   r.push_back({kEffiDomain,
                "Linear",
                2,
-               4,
+               6,
                1,
                1,
-               {"activation", "x_scale", "x_zero_point", "x_u8", "out_scale", "out_zero_point"},
+               {"activation", "x_scale", "x_zero_point", "x_u8", "y_scale", "y_zero_point",
+                "out_scale", "out_zero_point"},
                InferLinear,
                CreateLinear});
-  r.push_back({kEffiDomain,
-               "Attention",
-               3,
-               4,
-               1,
-               1,
-               {"scale", "p_scale", "p_zero_point"},
-               InferAttention,
-               CreateAttention});
+  r.push_back(
+      {kEffiDomain,
+       "Attention",
+       3,
+       4,
+       1,
+       1,
+       {"scale", "s_scale", "s_zero_point", "p_scale", "p_zero_point", "o_scale", "o_zero_point"},
+       InferAttention,
+       CreateAttention});
   r.push_back({kEffiDomain,
                "PackedAttention",
                1,
                2,
                1,
                1,
-               {"key_dim", "scale", "p_scale", "p_zero_point"},
+               {"key_dim", "scale", "s_scale", "s_zero_point", "p_scale", "p_zero_point", "o_scale",
+                "o_zero_point"},
                InferPackedAttention,
                CreatePackedAttention});
 }

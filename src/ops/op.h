@@ -5,10 +5,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "graph/graph.h"
+#include "kernels/qgemm.h"
 #include "kernels/ref/ref_kernels.h"
 #include "runtime/parallel.h"
 
@@ -128,7 +130,8 @@ inline bool IsPointwiseConv(const kernels::ref::Conv2dParams& p) {
 // it quantizes to u8 with them (exactly what the QDQ pair the pass removed did) and multiplies by
 // its constant weights' int8 grid (kernels::FindInt8Grid) on the int8 GEMM.
 inline bool IsInt8Node(const Node& n) {
-  for (const char* a : {"x_scale", "x_zero_point", "x_u8", "out_scale", "out_zero_point"})
+  for (const char* a : {"x_scale", "x_zero_point", "x_u8", "y_scale", "y_zero_point", "out_scale",
+                        "out_zero_point"})
     if (n.Has(a)) return true;
   return false;
 }
@@ -136,6 +139,16 @@ inline bool IsInt8Node(const Node& n) {
 // type (u8 with attr out_scale, else float).
 void RequireGemmOpTypes(const Graph& g, const Node& n);
 DType GemmOpOutputType(const Node& n);
+// DequantizeLinear of constant int8 weights with zero zero points and positive finite scales,
+// folded without computing the floats: TensorData::FromInt8 (null when the node is not such).
+ConstTensor FoldInt8Dequantize(const Node& n, const Graph& g);
+// The int8 grid of float weights w (Linear [K, N]: a channel per column; OHWI conv: per row): the
+// int8 source's q and scales when w has one along that axis (values in [-127, 127]), else
+// kernels::FindInt8Grid of its values. q is returned [channels][K].
+std::optional<kernels::Int8Grid> Int8GridOf(const TensorData& w, bool linear);
+// Inputs 4 (post_bias) and 5 (post_scale) of an effi.Conv / effi.Linear: [channels] each, and only
+// on an int8 op (the fp32 kernels have no such epilogue step); otherwise one error naming it.
+void CheckPostChannelInputs(const Node& n, const Graph& g, int64_t channels);
 // Load-time checks of such a node (attrs, constant weights, no group / NCHW input); names it.
 void CheckInt8Node(const Node& n, const Graph& g);
 // Its kernel: A = input 0 quantized ([m][k]; for a KxK `conv`, the im2col of it), B = input 1

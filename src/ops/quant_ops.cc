@@ -188,6 +188,60 @@ std::unique_ptr<Kernel> CreateDequantize(const Node& n, const Graph& g) {
   return t == DType::kU8 ? make(uint8_t{}) : make(int8_t{});
 }
 
+}  // namespace
+
+ConstTensor FoldInt8Dequantize(const Node& n, const Graph& g) {
+  if (!n.Is("DequantizeLinear") || n.outputs.size() != 1 || !In(g, n, 0).is_constant() ||
+      !In(g, n, 1).is_constant() || In(g, n, 0).dtype != DType::kI8 ||
+      In(g, n, 1).dtype != DType::kF32 || Out(const_cast<Graph&>(g), n, 0).dtype != DType::kF32)
+    return nullptr;
+  if (n.HasInput(2)) {  // symmetric weights only: every zero point 0
+    if (!In(g, n, 2).is_constant()) return nullptr;
+    const TensorData& zp = *In(g, n, 2).constant;
+    for (int64_t i = 0; i < zp.elements(); ++i)
+      if (zp.as<int8_t>()[i] != 0) return nullptr;
+  }
+  const QuantAxis ax = QdqAxis(n, g, "x_scale");
+  const TensorData& sc = *In(g, n, 1).constant;
+  Int8Source src{In(g, n, 0).constant, {}, 0};
+  if (ax.channels > 1)
+    src.axis = static_cast<int>(
+        NormAxis(n, n.GetInt("axis", 1), static_cast<int64_t>(In(g, n, 0).shape.size())));
+  const int64_t count = ax.channels > 1 ? ax.channels : 1;
+  if (sc.elements() < count) return nullptr;
+  src.scale.assign(sc.as<float>(), sc.as<float>() + count);
+  for (float v : src.scale)  // what DequantizeLinear's kernel would refuse stays with it
+    if (!(std::isfinite(v) && v > 0.0f)) return nullptr;
+  return TensorData::FromInt8(std::move(src));
+}
+
+std::optional<kernels::Int8Grid> Int8GridOf(const TensorData& w, bool linear) {
+  const Shape& ws = w.shape();
+  if (w.dtype() != DType::kF32 || ws.empty()) return std::nullopt;
+  // Linear W [K, N] has a channel per column; OHWI conv weights one per row of K = kh*kw*Cin.
+  const int64_t channels = linear ? ws.back() : ws[0];
+  const int64_t k = w.elements() / std::max<int64_t>(channels, 1);
+  const int ch_axis = linear ? static_cast<int>(ws.size()) - 1 : 0;
+  const Int8Source* src = w.int8_source();
+  if (!src || (src->scale.size() > 1 && src->axis != ch_axis))
+    return kernels::FindInt8Grid(w.as<float>(), channels, k, linear ? 1 : k, linear ? channels : 1);
+  kernels::Int8Grid grid;
+  grid.scale.resize(static_cast<size_t>(channels));
+  grid.q.resize(static_cast<size_t>(channels * k));
+  const int8_t* q = src->q->as<int8_t>();
+  for (int64_t c = 0; c < channels; ++c) {
+    grid.scale[static_cast<size_t>(c)] = src->ScaleAt(c);
+    for (int64_t i = 0; i < k; ++i) {
+      const int8_t v = q[linear ? i * channels + c : c * k + i];
+      if (v == -128) return std::nullopt;  // the kernels' weights are symmetric: [-127, 127]
+      grid.q[static_cast<size_t>(c * k + i)] = v;
+    }
+  }
+  return grid;
+}
+
+namespace {
+
 // ---------------- DynamicQuantizeLinear ----------------
 void InferDynamicQuantize(const Node& n, Graph& g) {
   RequireOutputs(n);
@@ -464,10 +518,13 @@ std::unique_ptr<Kernel> CreateFakeQuant(const Node& n, const Graph& g) {
 
 // ---------------- int8 effi.Conv / effi.Linear ----------------
 // Attributes: x_scale, x_zero_point (input 0's quantization, always); x_u8 = 1: input 0 is that
-// u8 tensor already (a producing int8 op wrote it), else float and quantized here; out_scale,
-// out_zero_point: output 0 is u8, quantized in the epilogue for int8 consumers (chain_int8).
+// u8 tensor already (a producing int8 op wrote it), else float and quantized here; y_scale,
+// y_zero_point: the result is fake-quantized before post_bias (input 4), the activation and
+// post_scale (input 5), ONNX Runtime's QDQ layout (fuse_int8_output); out_scale, out_zero_point:
+// output 0 is u8, quantized in the epilogue for int8 consumers (chain_int8).
 void CheckInt8Node(const Node& n, const Graph& g) {
   FakeQuantAttrs(n, "x_scale", "x_zero_point");
+  if (n.Has("y_scale") || n.Has("y_zero_point")) FakeQuantAttrs(n, "y_scale", "y_zero_point");
   if (n.Has("out_scale") || n.Has("out_zero_point"))
     FakeQuantAttrs(n, "out_scale", "out_zero_point");
   if (!In(g, n, 1).is_constant()) Fail(n, "an int8 op needs constant weights");
@@ -488,6 +545,16 @@ void RequireGemmOpTypes(const Graph& g, const Node& n) {
 }
 
 DType GemmOpOutputType(const Node& n) { return n.Has("out_scale") ? DType::kU8 : DType::kF32; }
+
+void CheckPostChannelInputs(const Node& n, const Graph& g, int64_t channels) {
+  for (size_t i : {size_t{4}, size_t{5}}) {
+    if (!n.HasInput(i)) continue;
+    if (!IsInt8Node(n)) Fail(n, "post_bias / post_scale inputs (4, 5) need an int8 op");
+    if (In(g, n, i).shape != Shape{channels})
+      Fail(n,
+           fmt::format("input {} must be [{}], got {}", i, channels, ShapeStr(In(g, n, i).shape)));
+  }
+}
 
 namespace {
 
@@ -512,13 +579,13 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
   const bool x_u8 = n.GetInt("x_u8", 0) != 0, y_u8 = n.Has("out_scale");
   const FakeQuantParams yq =
       y_u8 ? FakeQuantAttrs(n, "out_scale", "out_zero_point") : FakeQuantParams{1.0f, 0};
+  const FakeQuantParams fq =
+      n.Has("y_scale") ? FakeQuantAttrs(n, "y_scale", "y_zero_point") : FakeQuantParams{0.0f, 0};
   if (k > kernels::kMaxExactIntegerK)
     Unsupported(n, fmt::format("int8 product over K = {} (at most {} is exact in int32)", k,
                                kernels::kMaxExactIntegerK));
   // Linear weights are [k][nn] (channel = column), OHWI conv weights [nn][k] (channel = row).
-  const float* w = In(g, n, 1).constant->as<float>();
-  const bool linear = n.IsEffi("Linear");
-  auto grid = kernels::FindInt8Grid(w, nn, k, linear ? 1 : k, linear ? nn : 1);
+  auto grid = Int8GridOf(*In(g, n, 1).constant, n.IsEffi("Linear"));
   if (!grid) Fail(n, "int8 op whose weights are not on an int8 grid (q * scale per channel)");
   auto multiplier = std::make_shared<std::vector<float>>(grid->scale);
   for (float& v : *multiplier) v *= q.scale;
@@ -558,9 +625,10 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
               if (!pointwise) kernels::Im2colNhwc<uint8_t>(p, qx, 0, m, q.zero_point, col);
               ref::qgemm_u8s8_s32(true, m, nn, k, pointwise ? qx : col, k, q.zero_point, qw->data(),
                                   k, acc, nn);
-              ref::qgemm_epilogue_f32(m, nn, acc, multiplier->data(),
-                                      static_cast<const float*>(in[2]), act,
-                                      static_cast<const float*>(in[3]), nn, yf);
+              ref::qgemm_epilogue_f32(
+                  m, nn, acc, multiplier->data(), static_cast<const float*>(in[2]), fq.scale,
+                  fq.zero_point, static_cast<const float*>(in[4]), act,
+                  static_cast<const float*>(in[5]), static_cast<const float*>(in[3]), nn, yf);
               if (y_u8)
                 ref::quantize_linear_u8(m * nn, yf, yq.scale, yq.zero_point,
                                         static_cast<uint8_t*>(o[0]));
@@ -570,10 +638,14 @@ std::unique_ptr<Kernel> CreateInt8Gemm(const Node& n, const Graph& g, const ref:
   }
   // Weights packed once per plan (q is [nn][k]: B^T), shared read-only by every session.
   auto packed = std::make_shared<const kernels::PackedBQ8>(grid->q.data(), k, nn, k, true);
-  auto epilogue = [multiplier, act, nn, yq](const void* const* in) {
+  auto epilogue = [multiplier, act, nn, yq, fq](const void* const* in) {
     kernels::QGemmEpilogue ep;
     ep.multiplier = multiplier->data();
     ep.bias = static_cast<const float*>(in[2]);
+    ep.fq_scale = fq.scale;
+    ep.fq_zero_point = fq.zero_point;
+    ep.post_bias = static_cast<const float*>(in[4]);
+    ep.post_scale = static_cast<const float*>(in[5]);
     ep.act = act;
     ep.residual = static_cast<const float*>(in[3]);
     ep.ldr = nn;

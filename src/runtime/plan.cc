@@ -43,7 +43,7 @@ std::shared_ptr<const Plan> Plan::Build(Graph g, int64_t memory_limit, int64_t f
       continue;
     }
     for (int in : n.inputs) {
-      if (in < 0 || !g.values[in].is_constant() || !g.values[in].constant->data()) continue;
+      if (in < 0 || !g.values[in].is_constant() || !g.values[in].constant->has_data()) continue;
       const int64_t b = static_cast<int64_t>(g.values[in].constant->bytes());
       constant_uses += b;
       if (b > largest_use) {

@@ -1,6 +1,8 @@
 // The packed int8 GEMM against the reference on every target it was compiled for (incl. AVX3_DL,
 // compiled only for it) and, on ARM64 CPUs with dot product instructions, also without them:
-// int32 accumulators bit-exact, float outputs within 1e-5 relative, u8 outputs within one step.
+// int32 accumulators bit-exact, float outputs within 1e-5 relative, u8 outputs within one step;
+// with the QDQ layout's epilogue steps (fake quantization, post_bias, post_scale), within one
+// fake-quant step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -95,6 +97,58 @@ std::vector<int32_t> RunInt32(const Problem& p, const PackedBQ8& packed) {
   return c;
 }
 
+// C (float or u8) of the whole problem in SplitCalls' four calls, into rows padded to ldc = n + 5
+// filled with `sentinel`: returns C without the padding, and fails if the padding was written.
+template <class T>
+std::vector<T> RunPadded(const Problem& p, const PackedBQ8& packed, const QGemmEpilogue& ep,
+                         T sentinel) {
+  const int64_t ldc = p.n + 5;
+  std::vector<T> c(static_cast<size_t>(p.m * ldc), sentinel);
+  SplitCalls<T>(p, packed, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    QGemmPacked(m0, m1, n0, n1, p.a.data(), p.k, p.za, packed, c.data(), ldc, ep);
+  });
+  std::vector<T> got(static_cast<size_t>(p.m * p.n));
+  int clobbered = 0;
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const T v = c[static_cast<size_t>(i * ldc + j)];
+      if (j < p.n)
+        got[static_cast<size_t>(i * p.n + j)] = v;
+      else
+        clobbered += v != sentinel;
+    }
+  }
+  EXPECT_EQ(clobbered, 0);
+  return got;
+}
+
+// ref::qgemm_epilogue_f32 with every step of ep, over [m][n] accumulators.
+std::vector<float> RefEpilogue(const std::vector<int32_t>& acc, int64_t m, int64_t n,
+                               const QGemmEpilogue& ep) {
+  std::vector<float> y(acc.size());
+  ref::qgemm_epilogue_f32(m, n, acc.data(), ep.multiplier, ep.bias, ep.fq_scale, ep.fq_zero_point,
+                          ep.post_bias, ep.act, ep.post_scale, ep.residual, ep.ldr, y.data());
+  return y;
+}
+
+// u8 output q against QuantizeLinear of the reference's float y: elements off by one step, and
+// off by more.
+struct U8Diff {
+  int off = 0, far = 0;
+};
+U8Diff CompareU8(const std::vector<uint8_t>& q, const std::vector<float>& want,
+                 const QGemmEpilogue& ep) {
+  std::vector<uint8_t> want_q(want.size());
+  ref::quantize_linear_u8(static_cast<int64_t>(want.size()), want.data(), ep.out_scale,
+                          ep.out_zero_point, want_q.data());
+  U8Diff d;
+  for (size_t e = 0; e < q.size(); ++e) {
+    d.off += q[e] != want_q[e];
+    d.far += std::abs(q[e] - want_q[e]) > 1;
+  }
+  return d;
+}
+
 TEST(RefQGemm, HandComputedCases) {
   // a = [[1, 255], [0, 7]], za = 3, b = [[-128, 2], [127, -1]] (trans_b: b^T given).
   const uint8_t a[] = {1, 255, 0, 7};
@@ -110,7 +164,8 @@ TEST(RefQGemm, HandComputedCases) {
   const int32_t acc2[] = {10, -10};
   const float mult[] = {0.5f, 0.25f}, bias[] = {1.0f, 0.0f}, res[] = {100.0f, 200.0f};
   float y[2];
-  ref::qgemm_epilogue_f32(1, 2, acc2, mult, bias, ref::Activation::kRelu, res, 2, y);
+  ref::qgemm_epilogue_f32(1, 2, acc2, mult, bias, 0.0f, 0, nullptr, ref::Activation::kRelu, nullptr,
+                          res, 2, y);
   EXPECT_EQ(y[0], 106.0f);
   EXPECT_EQ(y[1], 200.0f);
   // QuantizeLinear: ties to even before the zero point, saturation, NaN to the zero point.
@@ -203,56 +258,19 @@ TEST(OptQGemm, FloatAndU8EpiloguesAllTargets) {
                          ldr,
                          0.05f,
                          100};
-        std::vector<float> want(static_cast<size_t>(m * n));
-        ref::qgemm_epilogue_f32(m, n, p.Reference().data(), mult.data(), bias.data(), ep.act,
-                                ep.residual, ldr, want.data());
+        const std::vector<float> want = RefEpilogue(p.Reference(), m, n, ep);
         float max_abs = 1.0f;
         for (float x : want) max_abs = std::max(max_abs, std::fabs(x));
         // Float: C with padded rows (ldc > n) must keep its padding.
-        const int64_t ldc = n + 5;
-        const float kSentinel = 12345.0f;
-        std::vector<float> c(static_cast<size_t>(m * ldc), kSentinel);
-        SplitCalls<float>(p, packed, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-          QGemmPacked(m0, m1, n0, n1, p.a.data(), k, p.za, packed, c.data(), ldc, ep);
-        });
-        std::vector<float> got(static_cast<size_t>(m * n));
-        int clobbered = 0;
-        for (int64_t i = 0; i < m; ++i) {
-          for (int64_t j = 0; j < ldc; ++j) {
-            const float v = c[static_cast<size_t>(i * ldc + j)];
-            if (j < n)
-              got[static_cast<size_t>(i * n + j)] = v;
-            else
-              clobbered += v != kSentinel;
-          }
-        }
-        EXPECT_EQ(clobbered, 0);
-        ExpectNear(got, want, 1e-5, 1e-6 * max_abs, "float");
+        ExpectNear(RunPadded<float>(p, packed, ep, 12345.0f), want, 1e-5, 1e-6 * max_abs, "float");
         // u8: within one step of QuantizeLinear of the reference; padding untouched.
+        const U8Diff d = CompareU8(RunPadded<uint8_t>(p, packed, ep, 77), want, ep);
+        EXPECT_EQ(d.far, 0);
+        EXPECT_LE(d.off, m * n / 100 + 1);  // ties and 1-ulp differences only
         std::vector<uint8_t> want_q(want.size());
         ref::quantize_linear_u8(m * n, want.data(), ep.out_scale, ep.out_zero_point, want_q.data());
-        std::vector<uint8_t> q(static_cast<size_t>(m * ldc), 77);
-        SplitCalls<uint8_t>(p, packed, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-          QGemmPacked(m0, m1, n0, n1, p.a.data(), k, p.za, packed, q.data(), ldc, ep);
-        });
-        int off = 0, far = 0, saturated = 0;
-        clobbered = 0;
-        for (int64_t i = 0; i < m; ++i) {
-          for (int64_t j = 0; j < ldc; ++j) {
-            const int g = q[static_cast<size_t>(i * ldc + j)];
-            if (j >= n) {
-              clobbered += g != 77;
-              continue;
-            }
-            const int w = want_q[static_cast<size_t>(i * n + j)];
-            off += g != w;
-            far += std::abs(g - w) > 1;
-            saturated += w == 0 || w == 255;
-          }
-        }
-        EXPECT_EQ(clobbered, 0);
-        EXPECT_EQ(far, 0);
-        EXPECT_LE(off, m * n / 100 + 1);  // ties and 1-ulp differences only
+        const auto saturated = std::count_if(want_q.begin(), want_q.end(),
+                                             [](uint8_t w) { return w == 0 || w == 255; });
         EXPECT_LT(saturated, m * n / 4);  // the scales exercise rounding, not just the clamps
       }
     }
@@ -327,10 +345,7 @@ TEST(OptQGemm, NonFiniteResidualAllTargets) {
       QGemmEpilogue ep{mult.data(), nullptr, ref::Activation::kRelu, residual.data(), n};
       ep.out_scale = 0.25f;
       ep.out_zero_point = 100;
-      const auto acc = p.Reference();
-      std::vector<float> want(acc.size());
-      ref::qgemm_epilogue_f32(m, n, acc.data(), ep.multiplier, nullptr, ep.act, ep.residual, n,
-                              want.data());
+      const std::vector<float> want = RefEpilogue(p.Reference(), m, n, ep);
       std::vector<float> c(want.size());
       QGemmPacked(0, m, 0, n, p.a.data(), k, p.za, packed, c.data(), n, ep);
       for (size_t e = 0; e < want.size(); ++e) {
@@ -349,6 +364,205 @@ TEST(OptQGemm, NonFiniteResidualAllTargets) {
         }
       }
       EXPECT_EQ(want_q[0], ep.out_zero_point);  // the first special is NaN
+    }
+  });
+}
+
+// The QDQ layout's steps on values chosen so that every result is exact in float: fake
+// quantization with ties (2.5 -> 2, 3.5 -> 4, -2.5 -> -2), saturation at both ends and NaN (a NaN
+// multiplier) -> the zero point, then post_bias, ReLU, post_scale and the residual in that order.
+// 1 / fq_scale is exact, so the kernels must give the reference's values bit for bit.
+TEST(OptQGemm, QdqStepsHandComputedAllTargets) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // K = 1 and A - za = 1: acc = B's row.
+  const int64_t m = 3, n = 7, k = 1;
+  Problem p{m, n, k, false, std::vector<uint8_t>(m, 1), {5, 7, -5, 100, -100, 3, 1}, 0};
+  const std::vector<float> mult = {0.25f, 0.25f, 0.25f, 2.5f, 2.5f, 0.25f, nan},
+                           post_bias = {0.5f, 0.0f, 0.0f, 0.0f, 0.0f, -3.0f, 1.0f},
+                           post_scale = {2.0f, -1.0f, 3.0f, 0.5f, 1.0f, 1.0f, 4.0f};
+  std::vector<float> residual(static_cast<size_t>(m * n), 100.0f);
+  QGemmEpilogue ep;
+  ep.multiplier = mult.data();
+  ep.act = ref::Activation::kRelu;
+  ep.residual = residual.data();
+  ep.ldr = n;
+  ep.fq_scale = 0.5f;
+  ep.fq_zero_point = 10;  // the grid [-10, 245] x 0.5 = [-5, 122.5]
+  ep.post_bias = post_bias.data();
+  ep.post_scale = post_scale.data();
+  // v = 1.25 1.75 -1.25 250 -250 0.75 NaN; / 0.5 = 2.5 3.5 -2.5 500 -500 1.5 NaN;
+  // fake-quantized 1 2 -1 122.5 -5 1 0; + post_bias 1.5 2 -1 122.5 -5 -2 1; ReLU, x post_scale
+  // 3 -2 0 61.25 0 0 4; + 100.
+  const std::vector<float> row = {103.0f, 98.0f, 100.0f, 161.25f, 100.0f, 100.0f, 104.0f};
+  std::vector<float> want;
+  for (int64_t i = 0; i < m; ++i) want.insert(want.end(), row.begin(), row.end());
+  EXPECT_EQ(RefEpilogue(p.Reference(), m, n, ep), want);
+  ep.out_scale = 0.25f;
+  ep.out_zero_point = 0;
+  std::vector<uint8_t> want_q(want.size());
+  ref::quantize_linear_u8(m * n, want.data(), ep.out_scale, ep.out_zero_point, want_q.data());
+  ForEachQTarget([&](const std::string&) {
+    const PackedBQ8 packed(p.b.data(), k, n, n);
+    EXPECT_EQ(RunPadded<float>(p, packed, ep, 12345.0f), want);
+    EXPECT_EQ(RunPadded<uint8_t>(p, packed, ep, 77), want_q);
+  });
+}
+
+// Each QDQ step alone and all together (with GELU or ReLU, residual or not), float and u8 out,
+// random shapes with M and N tails, every target, against the reference. The kernels fold
+// 1 / fq_scale into multiplier and bias and use FMAs, so a value within a rounding of a fake-quant
+// tie may land one step away: float outputs then differ by at most one step times |post_scale|
+// times the activation's slope (GELU's is at most 1.129), and such elements must be rare; every
+// other element agrees to float rounding.
+TEST(OptQGemm, QdqStepsOnRandomShapesAllTargets) {
+  std::mt19937 rng(21);
+  const int64_t shapes[][3] = {{13, 33, 17}, {9, 48, 40},   {21, 50, 99},
+                               {4, 7, 8},    {17, 100, 31}, {7, 16, 5}};
+  struct Config {
+    bool fq, post_bias, post_scale, residual;
+    ref::Activation act;
+  };
+  const Config configs[] = {{true, false, false, false, ref::Activation::kNone},
+                            {false, true, false, false, ref::Activation::kNone},
+                            {false, false, true, false, ref::Activation::kNone},
+                            {true, true, true, true, ref::Activation::kGelu},
+                            {true, true, true, false, ref::Activation::kRelu},
+                            {false, true, true, true, ref::Activation::kGelu}};
+  const float fq_scale = 0.02f;  // outputs of order 1: about +-50 steps, rarely saturated
+  ForEachQTarget([&](const std::string&) {
+    for (const auto& s : shapes) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      Problem p{m, n, k, (n & 1) != 0, {}, {}, 0};
+      p.a = RandomU8(static_cast<size_t>(m * k), rng);
+      p.b = RandomS8(static_cast<size_t>(k * n), rng);
+      p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+      const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
+      const auto acc = p.Reference();
+      std::vector<float> mult(static_cast<size_t>(n));
+      for (auto& x : mult)
+        x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
+            std::sqrt(static_cast<float>(k));
+      const auto bias = Random(static_cast<size_t>(n), rng);
+      const auto post_bias = Random(static_cast<size_t>(n), rng);
+      std::vector<float> post_scale(static_cast<size_t>(n));
+      for (auto& x : post_scale) {
+        x = std::uniform_real_distribution<float>(0.5f, 1.5f)(rng);
+        if (std::uniform_int_distribution<int>(0, 3)(rng) == 0) x = -x;
+      }
+      const int64_t ldr = n + 3;
+      const auto res = Random(static_cast<size_t>(m * ldr), rng);
+      for (const Config& cfg : configs) {
+        SCOPED_TRACE(testing::Message()
+                     << "m=" << m << " n=" << n << " k=" << k << " fq=" << cfg.fq
+                     << " post_bias=" << cfg.post_bias << " post_scale=" << cfg.post_scale
+                     << " residual=" << cfg.residual << " act=" << static_cast<int>(cfg.act));
+        QGemmEpilogue ep;
+        ep.multiplier = mult.data();
+        ep.bias = bias.data();
+        ep.act = cfg.act;
+        ep.residual = cfg.residual ? res.data() : nullptr;
+        ep.ldr = ldr;
+        // One fake-quant step through post_scale and GELU stays below one output step (0.05).
+        ep.out_scale = 0.05f;
+        ep.out_zero_point = 120;
+        ep.fq_scale = cfg.fq ? fq_scale : 0.0f;
+        ep.fq_zero_point = std::uniform_int_distribution<int>(60, 190)(rng);
+        ep.post_bias = cfg.post_bias ? post_bias.data() : nullptr;
+        ep.post_scale = cfg.post_scale ? post_scale.data() : nullptr;
+        const std::vector<float> want = RefEpilogue(acc, m, n, ep);
+        // The test data must tell each step apart from its absence.
+        QGemmEpilogue plain = ep;
+        plain.fq_scale = 0.0f;
+        plain.post_bias = plain.post_scale = nullptr;
+        const std::vector<float> without = RefEpilogue(acc, m, n, plain);
+        int changed = 0;
+        for (size_t e = 0; e < want.size(); ++e)
+          changed += std::fabs(want[e] - without[e]) > 1e-3f * (1.0f + std::fabs(want[e]));
+        EXPECT_GT(changed, m * n / (cfg.act == ref::Activation::kRelu ? 4 : 2));  // ReLU: half 0
+        float max_abs = 1.0f;
+        for (float x : want) max_abs = std::max(max_abs, std::fabs(x));
+        const std::vector<float> got = RunPadded<float>(p, packed, ep, 12345.0f);
+        int off = 0, far = 0, nans = 0;
+        for (size_t e = 0; e < want.size(); ++e) {
+          const size_t j = e % static_cast<size_t>(n);
+          const float tol = 1e-5f * std::fabs(want[e]) + 1e-6f * max_abs;
+          const float step = cfg.fq
+                                 ? fq_scale * (cfg.post_scale ? std::fabs(post_scale[j]) : 1.0f) *
+                                       (cfg.act == ref::Activation::kGelu ? 1.13f : 1.0f)
+                                 : 0.0f;
+          const float diff = std::fabs(got[e] - want[e]);
+          nans += std::isnan(got[e]);
+          off += !(diff <= tol);
+          far += !(diff <= step + tol);
+        }
+        EXPECT_EQ(nans, 0);
+        EXPECT_EQ(far, 0);
+        EXPECT_LE(off, cfg.fq ? m * n / 100 + 1 : 0);  // near-ties only
+        const U8Diff d = CompareU8(RunPadded<uint8_t>(p, packed, ep, 77), want, ep);
+        EXPECT_EQ(d.far, 0);
+        EXPECT_LE(d.off, m * n / 100 + 1);
+      }
+    }
+  });
+}
+
+// Values far outside the fake-quant range (at both ends, up to +-inf from a huge multiplier) and a
+// NaN one: saturated elements are exact ((255 - zp) x scale and -zp x scale), NaN gives 0, so the
+// outputs hold no NaN after GELU and post_scale, float and u8 alike.
+TEST(OptQGemm, QdqFakeQuantSaturatesAllTargets) {
+  std::mt19937 rng(33);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  ForEachQTarget([&](const std::string&) {
+    for (int64_t n : {int64_t{5}, int64_t{16}, int64_t{53}}) {
+      const int64_t m = 11, k = 9;
+      Problem p{m,
+                n,
+                k,
+                false,
+                RandomU8(static_cast<size_t>(m * k), rng),
+                RandomS8(static_cast<size_t>(k * n), rng),
+                128};
+      const PackedBQ8 packed(p.b.data(), k, n, n);
+      // acc ~ +-1000: v of order 10 on a grid [-77, 178] x 0.001 = [-0.077, 0.178].
+      std::vector<float> mult(static_cast<size_t>(n), 0.01f);
+      mult[0] = 1e38f;  // +-inf, or NaN where acc = 0
+      mult[static_cast<size_t>(n / 2)] = nan;
+      const auto post_bias = Random(static_cast<size_t>(n), rng, 0.1f);
+      const auto post_scale = Random(static_cast<size_t>(n), rng);
+      const auto res = Random(static_cast<size_t>(m * n), rng);
+      QGemmEpilogue ep;
+      ep.multiplier = mult.data();
+      ep.act = ref::Activation::kGelu;
+      ep.residual = res.data();
+      ep.ldr = n;
+      ep.out_scale = 0.05f;
+      ep.out_zero_point = 128;
+      ep.fq_scale = 0.001f;
+      ep.fq_zero_point = 77;
+      ep.post_bias = post_bias.data();
+      ep.post_scale = post_scale.data();
+      const auto acc = p.Reference();
+      // The reference's fake-quantized values: saturated at both ends, many times each.
+      QGemmEpilogue fq_only;
+      fq_only.multiplier = ep.multiplier;
+      fq_only.fq_scale = ep.fq_scale;
+      fq_only.fq_zero_point = ep.fq_zero_point;
+      const std::vector<float> fq = RefEpilogue(acc, m, n, fq_only);
+      const float top = 178 * 0.001f, bottom = -77 * 0.001f;
+      EXPECT_GT(std::count(fq.begin(), fq.end(), top), m * n / 4);
+      EXPECT_GT(std::count(fq.begin(), fq.end(), bottom), m * n / 4);
+      for (int64_t i = 0; i < m; ++i)
+        EXPECT_EQ(fq[static_cast<size_t>(i * n + n / 2)], 0.0f);  // NaN -> the zero point
+      EXPECT_EQ(RunPadded<float>(p, packed, fq_only, 12345.0f), fq);
+      const std::vector<float> want = RefEpilogue(acc, m, n, ep);
+      const std::vector<float> got = RunPadded<float>(p, packed, ep, 12345.0f);
+      EXPECT_EQ(std::count_if(got.begin(), got.end(), [](float x) { return !std::isfinite(x); }),
+                0);
+      // Saturated inputs to GELU are exact, so only float rounding separates got from want.
+      ExpectNear(got, want, 1e-5, 1e-6, "float");
+      const U8Diff d = CompareU8(RunPadded<uint8_t>(p, packed, ep, 77), want, ep);
+      EXPECT_EQ(d.far, 0);
+      EXPECT_LE(d.off, m * n / 100 + 1);
     }
   });
 }

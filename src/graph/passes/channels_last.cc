@@ -13,6 +13,22 @@
 namespace effi::passes {
 namespace {
 
+// OIHW conv weights as OHWI (the NHWC convolution's layout), element type T.
+template <class T>
+ConstTensor ToOhwi(const TensorData& w) {
+  const Shape& ws = w.shape();
+  auto t = MakeUninitializedTensor(w.dtype(), {ws[0], ws[2], ws[3], ws[1]});
+  const T* src = w.as<T>();
+  T* dst = t->mutable_as<T>();
+  for (int64_t o = 0; o < ws[0]; ++o)
+    for (int64_t c = 0; c < ws[1]; ++c)
+      for (int64_t y = 0; y < ws[2]; ++y)
+        for (int64_t x = 0; x < ws[3]; ++x)
+          dst[((o * ws[2] + y) * ws[3] + x) * ws[1] + c] =
+              src[((o * ws[1] + c) * ws[2] + y) * ws[3] + x];
+  return t;
+}
+
 const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
 const std::vector<int64_t> kToNchw{0, 3, 1, 2};
 
@@ -72,15 +88,12 @@ int ConvertOps(Graph& g) {
       if (ws[2] == 1 && ws[3] == 1) {
         // 1x1 kernels: OIHW and OHWI are the same bytes; share them.
         ohwi = Reshaped(g.values[n.inputs[1]].constant, {ws[0], 1, 1, ws[1]});
+      } else if (const Int8Source* src = w.int8_source();
+                 src && (src->scale.size() == 1 || src->axis == 0)) {
+        // int8 weights re-laid out as int8 (their scales stay per output channel).
+        ohwi = TensorData::FromInt8({ToOhwi<int8_t>(*src->q), src->scale, 0});
       } else {
-        auto t = MakeUninitializedTensor(DType::kF32, {ws[0], ws[2], ws[3], ws[1]});
-        for (int64_t o = 0; o < ws[0]; ++o)
-          for (int64_t c = 0; c < ws[1]; ++c)
-            for (int64_t y = 0; y < ws[2]; ++y)
-              for (int64_t x = 0; x < ws[3]; ++x)
-                t->mutable_as<float>()[((o * ws[2] + y) * ws[3] + x) * ws[1] + c] =
-                    w.as<float>()[((o * ws[1] + c) * ws[2] + y) * ws[3] + x];
-        ohwi = t;
+        ohwi = ToOhwi<float>(w);
       }
       attrs = {{"strides", n.GetInts("strides", {1, 1})},
                {"dilations", dil},

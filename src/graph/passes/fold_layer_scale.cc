@@ -27,20 +27,31 @@ int FoldLayerScale(Graph& g) {
       auto scale = PerChannelConst(g, s, rank, axis, ch);
       if (!scale) continue;
       const TensorData& w = *g.values[op->inputs[1]].constant;
-      auto nw = MakeTensor(DType::kF32, w.shape());
-      const float* src = w.as<float>();
-      float* dst = nw->mutable_as<float>();
-      if (conv) {  // OIHW: scale rows
-        const int64_t per = w.elements() / ch;
-        for (int64_t o = 0; o < ch; ++o)
-          for (int64_t j = 0; j < per; ++j) dst[o * per + j] = src[o * per + j] * (*scale)[o];
-      } else {  // [K,N]: scale columns
-        const int64_t k = w.shape()[0];
-        for (int64_t r = 0; r < k; ++r)
-          for (int64_t c = 0; c < ch; ++c) dst[r * ch + c] = src[r * ch + c] * (*scale)[c];
+      const int w_axis = conv ? 0 : 1;  // the output channels' axis of OIHW / [K,N] weights
+      ConstTensor folded;
+      if (const Int8Source* i8 = w.int8_source();
+          i8 && (i8->scale.size() == 1 || i8->axis == w_axis)) {
+        // int8 weights stay int8: the layer scale goes into their per-channel scales.
+        Int8Source src{i8->q, std::vector<float>(static_cast<size_t>(ch)), w_axis};
+        for (int64_t c = 0; c < ch; ++c) src.scale[c] = i8->ScaleAt(c) * (*scale)[c];
+        folded = TensorData::FromInt8(std::move(src));
+      } else {
+        auto nw = MakeTensor(DType::kF32, w.shape());
+        const float* src = w.as<float>();
+        float* dst = nw->mutable_as<float>();
+        if (conv) {  // OIHW: scale rows
+          const int64_t per = w.elements() / ch;
+          for (int64_t o = 0; o < ch; ++o)
+            for (int64_t j = 0; j < per; ++j) dst[o * per + j] = src[o * per + j] * (*scale)[o];
+        } else {  // [K,N]: scale columns
+          const int64_t k = w.shape()[0];
+          for (int64_t r = 0; r < k; ++r)
+            for (int64_t c = 0; c < ch; ++c) dst[r * ch + c] = src[r * ch + c] * (*scale)[c];
+        }
+        folded = nw;
       }
       op->inputs.resize(std::max<size_t>(op->inputs.size(), 3), -1);
-      op->inputs[1] = AddConst(g, g.values[op->inputs[1]].name + "_ls", nw);
+      op->inputs[1] = AddConst(g, g.values[op->inputs[1]].name + "_ls", folded);
       if (op->inputs[2] >= 0) {
         const TensorData& b = *g.values[op->inputs[2]].constant;
         auto nb = MakeTensor(DType::kF32, b.shape());

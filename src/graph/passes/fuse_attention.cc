@@ -8,8 +8,10 @@
 // 2 threads: ~0.09 ms of Transpose/Split, which read rows the other core had written).
 // In a QDQ model the two MatMuls' inputs are fake-quantized (effi.FakeQuant, fuse_qdq): q, k and v
 // keep theirs as separate ops (k's moved before the transpose), the probabilities' runs inside
-// the fused op (attrs p_scale, p_zero_point), and the products themselves run in float on those
-// values (0.2 % of L1's MACs, where ONNX Runtime runs them in int8).
+// the fused op (attrs p_scale, p_zero_point), as do those ONNX Runtime's layout puts on the two
+// MatMuls' outputs (raw scores: s_scale / s_zero_point; output: o_scale / o_zero_point); the
+// products themselves run in float on those values (0.2 % of L1's MACs, where ONNX Runtime runs
+// them in int8).
 #include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
 
@@ -97,6 +99,14 @@ int FuseAttention(Graph& g) {
         p = idx.Producer(cur);
       }
     }
+    // ONNX Runtime's QDQ layout fake-quantizes the scores right after the MatMul.
+    Node* sfq = nullptr;
+    if (p && p->IsEffi("FakeQuant") && idx.SingleUse(cur)) {
+      sfq = p;
+      absorbed.push_back(p);
+      cur = p->inputs[0];
+      p = idx.Producer(cur);
+    }
     if (!p || !p->Is("MatMul") || !idx.SingleUse(cur)) continue;
     // In a QDQ model k^T is fake-quantized after the transpose: FakeQuant(Transpose(k)) is
     // Transpose(FakeQuant(k)), so the fused op gets a FakeQuant of k (added below).
@@ -117,6 +127,9 @@ int FuseAttention(Graph& g) {
     }
     Node* pv = idx.SoleConsumer(probs);
     if (!pv || !pv->Is("MatMul") || pv->inputs[0] != probs) continue;
+    // ... and its output (same layout).
+    Node* ofq = idx.SoleConsumer(pv->outputs[0]);
+    if (ofq && (!ofq->IsEffi("FakeQuant") || g.IsGraphOutput(pv->outputs[0]))) ofq = nullptr;
     const int v = pv->inputs[1];
     const Shape qs = g.values[q].shape, ks = g.values[k].shape, vs = g.values[v].shape;
     if (qs.size() != 4 || ks != qs || vs.size() != 4 || vs[0] != qs[0] || vs[1] != qs[1] ||
@@ -154,11 +167,16 @@ int FuseAttention(Graph& g) {
     p->dead = true;
     sm.dead = true;
     std::map<std::string, AttrValue> attrs = {{"scale", scale}};
-    if (pfq) {
-      attrs["p_scale"] = pfq->GetFloat("scale", 0.0f);
-      attrs["p_zero_point"] = pfq->GetInt("zero_point", 0);
-      pfq->dead = true;
-    }
+    auto take = [&attrs](Node* fq, const char* prefix) {
+      if (!fq) return;
+      attrs[std::string(prefix) + "_scale"] = fq->GetFloat("scale", 0.0f);
+      attrs[std::string(prefix) + "_zero_point"] = fq->GetInt("zero_point", 0);
+      fq->dead = true;
+    };
+    take(sfq, "s");
+    take(pfq, "p");
+    take(ofq, "o");
+    if (ofq) pv->outputs[0] = ofq->outputs[0];
     std::map<std::string, AttrValue> kfq_attrs;  // copied: appending below may move kfq
     if (kfq) kfq_attrs = kfq->attrs;
     // Reuse the second MatMul node as the fused op (keeps its place and output).

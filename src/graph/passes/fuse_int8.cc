@@ -1,6 +1,6 @@
 // Pass: an effi.Conv / effi.Linear whose input is an effi.FakeQuant (a QDQ pair, fuse_qdq) and
-// whose constant weights lie on an int8 grid (kernels::FindInt8Grid: what a QDQ model's
-// DequantizeLinear'd weights are, BatchNorm and layer scales folded or not) runs on the int8 GEMM:
+// whose constant weights lie on an int8 grid (ops::Int8GridOf: a QDQ model's DequantizeLinear'd
+// weights, BatchNorm and layer scales folded or not) runs on the int8 GEMM:
 // the FakeQuant's scale and zero point become the op's x_scale / x_zero_point and the op reads
 // the float tensor before it, quantizing it itself (ops::CreateInt8Gemm). The result is what the
 // QDQ graph computes, up to float rounding: the same u8 activations times the same int8 weights.
@@ -13,6 +13,7 @@
 #include "graph/passes/passes.h"
 #include "kernels/qgemm.h"
 #include "kernels/quant.h"
+#include "ops/op.h"
 
 namespace effi::passes {
 
@@ -31,14 +32,11 @@ int FuseInt8(Graph& g) {
     const Node* fq = idx.Producer(t ? t->inputs[0] : n.inputs[0]);
     if (!fq || !fq->IsEffi("FakeQuant")) continue;
     const TensorData& w = *g.values[n.inputs[1]].constant;
-    if (w.dtype() != DType::kF32) continue;
+    if (w.dtype() != DType::kF32 || w.shape().empty()) continue;
     // Linear W [K, N] has a channel per column; OHWI conv weights one per row of K = kh*kw*Cin.
-    const Shape& ws = w.shape();
-    const int64_t channels = linear ? ws.back() : ws[0];
-    const int64_t k = w.elements() / std::max<int64_t>(channels, 1);
-    if (k > kernels::kMaxExactIntegerK) continue;
-    if (!kernels::FindInt8Grid(w.as<float>(), channels, k, linear ? 1 : k, linear ? channels : 1))
-      continue;
+    const int64_t channels = linear ? w.shape().back() : w.shape()[0];
+    if (w.elements() / std::max<int64_t>(channels, 1) > kernels::kMaxExactIntegerK) continue;
+    if (!ops::Int8GridOf(w, linear)) continue;
     n.attrs["x_scale"] = fq->GetFloat("scale", 0.0f);
     n.attrs["x_zero_point"] = fq->GetInt("zero_point", 0);
     (t ? t->inputs[0] : n.inputs[0]) = fq->inputs[0];

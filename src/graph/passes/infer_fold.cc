@@ -63,6 +63,16 @@ bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s, ScopedFoldBudget&
   budget.Check(n, g, bytes, 0);
   for (int o : n.outputs)
     if (o >= 0 && NumElements(g.values[o].shape) > kMaxFoldElements) return false;
+  // Without computing anything: int8 weights stay int8 behind their float values, and a
+  // reshaped constant shares its input's bytes.
+  ConstTensor direct = ops::FoldInt8Dequantize(n, g);
+  if (!direct && s.alias && n.outputs.size() == 1 && n.outputs[0] >= 0)
+    direct = Reshaped(g.values[n.inputs[0]].constant, g.values[n.outputs[0]].shape);
+  if (direct) {
+    g.values[n.outputs[0]].constant = direct;
+    budget.Add(bytes);
+    return true;
+  }
   std::vector<const void*> in(std::max<size_t>(n.inputs.size(), 8), nullptr);
   for (size_t i = 0; i < n.inputs.size(); ++i)
     if (n.inputs[i] >= 0 && g.values[n.inputs[i]].constant)
@@ -79,8 +89,7 @@ bool Evaluate(Graph& g, const Node& n, const ops::OpSchema& s, ScopedFoldBudget&
     out_ptrs.push_back(t->mutable_data());
     outs.push_back(t);
   }
-  if (s.alias) {
-    // Same bytes, new shape.
+  if (s.alias) {  // several outputs (none today): same bytes, new shape
     std::memcpy(out_ptrs[0], in[0], outs[0]->bytes());
   } else {
     auto k = s.create(n, g);
@@ -134,7 +143,7 @@ int64_t ConstantBytes(const Graph& g) {
   std::unordered_set<const void*> seen;
   int64_t bytes = 0;
   for (const Value& v : g.values)
-    if (v.constant && v.constant->data() && seen.insert(v.constant->data()).second)
+    if (v.constant && v.constant->has_data() && seen.insert(v.constant->identity()).second)
       bytes += static_cast<int64_t>(v.constant->bytes());
   return bytes;
 }

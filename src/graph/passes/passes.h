@@ -35,6 +35,7 @@ struct PassOptions {
   bool fuse_pool_mixer = true;   // x + ls * (AvgPool(x) - x) on NHWC -> effi.PoolMixer
   bool fuse_attention = true;    // softmax(q k^T * s + bias) v -> effi.Attention
   bool fuse_int8 = true;         // effi.FakeQuant -> effi.Conv / Linear on int8 weights -> int8 op
+  bool fuse_int8_output = true;  // int8 op -> effi.FakeQuant: fake-quantized in its epilogue
   bool fuse_epilogue = true;     // activation / residual Add into effi.Conv / effi.Linear
   bool chain_int8 = true;        // int8 op -> int8 ops only: u8 output, u8 inputs
   // Not a pass: the budget constant folding counts against (kUnlimitedMemory: none). Parse and
@@ -99,6 +100,7 @@ int ToChannelsLast(Graph& g);
 int FusePoolMixer(Graph& g);
 int FuseAttention(Graph& g);
 int FuseInt8(Graph& g);
+int FuseInt8Output(Graph& g);
 int FuseEpilogue(Graph& g);
 int ChainInt8(Graph& g);
 

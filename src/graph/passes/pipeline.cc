@@ -18,8 +18,8 @@ struct Entry {
 // Order matters: QDQ pairs become FakeQuant first, so every fp32 pass sees a float graph; BN and
 // layer scales fold into ONNX Conv weights before the layout change; heads
 // merge after Linear fusion; int8 takes over the NHWC/Linear ops' inputs once those ops exist,
-// epilogues fuse onto the fp32 and int8 ops alike, and int8 ops chain last, once their epilogues
-// are complete.
+// then their outputs' QDQ pairs (ONNX Runtime's layout), epilogues fuse onto the fp32 and int8
+// ops alike, and int8 ops chain last, once their epilogues are complete.
 constexpr Entry kPasses[] = {
     {"fuse_qdq", &PassOptions::fuse_qdq, FuseQdq},
     {"fold_batchnorm", &PassOptions::fold_batchnorm, FoldBatchNorm},
@@ -32,6 +32,7 @@ constexpr Entry kPasses[] = {
     {"fuse_pool_mixer", &PassOptions::fuse_pool_mixer, FusePoolMixer},
     {"fuse_attention", &PassOptions::fuse_attention, FuseAttention},
     {"fuse_int8", &PassOptions::fuse_int8, FuseInt8},
+    {"fuse_int8_output", &PassOptions::fuse_int8_output, FuseInt8Output},
     {"fuse_epilogue", &PassOptions::fuse_epilogue, FuseEpilogue},
     {"chain_int8", &PassOptions::chain_int8, ChainInt8},
 };

@@ -447,13 +447,93 @@ struct TileOut {
   size_t ldr;
   float inv_out_scale;
   int32_t out_zero_point;
+  // The steps of ONNX Runtime's QDQ layout (QGemmEpilogue): fq_scale 0 = no fake quantization.
+  float fq_scale, inv_fq_scale;
+  int32_t fq_zero_point;
+  const float* post_bias;
+  const float* post_scale;
 };
 
-// y = act(acc * multiplier + bias) + residual, in float.
-HWY_INLINE VF Dequant(DF df, VI acc, VF mult, VF bias, ref::Activation act, const float* residual,
-                      size_t lanes, bool full) {
-  VF y = hn::MulAdd(hn::ConvertTo(df, acc), mult, bias);
+// 1.5 * 2^23 (bits 0x4B400000): for |t| < 2^22, t + kRoundMagic has the fixed exponent 23, so the
+// float adder rounds t half to even (the default mode) and round(t) sits in the low mantissa bits.
+constexpr float kRoundMagic = 12582912.0f;
+constexpr int32_t kRoundMagicBits = 0x4B400000;
+
+// y on the u8 grid of a scale and zero point zp, counted in steps from the zero point and not yet
+// rounded: t = y * (1 / scale) clamped to [-zp, 255 - zp] (integers, so clamping before rounding
+// equals saturating after). NaN becomes 0 (the zero point), as in ref::quantize_linear_u8: it is
+// zeroed first because Min/Max treat NaN differently per ISA (x86 returns the second operand, NEON
+// propagates it). Multiplying by 1 / scale may differ from QuantizeLinear's division by one step
+// at exact ties. Shared by the u8 output and the fake-quant step.
+struct U8Steps {
+  VF inv, lo, hi;
+  U8Steps(DF df, float inv_scale, int32_t zero_point)
+      : inv(hn::Set(df, inv_scale)),
+        lo(hn::Set(df, -static_cast<float>(zero_point))),
+        hi(hn::Set(df, 255.0f - static_cast<float>(zero_point))) {}
+  // t already divided by the scale; may_be_nan false: the caller knows t is not NaN.
+  HWY_INLINE VF Clamp(VF t, bool may_be_nan) const {
+    if (may_be_nan) t = hn::IfThenZeroElse(hn::IsNaN(t), t);
+    return hn::Min(hn::Max(t, lo), hi);
+  }
+  HWY_INLINE VF operator()(VF y) const { return Clamp(hn::Mul(y, inv), true); }
+};
+
+// Which epilogue steps a tile's code has: the plain ones (multiplier, bias, activation, residual),
+// with post_bias / post_scale, or also with the fake quantization. Each is its own code, so the
+// plain epilogue stays as it was and the fake-quant one tests no per-element flag for it.
+enum class Steps { kPlain, kPost, kFakeQuant };
+
+// The fake-quant step (QuantizeLinear -> DequantizeLinear in float) as the kFakeQuant tile runs
+// it, 5 ops per vector beyond the plain epilogue (post_scale, 1 when absent, is a sixth): the
+// column's multiplier and bias are divided by fq_scale beforehand, so acc * multiplier + bias
+// comes out in steps from the plain epilogue's one FMA; clamped (U8Steps; NaN zeroed only in
+// columns whose multiplier and bias can make one); rounded half to even by adding and subtracting
+// kRoundMagic; then times fq_scale plus post_bias in one FMA (post_bias 0 when absent). The
+// products round differently from the reference's (acc * m + b) / fq_scale, so a value within a
+// rounding of a tie may land one step away (as the u8 output's multiply by 1 / out_scale), and a
+// multiplier / fq_scale beyond FLT_MAX (absurd scales) becomes inf. BM_QGemmPackedQdq against
+// BM_QGemmPacked (3136x192x48, float out, CPU time, best of 10 per run, alternating runs on a
+// loaded VM): the first version (each element times 1 / fq_scale, NaN test on every element,
+// tested post_bias / post_scale) cost +48 %, this one +37 % (138-147 vs 96-104 us): the plain
+// epilogue is 3 ops per vector against K / 4 = 12 vpdpbusd, so the clamp and rounding alone add
+// a quarter of the ops at this K; 196x224x896 +2-4 %.
+struct FakeQuant {
+  U8Steps steps;
+  VF magic, scale;
+  FakeQuant(DF df, float scale_, float inv_scale, int32_t zero_point)
+      : steps(df, inv_scale, zero_point),
+        magic(hn::Set(df, kRoundMagic)),
+        scale(hn::Set(df, scale_)) {}
+  // t = v / fq_scale -> the fake-quantized v + post_bias.
+  HWY_INLINE VF operator()(VF t, bool may_be_nan, VF post_bias) const {
+    const VF r = hn::Sub(hn::Add(steps.Clamp(t, may_be_nan), magic), magic);
+    return hn::MulAdd(r, scale, post_bias);
+  }
+};
+
+// One column vector's per-column operands (kFakeQuant: multiplier and bias divided by fq_scale).
+struct ColVecs {
+  VF mult, bias, post_bias, post_scale;
+  bool may_be_nan;  // kFakeQuant: acc * mult + bias can be NaN in some lane
+};
+
+// y = act(acc * multiplier + bias) + residual, in float; kPost adds post_bias before the
+// activation and multiplies by post_scale after it, kFakeQuant also fake-quantizes before
+// post_bias (QGemmEpilogue's order).
+template <Steps kSteps>
+HWY_INLINE VF Dequant(DF df, VI acc, const ColVecs& cv, ref::Activation act, const FakeQuant& fq,
+                      const float* residual, size_t lanes, bool full) {
+  VF y = hn::MulAdd(hn::ConvertTo(df, acc), cv.mult, cv.bias);
+  if constexpr (kSteps == Steps::kFakeQuant) {
+    y = fq(y, cv.may_be_nan, cv.post_bias);
+  } else if constexpr (kSteps == Steps::kPost) {
+    y = hn::Add(y, cv.post_bias);
+  }
   y = Activate(df, y, act);
+  // Unconditional (1 when absent): GCC put a tested multiply out of line, two taken jumps per
+  // vector.
+  if constexpr (kSteps != Steps::kPlain) y = hn::Mul(y, cv.post_scale);
   if (residual) y = hn::Add(y, LoadCols(df, residual, lanes, full));
   return y;
 }
@@ -461,21 +541,54 @@ HWY_INLINE VF Dequant(DF df, VI acc, VF mult, VF bias, ref::Activation act, cons
 // Calls store(r, v, y) with y = Dequant(accumulator of row r, vector v) for the whole tile, column
 // vector by column vector, so that only one vector's multipliers and biases are live besides the
 // accumulators (all of them: 24 + 6 + temporaries > 32 registers, accumulators spilled).
-template <size_t kRows, size_t kNV, class Store>
+template <size_t kRows, size_t kNV, Steps kSteps, class Store>
 HWY_INLINE void DequantTile(const VI* acc, const TileOut& o, const size_t* lanes, const bool* full,
                             const Store& store) {
   const DF df;
   const size_t L = hn::Lanes(df);
+  // Locals: a store through C (u8 C may alias anything) made GCC reload these per element.
+  const ref::Activation act = o.act;
+  const float* const residual = o.residual;
+  const size_t ldr = o.ldr;
+  const FakeQuant fq(df, o.fq_scale, o.inv_fq_scale, o.fq_zero_point);  // unused: optimised out
   EFFI_UNROLL
   for (size_t v = 0; v < kNV; ++v) {
-    const VF mult =
-        o.multiplier ? LoadCols(df, o.multiplier + v * L, lanes[v], full[v]) : hn::Set(df, 1.0f);
-    const VF bias = o.bias ? LoadCols(df, o.bias + v * L, lanes[v], full[v]) : hn::Zero(df);
+    // Aggregate-initialised: GCC 12 compiles ColVecs' implicit default constructor without the
+    // NEON target's attributes, and then cannot inline Vec128's into it.
+    const VF one = hn::Set(df, 1.0f), zero = hn::Zero(df);
+    ColVecs cv{o.multiplier ? LoadCols(df, o.multiplier + v * L, lanes[v], full[v]) : one,
+               o.bias ? LoadCols(df, o.bias + v * L, lanes[v], full[v]) : zero, zero, one, false};
+    if constexpr (kSteps != Steps::kPlain) {
+      if (o.post_bias) cv.post_bias = LoadCols(df, o.post_bias + v * L, lanes[v], full[v]);
+      if (o.post_scale) cv.post_scale = LoadCols(df, o.post_scale + v * L, lanes[v], full[v]);
+    }
+    if constexpr (kSteps == Steps::kFakeQuant) {
+      cv.mult = hn::Mul(cv.mult, fq.steps.inv);
+      cv.bias = hn::Mul(cv.bias, fq.steps.inv);
+      // |acc| <= 2^31, so acc * mult + bias is finite (not NaN) unless a lane's bound is not.
+      const VF bound = hn::MulAdd(hn::Abs(cv.mult), hn::Set(df, 2147483648.0f), hn::Abs(cv.bias));
+      cv.may_be_nan = !hn::AllTrue(df, hn::Lt(bound, hn::Set(df, 1e38f)));
+    }
     EFFI_UNROLL
     for (size_t r = 0; r < kRows; ++r) {
-      const float* res = o.residual ? o.residual + r * o.ldr + v * L : nullptr;
-      store(r, v, Dequant(df, acc[r * kNV + v], mult, bias, o.act, res, lanes[v], full[v]));
+      const float* res = residual ? residual + r * ldr + v * L : nullptr;
+      store(r, v, Dequant<kSteps>(df, acc[r * kNV + v], cv, act, fq, res, lanes[v], full[v]));
     }
+  }
+}
+
+// DequantTile with the code for the steps the call has; kQdq false: the plain epilogue only.
+template <size_t kRows, size_t kNV, bool kQdq, class Store>
+HWY_INLINE void DequantTileAny(const VI* acc, const TileOut& o, const size_t* lanes,
+                               const bool* full, const Store& store) {
+  if constexpr (!kQdq) {
+    DequantTile<kRows, kNV, Steps::kPlain>(acc, o, lanes, full, store);
+  } else if (o.fq_scale != 0.0f) {
+    DequantTile<kRows, kNV, Steps::kFakeQuant>(acc, o, lanes, full, store);
+  } else if (o.post_bias || o.post_scale) {
+    DequantTile<kRows, kNV, Steps::kPost>(acc, o, lanes, full, store);
+  } else {
+    DequantTile<kRows, kNV, Steps::kPlain>(acc, o, lanes, full, store);
   }
 }
 
@@ -483,8 +596,10 @@ HWY_INLINE void DequantTile(const VI* acc, const TileOut& o, const size_t* lanes
 // over all of K: the zero-point term -za * colsum, plus A . B, then the epilogue. Not inlined
 // into the panel loop: register allocation per tile kept all 24 accumulators in registers, while
 // the inlined version (every tile shape in one function) spilled around the K loop (3136x192x48,
-// int32 out, alternating runs: 85-89 vs 114-159 us).
-template <class Mac, size_t kRows, size_t kNV, bool kFull>
+// int32 out, alternating runs: 85-89 vs 114-159 us). kQdq: the call has QDQ steps (fq_scale,
+// post_bias or post_scale); apart, so that the plain tile's code is exactly what it was without
+// them (all epilogues in one function: the plain 3136x192x48 float out 6-8 % slower).
+template <class Mac, size_t kRows, size_t kNV, bool kFull, bool kQdq>
 HWY_NOINLINE void Tile(const void* a, size_t lda, size_t k, const typename Mac::BElem* bp,
                        size_t bs, const int32_t* colsum, int32_t za, size_t cols, const TileOut& o,
                        NextB pf) {
@@ -519,29 +634,22 @@ HWY_NOINLINE void Tile(const void* a, size_t lda, size_t k, const typename Mac::
   }
   if (o.out == Out::kFloat) {
     float* c = static_cast<float*>(o.c);
-    DequantTile<kRows, kNV>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
+    DequantTileAny<kRows, kNV, kQdq>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
       StoreCols(y, df, c + r * o.ldc + v * L, lanes[v], full[v]);
     });
     return;
   }
-  // u8: t = y / out_scale clamped to [-zp, 255 - zp] (integers, so clamping before rounding
-  // equals saturating after), rounded half to even by adding 1.5 * 2^23 (the float's integer bits
-  // then hold round(t), exactly for |t| < 2^22), then + zp: an int32 in [0, 255]. 6 ops per vector
-  // against 12 with NearestInt (overflow fix-up) and a saturating DemoteTo: BM_QGemmPackedU8
-  // 3136x192x48 went from 1.20x to 0.97x the float output's time. Multiplying by 1 / out_scale may
-  // differ from QuantizeLinear's division by one step at exact ties. NaN becomes the zero point, as
-  // in ref::quantize_linear_u8: it is zeroed first because Min/Max treat NaN differently per ISA
-  // (x86 returns the second operand, NEON propagates it).
+  // u8: t = U8Steps(y), rounded half to even by adding kRoundMagic, whose bits minus
+  // kRoundMagicBits are round(t), then + zp: an int32 in [0, 255]. 6 ops per vector against 12
+  // with NearestInt (overflow fix-up) and a saturating DemoteTo: BM_QGemmPackedU8 3136x192x48 went
+  // from 1.20x to 0.97x the float output's time.
   const DU8 du8;
   uint8_t* c = static_cast<uint8_t*>(o.c);
-  const float zpf = static_cast<float>(o.out_zero_point), magic = 12582912.0f;
-  const VF inv = hn::Set(df, o.inv_out_scale), lo = hn::Set(df, -zpf),
-           hi = hn::Set(df, 255.0f - zpf), vmagic = hn::Set(df, magic);
-  const VI offset = hn::Set(di, 0x4B400000 - o.out_zero_point);  // 0x4B400000: bits of magic
-  DequantTile<kRows, kNV>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
-    VF t = hn::Mul(y, inv);
-    t = hn::Min(hn::Max(hn::IfThenZeroElse(hn::IsNaN(t), t), lo), hi);
-    const VI q32 = hn::Sub(hn::BitCast(di, hn::Add(t, vmagic)), offset);
+  const U8Steps steps(df, o.inv_out_scale, o.out_zero_point);
+  const VF vmagic = hn::Set(df, kRoundMagic);
+  const VI offset = hn::Set(di, kRoundMagicBits - o.out_zero_point);
+  DequantTileAny<kRows, kNV, kQdq>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
+    const VI q32 = hn::Sub(hn::BitCast(di, hn::Add(steps(y), vmagic)), offset);
     StoreCols(U8FromI32(du8, q32), du8, c + r * o.ldc + v * L, lanes[v], full[v]);
   });
 }
@@ -571,7 +679,8 @@ template <class Mac, size_t kNV, bool kFull>
 HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const void* a, size_t lda,
                           size_t esize, const typename Mac::BElem* bp, size_t bs,
                           const int32_t* colsum, int32_t za, int64_t j0, size_t cols,
-                          float inv_out_scale, const uint8_t* next, size_t next_bytes) {
+                          float inv_out_scale, float inv_fq_scale, const uint8_t* next,
+                          size_t next_bytes) {
   const int64_t rows = m_end - m_begin;
   if (rows <= 0) return;
   const int64_t mr = static_cast<int64_t>(Mac::kMR);
@@ -582,6 +691,7 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
     extra = rows % tiles;
   }
   const QGemmEpilogue& ep = p.ep;
+  const bool qdq = ep.fq_scale != 0.0f || ep.post_bias || ep.post_scale;
   const size_t k = static_cast<size_t>(p.k);
   size_t next_lines = (next_bytes + 63) / 64;
   int64_t i = m_begin;
@@ -598,7 +708,12 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
               ep.residual ? ep.residual + i * ep.ldr + j0 : nullptr,
               static_cast<size_t>(ep.ldr),
               inv_out_scale,
-              ep.out_zero_point};
+              ep.out_zero_point,
+              ep.fq_scale,
+              inv_fq_scale,
+              ep.fq_zero_point,
+              ep.post_bias ? ep.post_bias + j0 : nullptr,
+              ep.post_scale ? ep.post_scale + j0 : nullptr};
     NextB pf;
     if (next_lines != 0) {
       pf.p = next;
@@ -607,10 +722,14 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
       next_lines -= pf.lines;
     }
     switch (r) {
-#define EFFI_QTILE(R)                                                        \
-  case R:                                                                    \
-    if constexpr (static_cast<size_t>(R) <= Mac::kMR)                        \
-      Tile<Mac, R, kNV, kFull>(ai, lda, k, bp, bs, colsum, za, cols, o, pf); \
+#define EFFI_QTILE(R)                                                                 \
+  case R:                                                                             \
+    if constexpr (static_cast<size_t>(R) <= Mac::kMR) {                               \
+      if (qdq)                                                                        \
+        Tile<Mac, R, kNV, kFull, true>(ai, lda, k, bp, bs, colsum, za, cols, o, pf);  \
+      else                                                                            \
+        Tile<Mac, R, kNV, kFull, false>(ai, lda, k, bp, bs, colsum, za, cols, o, pf); \
+    }                                                                                 \
     break;
       EFFI_QTILE(1)
       EFFI_QTILE(2)
@@ -640,6 +759,7 @@ void Run(const Args& p) {
   const int64_t kp = qgemm_internal::PaddedK(f, p.k);
   const int32_t za = p.a_zero_point - Mac::kAOffset;
   const float inv_out_scale = 1.0f / p.ep.out_scale;
+  const float inv_fq_scale = p.ep.fq_scale != 0.0f ? 1.0f / p.ep.fq_scale : 0.0f;
   const auto* packed = reinterpret_cast<const typename Mac::BElem*>(p.packed);
   const int64_t mr = static_cast<int64_t>(Mac::kMR);
   int64_t block = p.m_end - p.m_begin;
@@ -695,7 +815,7 @@ void Run(const Args& p) {
       }
 #define EFFI_QPANEL(NV, FULL)                                                                     \
   PanelRows<Mac, NV, FULL>(p, m0, m1, a, lda, esize, bp, bs, colsum, za, j0, cols, inv_out_scale, \
-                           next, next_bytes)
+                           inv_fq_scale, next, next_bytes)
       if (Mac::kPanelVecs == 3 && nv == 3) {
         if (full) {
           EFFI_QPANEL(3, true);

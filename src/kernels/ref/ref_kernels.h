@@ -194,11 +194,16 @@ void pool_mixer_nhwc_f32(int64_t n, int64_t h, int64_t w, int64_t c, int64_t poo
 void qgemm_u8s8_s32(bool trans_b, int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
                     int32_t a_zero_point, const int8_t* b, int64_t ldb, int32_t* acc,
                     int64_t ldacc);
-// The int8 GEMM's epilogue in float: y[i][j] = act(float(acc[i][j]) * multiplier[j] + bias[j]) +
-// residual[i * ldr + j]; multiplier null = 1, bias and residual nullable; acc and y [rows][cols].
+// The int8 GEMM's epilogue in float (kernels::QGemmEpilogue), per element, in this order:
+//   v = float(acc[i][j]) * multiplier[j] + bias[j]
+//   v = (quantize_linear_u8(v; fq_scale, fq_zero_point) - fq_zero_point) * fq_scale  (if != 0)
+//   y[i][j] = act(v + post_bias[j]) * post_scale[j] + residual[i * ldr + j]
+// multiplier and post_scale null = 1, bias, post_bias and residual nullable, fq_scale 0 = no
+// fake quantization (a QuantizeLinear -> DequantizeLinear pair); acc and y [rows][cols].
 void qgemm_epilogue_f32(int64_t rows, int64_t cols, const int32_t* acc, const float* multiplier,
-                        const float* bias, Activation act, const float* residual, int64_t ldr,
-                        float* y);
+                        const float* bias, float fq_scale, int32_t fq_zero_point,
+                        const float* post_bias, Activation act, const float* post_scale,
+                        const float* residual, int64_t ldr, float* y);
 // ONNX QuantizeLinear to u8: y = saturate_0_255(nearbyint(x / scale) + zero_point), rounding half
 // to even; NaN gives zero_point.
 void quantize_linear_u8(int64_t count, const float* x, float scale, int32_t zero_point, uint8_t* y);
