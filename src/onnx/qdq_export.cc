@@ -1,9 +1,15 @@
 // QDQ model writer (see qdq_export.h). Layout, as ONNX Runtime's quantize_static (QDQ format,
-// per_channel=True) writes it, so that its QDQ fusions turn each Q->DQ->op->... group into its
-// integer kernels (QLinearConv / QLinearMatMul / MatMulIntegerToFloat):
-//   activation t:  t -> QuantizeLinear(t_scale, t_zero_point u8) -> DequantizeLinear -> consumers
+// per_channel=True) writes it, so that its QDQ fusions turn each DQ->op->Q group into its
+// integer kernels (QLinearConv / QLinearMatMul / QGemm):
+//   activation input t of a quantized node, produced by anything else:
+//                  t -> QuantizeLinear(t_scale, t_zero_point u8) -> DequantizeLinear -> consumers
 //                  (one pair per tensor, shared by every quantized consumer; float consumers keep
 //                  t)
+//   output t of a quantized node (QdqPlan::output_qdq):
+//                  node -> t_unquantized -> QuantizeLinear -> DequantizeLinear -> t -> consumers
+//                  (the node's output renamed, so every consumer and a graph output named t read
+//                  the dequantized values; a quantized consumer of t reads it as its input pair:
+//                  one rounding per tensor)
 //   weight w:      w_quantized (s8 initializer) -> DequantizeLinear(w_scale [C], zero point s8 [C],
 //                  axis) -> the node
 //   bias b:        b_quantized (s32, scale s_x * s_w[c], zero point 0) -> DequantizeLinear(axis 0)
@@ -187,12 +193,29 @@ std::vector<float> ReadFloats(const TensorProto& t) {
   return v;
 }
 
+// The tensors the quantized nodes of `plan` read as activations and, with plan.output_qdq, write,
+// each once, in graph order: the ones needing a range and a Q/DQ pair.
+std::vector<std::string> QuantizedTensors(const QdqPlan& plan) {
+  std::vector<std::string> tensors;
+  std::set<std::string> seen;
+  for (const QdqNode& q : plan.nodes) {
+    if (!q.quantized) continue;
+    for (const std::string& t : q.activations)
+      if (seen.insert(t).second) tensors.push_back(t);
+    if (plan.output_qdq && !q.output.empty() && seen.insert(q.output).second)
+      tensors.push_back(q.output);
+  }
+  return tensors;
+}
+
 }  // namespace
 
-QdqPlan PlanQdq(const std::string& bytes, const std::vector<std::string>& keep_float) {
+QdqPlan PlanQdq(const std::string& bytes, const std::vector<std::string>& keep_float,
+                bool output_qdq) {
   const Model m = Load(bytes);
   const onnx::GraphProto& g = m.proto.graph();
   QdqPlan plan;
+  plan.output_qdq = output_qdq;
   plan.opset = DefaultOpset(m.proto);
   if (plan.opset < 11)
     throw Error(ErrorCode::kUnsupported,
@@ -219,7 +242,6 @@ QdqPlan PlanQdq(const std::string& bytes, const std::vector<std::string>& keep_f
   }
 
   std::set<std::string> keep(keep_float.begin(), keep_float.end()), matched;
-  std::set<std::string> seen_activation;
   for (int index = 0; index < g.node_size(); ++index) {
     const onnx::NodeProto& n = g.node(index);
     const std::string& op = n.op_type();
@@ -289,13 +311,10 @@ QdqPlan PlanQdq(const std::string& bytes, const std::vector<std::string>& keep_f
     q.dilations = ints("dilations");
     if (const onnx::AttributeProto* ap = FindAttr(n, "auto_pad")) q.auto_pad = ap->s();
     q.trans_a = IntAttr(n, "transA", 0) != 0;
-    if (q.why_float.empty()) {
-      q.quantized = true;
-      for (const std::string& t : q.activations)
-        if (seen_activation.insert(t).second) plan.activations.push_back(t);
-    }
+    if (q.why_float.empty()) q.quantized = true;
     plan.nodes.push_back(std::move(q));
   }
+  plan.activations = QuantizedTensors(plan);
   for (const std::string& name : keep_float)
     if (!matched.count(name))
       throw Error(
@@ -565,17 +584,12 @@ void CheckWritable(const std::string& out_path) {
 QdqPlan WithFloatLayers(const QdqPlan& plan, const std::set<std::string>& float_layers,
                         const std::string& why) {
   QdqPlan out = plan;
-  std::set<std::string> read;
-  for (QdqNode& q : out.nodes) {
+  for (QdqNode& q : out.nodes)
     if (q.quantized && float_layers.count(q.name)) {
       q.quantized = false;
       q.why_float = why;
     }
-    if (q.quantized) read.insert(q.activations.begin(), q.activations.end());
-  }
-  out.activations.clear();
-  for (const std::string& a : plan.activations)
-    if (read.count(a)) out.activations.push_back(a);
+  out.activations = QuantizedTensors(out);
   return out;
 }
 
@@ -602,6 +616,13 @@ void SerializeQdq(const std::string& bytes, const QdqPlan& plan,
   std::vector<onnx::NodeProto> head;  // weight/bias DQs and the graph inputs' Q/DQ
   std::map<std::string, std::vector<onnx::NodeProto>> after_producer;
   std::map<std::string, std::string> dq_of;  // activation -> its DequantizeLinear output
+  // Output pairs: a quantized node's output t -> the name the node writes instead (t itself
+  // becomes the DequantizeLinear's output).
+  std::set<std::string> quantized_outputs;
+  if (plan.output_qdq)
+    for (const QdqNode& q : plan.nodes)
+      if (q.quantized && !q.output.empty()) quantized_outputs.insert(q.output);
+  std::map<std::string, std::string> renamed_output;
 
   // Activations: one Q -> DQ pair each, placed right after the producer.
   std::set<std::string> graph_inputs(plan.graph_inputs.begin(), plan.graph_inputs.end());
@@ -616,9 +637,14 @@ void SerializeQdq(const std::string& bytes, const QdqPlan& plan,
     const std::string zp = w.AddInitializer<uint8_t>(t + "_zero_point", TensorProto::UINT8, {},
                                                      {static_cast<uint8_t>(qp.zero_point)});
     const std::string qout = w.Unique(t + "_quantized");
-    const std::string dqout = w.Unique(t + "_DequantizeLinear_Output");
-    std::vector<onnx::NodeProto>& dst = graph_inputs.count(t) ? head : after_producer[t];
-    dst.push_back(w.MakeNode("QuantizeLinear", t + "_QuantizeLinear", {t, scale, zp}, qout));
+    const bool output_pair = quantized_outputs.count(t) > 0;
+    const std::string qin = output_pair ? w.Unique(t + "_unquantized") : t;
+    if (output_pair) renamed_output[t] = qin;
+    const std::string dqout = output_pair ? t : w.Unique(t + "_DequantizeLinear_Output");
+    std::vector<onnx::NodeProto>& dst = output_pair             ? after_producer[qin]
+                                        : graph_inputs.count(t) ? head
+                                                                : after_producer[t];
+    dst.push_back(w.MakeNode("QuantizeLinear", t + "_QuantizeLinear", {qin, scale, zp}, qout));
     dst.push_back(
         w.MakeNode("DequantizeLinear", t + "_DequantizeLinear", {qout, scale, zp}, dqout));
     dq_of[t] = dqout;
@@ -654,6 +680,11 @@ void SerializeQdq(const std::string& bytes, const QdqPlan& plan,
     if (q_it != by_index.end()) {
       const QdqNode& q = *q_it->second;
       QdqLayerReport layer{q.name, q.op};
+      if (auto r = renamed_output.find(q.output); r != renamed_output.end()) {
+        if (n.output_size() < 1 || n.output(0) != q.output)
+          throw Error(ErrorCode::kInvalidArgument, "the plan was made for another model");
+        n.set_output(0, r->second);
+      }
       for (size_t k = 0; k < q.activations.size(); ++k)
         n.set_input(static_cast<int>(k), dq_of.at(q.activations[k]));
       if (!q.weight.empty()) {

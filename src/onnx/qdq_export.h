@@ -1,6 +1,8 @@
 // Writing a post-training-quantized QDQ ONNX model (issue 12) from a float one: the standard
-// QuantizeLinear/DequantizeLinear layout ONNX Runtime's quantize_static writes, so ONNX Runtime
-// (and effi) run Conv/Gemm/MatMul on int8 kernels. Three steps, all on the serialized model:
+// QuantizeLinear/DequantizeLinear layout ONNX Runtime's quantize_static writes (a Q/DQ pair on
+// each quantized Conv/Gemm/MatMul's activation inputs and, by default, on its output), so ONNX
+// Runtime (and effi) run Conv/Gemm/MatMul on int8 kernels. Three steps, all on the serialized
+// model:
 //   1. PlanQdq: which nodes are quantized, which activations need a range, refusals (already
 //      quantized, an op that cannot be moved to opset 13, unknown --keep-float names);
 //   2. WithExtraOutputs: the model with those activations as graph outputs, for calibration
@@ -44,7 +46,13 @@ int64_t LayerMacs(const QdqNode& node, const std::vector<std::vector<int64_t>>& 
 struct QdqPlan {
   int64_t opset = 0;           // the model's default-domain opset (written as max(opset, 13))
   std::vector<QdqNode> nodes;  // every Conv/Gemm/MatMul, in graph order
-  std::vector<std::string> activations;  // distinct tensors needing a range, in graph order
+  // A Q/DQ pair on each quantized node's output too (QdqNode::output, read by every consumer):
+  // ONNX Runtime's QDQ fusion turns a node into QLinearConv / QLinearMatMul / QGemm only when a
+  // QuantizeLinear consumes its output (5 of L1's 41 layers without these pairs, 41 with them).
+  bool output_qdq = true;
+  // Distinct tensors needing a range, in graph order: the quantized nodes' activation inputs and,
+  // with output_qdq, their outputs (a tensor that is both gets one range and one pair).
+  std::vector<std::string> activations;
   // Tensors whose rank the opset upgrade needs (Softmax/LogSoftmax inputs at opset < 13).
   std::vector<std::string> rank_probes;
   std::vector<std::string> graph_inputs;  // the model's non-initializer inputs
@@ -52,15 +60,18 @@ struct QdqPlan {
 };
 
 // Parses and checks `model` (serialized ModelProto). `keep_float`: node names (or first-output
-// names) of Conv/Gemm/MatMul nodes to leave in float. Throws effi::Error: kInvalidModel (not
-// ONNX, already quantized: QuantizeLinear/DequantizeLinear/QLinear*/...Integer nodes),
-// kUnsupported (opset < 11, external data, an op whose opset-13 form cannot be written),
-// kInvalidArgument (a --keep-float name that is no Conv/Gemm/MatMul node).
-QdqPlan PlanQdq(const std::string& model, const std::vector<std::string>& keep_float = {});
+// names) of Conv/Gemm/MatMul nodes to leave in float; `output_qdq`: QdqPlan::output_qdq. Throws
+// effi::Error: kInvalidModel (not ONNX, already quantized:
+// QuantizeLinear/DequantizeLinear/QLinear*/...Integer nodes), kUnsupported (opset < 11, external
+// data, an op whose opset-13 form cannot be written), kInvalidArgument (a --keep-float name that is
+// no Conv/Gemm/MatMul node).
+QdqPlan PlanQdq(const std::string& model, const std::vector<std::string>& keep_float = {},
+                bool output_qdq = true);
 
 // `plan` with the quantized nodes named in `float_layers` left in float (why_float = `why`) and
-// plan.activations reduced to those a still-quantized node reads: the variants the fallback and
-// the sensitivity analysis try. Names that are no quantized node are ignored.
+// plan.activations reduced to those a still-quantized node reads or (output_qdq) writes: the
+// variants the fallback and the sensitivity analysis try. Names that are no quantized node are
+// ignored.
 QdqPlan WithFloatLayers(const QdqPlan& plan, const std::set<std::string>& float_layers,
                         const std::string& why);
 

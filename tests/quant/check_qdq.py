@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Integration test of `effi quantize` against ONNX Runtime (run by ctest as quant_qdq_ort).
 
-Quantizes the bundled Fashion-MNIST EfficientFormer-L1 with 16 calibration images, checks the
-written file with the onnx package (valid, opset 13, one Q/DQ per activation, per-channel int8
-weights, int32 biases, <= 0.3x the float file), then runs it with ONNX Runtime
-(scripts/ort_run.mjs, onnxruntime-node) on the 64 golden test inputs and compares with the float
-model's logits from PyTorch (torch_test64.npy; ONNX Runtime's float logits agree to 1.5e-5):
-top-1 must agree on >= 62/64. Exit 77 (ctest SKIP_RETURN_CODE) when a prerequisite is absent.
+Quantizes the bundled Fashion-MNIST EfficientFormer-L1 with 16 calibration images (the default
+layout: Q/DQ pairs on every quantized layer's activation inputs and output), checks the written
+file with the onnx package (valid, opset 13, one Q/DQ per tensor, each layer's output followed
+directly by its pair and read by nothing else, no QuantizeLinear of a dequantized tensor,
+per-channel int8 weights, int32 biases, <= 0.3x the float file), checks that ONNX Runtime's
+optimizer fuses every one of the 41 layers into QLinearConv / QLinearMatMul / QGemm (the graph it
+writes with optimizedModelFilePath, bench/compare_ort.mjs --ort-optimized), then runs it with ONNX
+Runtime (scripts/ort_run.mjs, onnxruntime-node) on the 64 golden test inputs and compares with the
+float model's logits from PyTorch (torch_test64.npy; ONNX Runtime's float logits agree to
+1.5e-5): top-1 must agree on >= 62/64. Exit 77 (ctest SKIP_RETURN_CODE) when a prerequisite is
+absent.
 
 usage: check_qdq.py EFFI REPO_ROOT SHARED_DIR [--observer NAME] [--calib-count N]
 """
@@ -20,6 +25,10 @@ import sys
 import tempfile
 
 SKIP = 77
+# Distinct tensors with a Q/DQ pair in the Fashion-MNIST L1 with every layer int8: 42 activation
+# inputs (the two heads share theirs) + 41 layer outputs, none of which is another layer's input
+# (a GELU, ReLU, bias/residual Add, scale or reshape is always between two layers).
+TENSORS = 42 + 41
 
 
 def skip(msg):
@@ -61,10 +70,11 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="effi_qdq_") as tmp:
         out = os.path.join(tmp, "q.onnx")
-        # --fallback none: the layout checked below is every Conv/Gemm/MatMul quantized.
+        # --fallback none: the layout checked below is every Conv/Gemm/MatMul quantized;
+        # --output-qdq on: the layout ONNX Runtime fuses completely.
         r = subprocess.run([a.effi, "quantize", model, "--calib", calib, "--calib-count",
                             str(a.calib_count), "--observer", a.observer, "--fallback", "none",
-                            "--out", out, "--json"],
+                            "--output-qdq", "on", "--out", out, "--json"],
                            capture_output=True, text=True)
         sys.stderr.write(r.stderr)
         check(r.returncode == 0, f"effi quantize exit code {r.returncode}")
@@ -84,15 +94,36 @@ def main():
         # EfficientFormer-L1: 33 Conv + 2 Gemm + 6 MatMul (2 of them activation x activation).
         check((ops.get("Conv"), ops.get("Gemm"), ops.get("MatMul")) == (33, 2, 6) and "Identity" not in ops,
               "33 Conv, 2 Gemm, 6 MatMul kept; the Identity aliasing head.bias gone")
-        # One Q/DQ per distinct activation input (the two heads share theirs): 33 + 1 + 4 + 2 * 2.
-        check(ops.get("QuantizeLinear") == 42 == report["quantize_linear"],
-              f"42 QuantizeLinear (file {ops.get('QuantizeLinear')}, report "
+        # One Q/DQ per distinct tensor (TENSORS above).
+        check(ops.get("QuantizeLinear") == TENSORS == report["quantize_linear"],
+              f"{TENSORS} QuantizeLinear (file {ops.get('QuantizeLinear')}, report "
               f"{report['quantize_linear']})")
-        # DQs: 42 activations + 39 weights + 35 biases (33 Conv + 2 Gemm).
-        check(ops.get("DequantizeLinear") == 42 + 39 + 35 == report["dequantize_linear"],
-              f"116 DequantizeLinear (file {ops.get('DequantizeLinear')})")
+        # DQs: the tensors + 39 weights + 35 biases (33 Conv + 2 Gemm).
+        check(ops.get("DequantizeLinear") == TENSORS + 39 + 35 == report["dequantize_linear"],
+              f"{TENSORS + 39 + 35} DequantizeLinear (file {ops.get('DequantizeLinear')})")
         inits = {t.name: t for t in m.graph.initializer}
         producers = {o: n for n in m.graph.node for o in n.output}
+        readers = {}
+        for n in m.graph.node:
+            for i in n.input:
+                readers.setdefault(i, []).append(n)
+        # Output pairs: layer -> QuantizeLinear -> DequantizeLinear, the layer's own output read
+        # by that QuantizeLinear alone (the layout ONNX Runtime fuses), every layer's.
+        direct = 0
+        for n in m.graph.node:
+            if n.op_type not in ("Conv", "Gemm", "MatMul"):
+                continue
+            r = readers.get(n.output[0], [])
+            if len(r) == 1 and r[0].op_type == "QuantizeLinear":
+                r2 = readers.get(r[0].output[0], [])
+                direct += len(r2) == 1 and r2[0].op_type == "DequantizeLinear"
+        check(direct == 41, f"{direct} of 41 layers' outputs go straight into their Q -> DQ pair")
+        # One rounding per tensor: no tensor quantized twice, no Q of a dequantized tensor.
+        q_inputs = [n.input[0] for n in m.graph.node if n.op_type == "QuantizeLinear"]
+        check(len(set(q_inputs)) == len(q_inputs), "no tensor quantized twice")
+        requant = [i for i in q_inputs
+                   if i in producers and producers[i].op_type == "DequantizeLinear"]
+        check(not requant, f"no QuantizeLinear of a DequantizeLinear output ({requant[:3]})")
         per_channel = int32_bias = 0
         for n in m.graph.node:
             if n.op_type not in ("Conv", "Gemm", "MatMul"):
@@ -115,6 +146,23 @@ def main():
         check(ratio <= 0.3, f"size {os.path.getsize(out)} bytes = {ratio:.3f}x the float model")
         meta = {p.key for p in m.metadata_props}
         check({"labels", "preprocess"} <= meta, "metadata kept")
+
+        # What ONNX Runtime runs: its optimized graph (level 'all', as bench/compare_ort times it).
+        opt = os.path.join(tmp, "ort_optimized.onnx")
+        p = subprocess.run([node, os.path.join(a.repo, "bench/compare_ort.mjs"), out,
+                            "--ort-optimized", opt], capture_output=True, text=True)
+        check(p.returncode == 0, f"ONNX Runtime optimizes the file ({p.stderr[-500:]})")
+        if p.returncode == 0:
+            census = {}
+            for n in onnx.load(opt).graph.node:
+                census[n.op_type] = census.get(n.op_type, 0) + 1
+            int8 = {k: census.get(k, 0) for k in ("QLinearConv", "QLinearMatMul", "QGemm")}
+            flt = {k: v for k, v in census.items()
+                   if k in ("Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "FusedMatMul",
+                            "MatMulIntegerToFloat")}
+            print("     ONNX Runtime's optimized graph:", dict(sorted(census.items())))
+            check(int8 == {"QLinearConv": 33, "QLinearMatMul": 6, "QGemm": 2} and not flt,
+                  f"ONNX Runtime runs all 41 layers in int8: {int8}, float {flt}")
 
         # ONNX Runtime on the 64 golden inputs (the model has batch 1: one run per input).
         x = np.load(os.path.join(golden, "input_test64.npy"))

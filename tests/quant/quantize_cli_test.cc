@@ -92,8 +92,9 @@ class QuantizeCli : public ::testing::Test {
 
 TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
   const std::string out = Path("q.onnx");
-  const Result r = Quantize({kModel, "--calib", Calib(2), "--out", out, "--json", "--keep-float",
-                             "/head/Gemm,/stem/conv1/Conv", "--fallback", "none"});
+  const Result r =
+      Quantize({kModel, "--calib", Calib(2), "--out", out, "--json", "--keep-float",
+                "/head/Gemm,/stem/conv1/Conv", "--fallback", "none", "--output-qdq", "on"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["opset_in"], 11);
@@ -105,31 +106,40 @@ TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
     if (l["precision"] == "float") {
       ++floats;
       EXPECT_EQ(l["why_float"], "--keep-float");
+      EXPECT_FALSE(l.contains("output")) << l["name"];  // a float layer's output is not quantized
       continue;
     }
-    for (const auto& a : l["activations"]) {
+    ASSERT_TRUE(l.contains("output")) << l["name"];  // the output pair (--output-qdq on)
+    nlohmann::json tensors = l["activations"];
+    tensors.push_back(l["output"]);
+    for (const auto& a : tensors) {
       EXPECT_GT(a["scale"].get<double>(), 0);
       EXPECT_GE(a["zero_point"].get<int>(), 0);
       EXPECT_LE(a["zero_point"].get<int>(), 255);
       EXPECT_LE(a["min"].get<double>(), a["max"].get<double>());
     }
     EXPECT_GT(l["macs"].get<int64_t>(), 0) << l["name"];
-    // Sensitivity: its output's error with every layer int8, the model's with only it int8.
+    // Sensitivity: its output's error with every layer int8. The isolated one (a model load per
+    // layer) is not measured with --fallback none: nothing needs it.
     EXPECT_GT(l["output_cosine"].get<double>(), 0.9) << l["name"];
     EXPECT_LE(l["output_cosine"].get<double>(), 1.0 + 1e-9) << l["name"];
     EXPECT_GT(l["output_sqnr_db"].get<double>(), 10) << l["name"];
-    EXPECT_GT(l["isolated_model_cosine"].get<double>(), 0.9) << l["name"];
+    EXPECT_TRUE(l["isolated_model_cosine"].is_null()) << l["name"];
   }
   EXPECT_EQ(floats, 2);
+  EXPECT_EQ(doc["output_qdq"], true);
   EXPECT_EQ(doc["fallback"]["mode"], "none");
   EXPECT_EQ(doc["fallback"]["items"], 2);
+  EXPECT_EQ(doc["fallback"]["isolated_measured"], false);
   EXPECT_GT(doc["fallback"]["int8_model_cosine"].get<double>(), 0.9);
   EXPECT_FALSE(doc["fallback"].contains("kept_float"));
-  // All quantized: 42 activations (one per distinct input tensor; the two heads share theirs), 39
-  // weights, 35 biases. The stem conv kept float drops the graph input's Q/DQ, its weight and
-  // bias; /head/Gemm drops its weight and bias (its input stays quantized for /head_dist/Gemm).
-  EXPECT_EQ(doc["quantize_linear"], 41);
-  EXPECT_EQ(doc["dequantize_linear"], 41 + 37 + 33);
+  // All quantized: 42 activation inputs (one per distinct tensor; the two heads share theirs) and
+  // 41 layer outputs (none of L1's is another layer's input: a GELU, norm or add is between), 39
+  // weights, 35 biases. The stem conv kept float drops the graph input's Q/DQ, its output pair,
+  // weight and bias; /head/Gemm its output pair, weight and bias (its input stays quantized for
+  // /head_dist/Gemm).
+  EXPECT_EQ(doc["quantize_linear"], 41 + 39);
+  EXPECT_EQ(doc["dequantize_linear"], 41 + 39 + 37 + 33);
   EXPECT_LE(doc["bytes_out"].get<double>(), 0.3 * doc["bytes_in"].get<double>());
   EXPECT_TRUE(fs::is_regular_file(out));
   EXPECT_EQ(static_cast<int64_t>(fs::file_size(out)), doc["bytes_out"].get<int64_t>());
@@ -143,7 +153,9 @@ TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
   const Result table =
       Quantize({kModel, "--calib", Calib(1), "--out", Path("t.onnx"), "--fallback", "none"});
   ASSERT_EQ(table.code, 0) << table.err;
-  for (const char* column : {"cosine", "SQNR (dB)", "isolated cos", "precision"})
+  for (const char* column :
+       {"cosine", "SQNR (dB)", "isolated cos", "precision", "activation scale/zp (in -> out)",
+        "not measured", "(output pairs off)"})
     EXPECT_NE(table.out.find(column), std::string::npos) << column << "\n" << table.out;
   EXPECT_NE(table.out.find("fallback none: model-output cosine "), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("kept float: none"), std::string::npos) << table.out;
@@ -152,17 +164,19 @@ TEST_F(QuantizeCli, WritesAQdqModelAndReportsEveryLayer) {
   EXPECT_NE(table.out.find("41 of 41 Conv/Gemm/MatMul int8"), std::string::npos) << table.out;
   EXPECT_NE(table.err.find("effi: calibrated 42 activations on 1 of 1 items"), std::string::npos)
       << table.err;
+  EXPECT_NE(table.err.find("isolated sensitivity not measured: --fallback none"), std::string::npos)
+      << table.err;
 }
 
 TEST_F(QuantizeCli, SeededCalibrationDrawsTheAskedCount) {
   const std::string calib = Calib(3);
   const Result r = Quantize({kModel, "--calib", calib, "--calib-count", "2", "--calib-seed", "5",
-                             "--out", Path("q.onnx")});
+                             "--out", Path("q.onnx"), "--fallback", "none"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("on 2 of 3 items"), std::string::npos) << r.err;
   // More than the source holds: every item, once.
   const Result all = Quantize({kModel, "--calib", calib, "--calib-count", "9", "--calib-seed", "5",
-                               "--out", Path("q.onnx")});
+                               "--out", Path("q.onnx"), "--fallback", "none"});
   ASSERT_EQ(all.code, 0) << all.err;
   EXPECT_NE(all.err.find("on 3 of 3 items"), std::string::npos) << all.err;
 }
@@ -189,7 +203,7 @@ TEST_F(QuantizeCli, UnwritableOutIsOneError) {
 
 TEST_F(QuantizeCli, AlreadyQuantizedModelIsRefused) {
   const std::string q = Path("q.onnx");
-  ASSERT_EQ(Quantize({kModel, "--calib", Calib(1), "--out", q}).code, 0);
+  ASSERT_EQ(Quantize({kModel, "--calib", Calib(1), "--out", q, "--fallback", "none"}).code, 0);
   ExpectError(Quantize({q, "--calib", Calib(1), "--out", Path("qq.onnx")}), 1, "already quantized");
   EXPECT_FALSE(fs::exists(Path("qq.onnx")));
 }
@@ -244,6 +258,9 @@ TEST_F(QuantizeCli, BadFlagsAreUsageErrors) {
   ExpectError(
       Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--sensitivity-count", "0"}), 2,
       "--sensitivity-count");
+  for (const char* bad : {"maybe", "", "true"})
+    ExpectError(Quantize({kModel, "--calib", calib, "--out", Path("q.onnx"), "--output-qdq", bad}),
+                2, "--output-qdq");
   EXPECT_FALSE(fs::exists(Path("q.onnx")));
 }
 
@@ -268,6 +285,38 @@ TEST_F(QuantizeCli, FallbackNoneKeepsEveryLayerInt8) {
   for (const auto& l : doc["layers"]) EXPECT_EQ(l["precision"], "int8") << l["name"];
   EXPECT_EQ(doc["fallback"]["mode"], "none");
   EXPECT_EQ(doc["fallback"]["int8_macs_percent"], 100.0);
+  EXPECT_EQ(doc["fallback"]["isolated_measured"], false);
+  // --report draws the isolated sensitivities, so with it they are measured after all.
+  const Result rep = Quantize({kTiny, "--calib", TinyCalib(Path("c.npy")), "--out", Path("r.onnx"),
+                               "--fallback", "none", "--report", Path("r.html"), "--json"});
+  ASSERT_EQ(rep.code, 0) << rep.err;
+  const auto with_report = nlohmann::json::parse(rep.out);
+  EXPECT_EQ(with_report["fallback"]["isolated_measured"], true);
+  for (const auto& l : with_report["layers"])
+    EXPECT_GT(l["isolated_model_cosine"].get<double>(), 0.5) << l["name"];
+}
+
+TEST_F(QuantizeCli, OutputQdqOnAddsThePairsOnLayerOutputs) {
+  // The tiny model's 23 layers read 24 distinct activations and write 23 outputs, none read by
+  // another layer: 24 Q/DQ pairs by default (one per input tensor), 47 with --output-qdq on.
+  const std::string calib = TinyCalib(Path("c.npy"));
+  for (const char* mode : {"on", "off"}) {
+    std::vector<std::string> args = {kTiny,          "--calib",    calib,  "--out",
+                                     Path("q.onnx"), "--fallback", "none", "--json"};
+    if (std::string(mode) == "on") args.insert(args.end(), {"--output-qdq", "on"});
+    const Result r = Quantize(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto doc = nlohmann::json::parse(r.out);
+    const bool on = std::string(mode) == "on";
+    EXPECT_EQ(doc["output_qdq"], on);
+    EXPECT_EQ(doc["quantize_linear"], on ? 47 : 24) << mode;
+    EXPECT_EQ(doc["dequantize_linear"].get<int>() - doc["quantize_linear"].get<int>(), 85 - 47)
+        << mode << ": the weights' and biases' DequantizeLinear do not change";
+    for (const auto& l : doc["layers"]) EXPECT_EQ(l.contains("output"), on) << l["name"];
+    EXPECT_NE(r.err.find(on ? "calibrated 47 activations" : "calibrated 24 activations"),
+              std::string::npos)
+        << r.err;
+  }
 }
 
 TEST_F(QuantizeCli, FallbackAutoKeepsTheMostSensitiveLayersFloat) {
@@ -461,30 +510,36 @@ TEST_F(QuantizeCli, Int8KernelsMatchQdqSemanticsOnFashionMnist) {
   const std::string train = kFmnist + "/train-images-idx3-ubyte.gz";
   if (!fs::exists(train) || !fs::exists(kFmnist + "/t10k-images-idx3-ubyte.gz"))
     GTEST_SKIP() << kFmnist << " not found (Debian package dataset-fashion-mnist)";
-  const std::string q = Path("q.onnx");
-  const Result r = Quantize({kSharedModel, "--calib", train, "--calib-count", "32", "--out", q});
-  ASSERT_EQ(r.code, 0) << r.err;
+  // Both layouts: inputs only, and with the output pairs (whose rounding, bias, layer scale and
+  // GELU run in the int8 epilogue: fuse_int8_output).
+  for (const char* layout : {"off", "on"}) {
+    SCOPED_TRACE(layout);
+    const std::string q = Path("q.onnx");
+    const Result r = Quantize({kSharedModel, "--calib", train, "--calib-count", "32", "--out", q,
+                               "--fallback", "none", "--output-qdq", layout});
+    ASSERT_EQ(r.code, 0) << r.err;
 
-  // 99.4 % of the MACs int8: all but the stem conv (the fp32 direct kernel over RGB planes;
-  // merge_heads leaves the two QDQ heads apart, each on the int8 GEMM).
-  const nlohmann::json macs = MacsByPrecision(q);
-  EXPECT_EQ(macs["float32"].get<int64_t>(), kStemMacs);
-  EXPECT_GT(macs["int8"].get<double>(), 0.98 * macs["macs"].get<double>());
+    // 99.4 % of the MACs int8: all but the stem conv (the fp32 direct kernel over RGB planes;
+    // merge_heads leaves the two QDQ heads apart, each on the int8 GEMM).
+    const nlohmann::json macs = MacsByPrecision(q);
+    EXPECT_EQ(macs["float32"].get<int64_t>(), kStemMacs);
+    EXPECT_GT(macs["int8"].get<double>(), 0.98 * macs["macs"].get<double>());
 
-  const std::vector<float> int8 = EvalLogits(q, "all", 64, Path("int8.npy"));
-  const Agreement fp32 = Compare(int8, EvalLogits(q, "all,-fuse_int8", 64, Path("fp32.npy")), 64);
-  EXPECT_GE(fp32.top1, 63);
-  EXPECT_GE(fp32.mean_cosine, 0.9999);
-  const Agreement none = Compare(int8, EvalLogits(q, "none", 16, Path("none.npy")), 16);
-  EXPECT_EQ(none.top1, 16);
-  EXPECT_GE(none.mean_cosine, 0.9999);
+    const std::vector<float> int8 = EvalLogits(q, "all", 64, Path("int8.npy"));
+    const Agreement fp32 = Compare(int8, EvalLogits(q, "all,-fuse_int8", 64, Path("fp32.npy")), 64);
+    EXPECT_GE(fp32.top1, 63);
+    EXPECT_GE(fp32.mean_cosine, 0.9999);
+    const Agreement none = Compare(int8, EvalLogits(q, "none", 16, Path("none.npy")), 16);
+    EXPECT_EQ(none.top1, 16);
+    EXPECT_GE(none.mean_cosine, 0.9999);
+  }
 }
 
 TEST_F(QuantizeCli, HelpShowsEveryDefault) {
   const Result r = Quantize({"--help"});
   ASSERT_EQ(r.code, 0);
   for (const char* d :
-       {"[default: 256]", "[default: mse]", "[default: 99.99]", "[default: auto]",
+       {"[default: 256]", "[default: mse]", "[default: 99.99]", "[default: auto]", "[default: off]",
         "[default: 0.9998]", "[default: none: the first N]", "[default: none]", "[default: all]"})
     EXPECT_NE(r.out.find(d), std::string::npos) << d << "\n" << r.out;
 }
