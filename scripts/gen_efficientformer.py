@@ -6,6 +6,10 @@ tree, parameter names, op order and therefore the same torch.onnx export), with 
 realistic, seeded weights, exported with torch.onnx.export; optionally writes random inputs and
 the ONNX Runtime outputs for them (via scripts/ort_run.mjs, onnxruntime-node).
 
+scripts/gen_efficientformer_v2.py (EfficientFormerV2) imports this file's weight recipe
+(SeededDraws, init_norm_or_linear, finish_init), branch_report, export and golden writing
+(add_output_args, export_with_goldens).
+
 Needs /usr/bin/python3 with torch 1.13, onnx and numpy (timm is not needed), and node +
 `npm install --ignore-scripts` in the repository root for the ONNX Runtime outputs.
 
@@ -348,80 +352,117 @@ def synthetic_images(n, size, seed):
     return ((imgs - mean) / std).float()
 
 
+class SeededDraws:
+    """In-place random fills from one seeded generator (shared with gen_efficientformer_v2.py, whose
+    weights follow the same recipe): the draw order decides every weight, so keep it stable."""
+
+    def __init__(self, seed):
+        self.g = torch.Generator().manual_seed(seed)
+
+    def randn(self, shape):
+        return torch.randn(shape, generator=self.g)
+
+    def normal_(self, t, std, mean=0.0):
+        t.copy_(self.randn(t.shape) * std + mean)
+
+    def uniform_(self, t, lo, hi):
+        t.copy_(torch.rand(t.shape, generator=self.g) * (hi - lo) + lo)
+
+    def trunc_(self, t, std):
+        t.copy_(self.randn(t.shape).clamp(-2, 2) * std)
+
+
 @torch.no_grad()
-def realistic_init(model, cfg, seed):
-    g = torch.Generator().manual_seed(seed + 1)
+def init_norm_or_linear(rnd, name, m):
+    """The recipe's rule for norms and linear layers; False if `m` is neither."""
+    if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+        rnd.uniform_(m.weight, 0.5, 1.5)
+        rnd.normal_(m.bias, 0.1)
+    elif isinstance(m, nn.Linear):
+        fan_in = m.weight.shape[1]
+        if name in ('head', 'head_dist'):
+            rnd.trunc_(m.weight, 2.0 / math.sqrt(fan_in))
+        else:
+            rnd.trunc_(m.weight, 1.0 / math.sqrt(fan_in))
+            rnd.normal_(m.bias, 0.05)
+    else:
+        return False
+    return True
 
-    def normal_(t, std, mean=0.0):
-        t.copy_(torch.randn(t.shape, generator=g) * std + mean)
 
-    def uniform_(t, lo, hi):
-        t.copy_(torch.rand(t.shape, generator=g) * (hi - lo) + lo)
-
-    def trunc_(t, std):
-        t.copy_((torch.randn(t.shape, generator=g).clamp(-2, 2)) * std)
-
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
-            uniform_(m.weight, 0.5, 1.5)
-            normal_(m.bias, 0.1)
-        elif isinstance(m, (LayerScale, LayerScale2d)):
-            uniform_(m.gamma, 0.2, 0.8)
-        elif isinstance(m, Attention):
-            normal_(m.attention_biases, 1.0)
-        elif isinstance(m, nn.Linear):
-            fan_in = m.weight.shape[1]
-            if name in ('head', 'head_dist'):
-                trunc_(m.weight, 2.0 / math.sqrt(fan_in))
-            else:
-                trunc_(m.weight, 1.0 / math.sqrt(fan_in))
-                normal_(m.bias, 0.05)
+@torch.no_grad()
+def finish_init(model, img_size, seed, rnd):
+    """Classifier biases (head_dist.bias == head.bias), then BatchNorm running statistics measured on
+    synthetic images (train mode, cumulative average over one batch == that batch's statistics, each
+    BN seeing its already-normalised inputs) and perturbed a little so that eval-mode outputs are not
+    exactly standardised. Leaves the model in eval mode."""
     if isinstance(model.head, nn.Linear):
-        normal_(model.head.bias, 0.1)
+        rnd.normal_(model.head.bias, 0.1)
         model.head_dist.bias.copy_(model.head.bias)
-
-    # BatchNorm running statistics: measure them on synthetic images (train mode, cumulative average
-    # over one batch == that batch's statistics, each BN seeing its already-normalised inputs), then
-    # perturb them a little so that eval-mode outputs are not exactly standardised.
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     if bns:
         for m in bns:
             m.reset_running_stats()
             m.momentum = None
         model.train()
-        model(synthetic_images(8, cfg['img_size'], seed + 2))
+        model(synthetic_images(8, img_size, seed + 2))
         for m in bns:
             m.momentum = 0.1
             std = m.running_var.sqrt()
-            m.running_mean += 0.1 * std * torch.randn(m.running_mean.shape, generator=g)
-            m.running_var *= torch.exp(0.2 * torch.randn(m.running_var.shape, generator=g))
+            m.running_mean += 0.1 * std * rnd.randn(m.running_mean.shape)
+            m.running_var *= torch.exp(0.2 * rnd.randn(m.running_var.shape))
     model.eval()
 
 
 @torch.no_grad()
-def branch_report(model, x):
-    """Per block: |branch| / |residual stream| (RMS) of both residual branches."""
+def realistic_init(model, cfg, seed):
+    rnd = SeededDraws(seed + 1)
+    for name, m in model.named_modules():
+        if init_norm_or_linear(rnd, name, m):
+            continue
+        if isinstance(m, (LayerScale, LayerScale2d)):
+            rnd.uniform_(m.gamma, 0.2, 0.8)
+        elif isinstance(m, Attention):
+            rnd.normal_(m.attention_biases, 1.0)
+    finish_init(model, cfg['img_size'], seed, rnd)
+
+
+def _v1_branches(mod, x0):
+    if isinstance(mod, MetaBlock2d):
+        b1 = mod.ls1(mod.token_mixer(x0))
+        x1 = x0 + b1
+        b2 = mod.ls2(mod.mlp(x1))
+    else:
+        b1 = mod.ls1(mod.token_mixer(mod.norm1(x0)))
+        x1 = x0 + b1
+        b2 = mod.ls2(mod.mlp(mod.norm2(x1)))
+    return [(b1, x0), (b2, x1)]
+
+
+@torch.no_grad()
+def branch_report(model, x, block_types=None, branches=_v1_branches):
+    """Per block (modules of `block_types`): RMS(branch) / RMS(residual stream) for each
+    (branch, stream) pair that `branches(block, block_input)` returns (blocks returning none are
+    left out)."""
+    block_types = block_types or (MetaBlock1d, MetaBlock2d)
     rows = []
     hooks = []
+    rms = lambda t: t.pow(2).mean().sqrt().item()
     for name, m in model.named_modules():
-        if isinstance(m, (MetaBlock1d, MetaBlock2d)):
+        if isinstance(m, block_types):
             def hook(mod, inp, out, name=name):
-                x0 = inp[0]
-                if isinstance(mod, MetaBlock2d):
-                    b1 = mod.ls1(mod.token_mixer(x0))
-                    x1 = x0 + b1
-                    b2 = mod.ls2(mod.mlp(x1))
-                else:
-                    b1 = mod.ls1(mod.token_mixer(mod.norm1(x0)))
-                    x1 = x0 + b1
-                    b2 = mod.ls2(mod.mlp(mod.norm2(x1)))
-                rms = lambda t: t.pow(2).mean().sqrt().item()
-                rows.append((name, rms(b1) / rms(x0), rms(b2) / rms(x1)))
+                pairs = branches(mod, inp[0])
+                if pairs:
+                    rows.append((name,) + tuple(rms(b) / rms(s) for b, s in pairs))
             hooks.append(m.register_forward_hook(hook))
     out = model(x)
     for h in hooks:
         h.remove()
     return rows, out
+
+
+def format_branch_rows(rows):
+    return ', '.join('/'.join(f'{v:.2f}' for v in r[1:]) for r in rows)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -702,20 +743,8 @@ def validate(shared_dir):
 
 
 # ------------------------------------------------------------------------------------------------
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--arch', default='custom', choices=['l1', 'l3', 'l7', 'custom'],
-                   help='preset (custom = tiny defaults: depths 1,1,2,2 widths 16,24,32,48 num_vit 1 img 64 '
-                        '10 classes key_dim 8 heads 2); the flags below override it')
-    p.add_argument('--depths', help='4 comma-separated stage depths')
-    p.add_argument('--widths', help='4 comma-separated stage widths')
-    p.add_argument('--num-vit', type=int, help='attention (MetaBlock1d) blocks at the end of stage 3')
-    p.add_argument('--img-size', type=int, help='input size (square, multiple of 32)')
-    p.add_argument('--num-classes', type=int)
-    p.add_argument('--key-dim', type=int, help='attention key dim (timm: 32)')
-    p.add_argument('--heads', type=int, help='attention heads (timm: 8)')
-    p.add_argument('--attn-ratio', type=int, help='value dim / key dim (timm: 4)')
-    p.add_argument('--mlp-ratio', type=int, help='MLP hidden / dim (timm: 4)')
+def add_output_args(p):
+    """Flags shared with gen_efficientformer_v2.py: seeds, export and golden outputs."""
     p.add_argument('--seed', type=int, default=0, help='weight seed')
     p.add_argument('--opset', type=int, default=11, choices=range(11, 18), metavar='11..17')
     p.add_argument('--dynamic-batch', action='store_true', help='dynamic_axes batch on data/output')
@@ -728,23 +757,19 @@ def main():
                    help='also write one input of this batch size (needs --dynamic-batch)')
     p.add_argument('--input-seed', type=int, default=100, help='seed of the random inputs')
     p.add_argument('--no-ort', action='store_true', help='do not run ONNX Runtime')
-    p.add_argument('--validate', metavar='SHARED_DIR',
-                   help='check the re-implementation against SHARED_DIR/models/efficientformer_l1.op11.onnx '
-                        'and its golden logits, then exit')
-    a = p.parse_args()
 
-    if a.validate:
-        worst = validate(a.validate)
-        sys.exit(0 if worst < 1e-3 else 1)
+
+def check_output_args(p, a):
     if not a.out:
         p.error('--out is required')
     if a.extra_batch and not a.dynamic_batch:
         p.error('--extra-batch needs --dynamic-batch')
 
-    torch.manual_seed(a.seed)
-    cfg = resolve_config(a)
-    model = build_model(cfg)
-    realistic_init(model, cfg, a.seed)
+
+def export_with_goldens(model, cfg, a, report):
+    """Exports `model` (eval mode, initialised) to a.out, prints its op histogram and `report()`
+    (one line about the weights), then writes the random inputs, PyTorch and ONNX Runtime outputs
+    and config.json into the data folder."""
     n_params = sum(t.numel() for t in model.state_dict().values())
     print(f'{a.out}: {json.dumps(cfg)}  ({n_params} state elements)')
 
@@ -756,9 +781,7 @@ def main():
         os.remove(raw)
     hist = op_histogram(out)
     print('  ops:', dict(sorted(hist.items())))
-
-    rows, _ = branch_report(model, synthetic_images(2, cfg['img_size'], a.seed + 3))
-    print('  branch/stream RMS per block: ' + ', '.join(f'{r[1]:.2f}/{r[2]:.2f}' for r in rows))
+    print('  ' + report())
 
     if a.num_inputs <= 0 and not a.extra_batch:
         return
@@ -791,6 +814,43 @@ def main():
     with open(os.path.join(ddir, 'config.json'), 'w') as f:
         json.dump(meta, f, indent=1, sort_keys=True)
         f.write('\n')
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--arch', default='custom', choices=['l1', 'l3', 'l7', 'custom'],
+                   help='preset (custom = tiny defaults: depths 1,1,2,2 widths 16,24,32,48 num_vit 1 img 64 '
+                        '10 classes key_dim 8 heads 2); the flags below override it')
+    p.add_argument('--depths', help='4 comma-separated stage depths')
+    p.add_argument('--widths', help='4 comma-separated stage widths')
+    p.add_argument('--num-vit', type=int, help='attention (MetaBlock1d) blocks at the end of stage 3')
+    p.add_argument('--img-size', type=int, help='input size (square, multiple of 32)')
+    p.add_argument('--num-classes', type=int)
+    p.add_argument('--key-dim', type=int, help='attention key dim (timm: 32)')
+    p.add_argument('--heads', type=int, help='attention heads (timm: 8)')
+    p.add_argument('--attn-ratio', type=int, help='value dim / key dim (timm: 4)')
+    p.add_argument('--mlp-ratio', type=int, help='MLP hidden / dim (timm: 4)')
+    add_output_args(p)
+    p.add_argument('--validate', metavar='SHARED_DIR',
+                   help='check the re-implementation against SHARED_DIR/models/efficientformer_l1.op11.onnx '
+                        'and its golden logits, then exit')
+    a = p.parse_args()
+
+    if a.validate:
+        worst = validate(a.validate)
+        sys.exit(0 if worst < 1e-3 else 1)
+    check_output_args(p, a)
+
+    torch.manual_seed(a.seed)
+    cfg = resolve_config(a)
+    model = build_model(cfg)
+    realistic_init(model, cfg, a.seed)
+
+    def report():
+        rows, _ = branch_report(model, synthetic_images(2, cfg['img_size'], a.seed + 3))
+        return 'branch/stream RMS per block: ' + format_branch_rows(rows)
+
+    export_with_goldens(model, cfg, a, report)
 
 
 if __name__ == '__main__':

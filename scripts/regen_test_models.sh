@@ -23,4 +23,9 @@ $GEN --depths 2,2,3,4 --widths 16,24,32,48 --num-vit 3 --img-size 96 --num-class
 # L7-like: num_vit == depth of stage 3, so Flat comes first, right after the downsample.
 $GEN --depths 1,1,1,2 --widths 16,24,32,48 --num-vit 2 --img-size 64 --num-classes 10 --key-dim 8 --heads 2 \
      --seed 2 --opset 11 --out $OUT/tiny_l7like_op11.onnx
+# EfficientFormerV2 (scripts/gen_efficientformer_v2.py): the tiny `custom` preset has every V2 block type
+# (ConvMlp with depthwise mid conv, stride-2 attention with Resize, attention downsample, talking heads).
+GEN2="$PY scripts/gen_efficientformer_v2.py"
+$GEN2 --arch custom --seed 0 --opset 11 --out $OUT/tiny_v2_op11.onnx
+$GEN2 --arch custom --seed 0 --opset 17 --out $OUT/tiny_v2_op17.onnx
 du -sh "$OUT"

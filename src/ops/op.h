@@ -182,5 +182,6 @@ void RegisterNormOps(std::vector<OpSchema>& r);
 void RegisterReduceOps(std::vector<OpSchema>& r);
 void RegisterShapeOps(std::vector<OpSchema>& r);
 void RegisterQuantOps(std::vector<OpSchema>& r);
+void RegisterResizePadOps(std::vector<OpSchema>& r);
 
 }  // namespace effi::ops

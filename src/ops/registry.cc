@@ -38,6 +38,7 @@ const std::vector<OpSchema>& Registry() {
     RegisterReduceOps(r);
     RegisterShapeOps(r);
     RegisterQuantOps(r);
+    RegisterResizePadOps(r);
     return r;
   }();
   return reg;

@@ -187,14 +187,16 @@ std::vector<fs::path> Numbered(const fs::path& dir, const std::string& prefix,
 }
 
 // Operands effi needs as constants when it compiles a model (it plans static shapes): shape-like
-// inputs, Clip's bounds, Dropout's ratio and training_mode. ONNX's node tests feed them as graph
+// inputs (Resize's roi, scales and sizes, Pad's pads and axes; Pad's constant_value stays an
+// input), Clip's bounds, Dropout's ratio and training_mode. ONNX's node tests feed them as graph
 // inputs; the runner turns such inputs into initializers holding the data set's values, so the op's
 // semantics are still checked against the same input_K.pb.
 bool IsStaticOperand(const std::string& op, int index) {
   static const std::map<std::string, std::vector<int>> kStatic = {
-      {"Reshape", {1}},        {"Expand", {1}},  {"Tile", {1}},      {"ConstantOfShape", {0}},
-      {"Range", {0, 1, 2}},    {"Split", {1}},   {"Squeeze", {1}},   {"Unsqueeze", {1}},
-      {"Slice", {1, 2, 3, 4}}, {"Clip", {1, 2}}, {"Dropout", {1, 2}}};
+      {"Reshape", {1}},        {"Expand", {1}},  {"Tile", {1}},       {"ConstantOfShape", {0}},
+      {"Range", {0, 1, 2}},    {"Split", {1}},   {"Squeeze", {1}},    {"Unsqueeze", {1}},
+      {"Slice", {1, 2, 3, 4}}, {"Clip", {1, 2}}, {"Dropout", {1, 2}}, {"Resize", {1, 2, 3}},
+      {"Pad", {1, 3}}};
   if (op.rfind("Reduce", 0) == 0) return index == 1;
   auto it = kStatic.find(op);
   return it != kStatic.end() &&

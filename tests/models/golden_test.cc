@@ -105,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(Models, TinyModelTest,
                          ::testing::Values("tiny_op11", "tiny_op13", "tiny_op17",
                                            "tiny_dynbatch_op13", "tiny_dynbatch_op17",
                                            "tiny_folded_op11", "tiny_l3like_op11",
-                                           "tiny_l7like_op11"),
+                                           "tiny_l7like_op11", "tiny_v2_op11", "tiny_v2_op17"),
                          [](const auto& info) { return std::string(info.param); });
 
 // Dynamic batch: declared as -1, batch 1 and batch 3 in one model; a batch-3 run equals three

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 // Kernels know nothing about ONNX or the graph: every entry point takes plain pointers, sizes and
 // small param structs. All sizes and indices are int64_t so that products of dims never overflow
@@ -207,5 +208,68 @@ void qgemm_epilogue_f32(int64_t rows, int64_t cols, const int32_t* acc, const fl
 // ONNX QuantizeLinear to u8: y = saturate_0_255(nearbyint(x / scale) + zero_point), rounding half
 // to even; NaN gives zero_point.
 void quantize_linear_u8(int64_t count, const float* x, float scale, int32_t zero_point, uint8_t* y);
+
+// ---- Resize / Pad (resize_pad.cc) ---------------------------------------------------------------
+
+// How an output index maps to a source coordinate along one axis (ONNX Resize's
+// coordinate_transformation_mode; kOpset10 is opset-10 Resize: asymmetric).
+enum class ResizeCoord {
+  kHalfPixel,
+  kHalfPixelSymmetric,
+  kPytorchHalfPixel,
+  kAlignCorners,
+  kAsymmetric,
+  kTfHalfPixelForNn,
+  kTfCropAndResize,
+};
+// Rounding of the source coordinate in nearest mode. kSimple is opset-10 Resize as ONNX Runtime
+// runs it: floor when the axis is upsampled, ceil when it is downsampled.
+enum class ResizeNearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kSimple };
+struct ResizeAxis {
+  int64_t in = 1, out = 1;
+  // The axis' scale as the coordinate formulas use it: the `scales` value, or out / in for sizes.
+  double scale = 1.0;
+  // in * scale: the "length_resized" of align_corners / pytorch_half_pixel, not rounded, as ONNX's
+  // reference resize and its conformance data have it (with sizes it is exactly `out`). ONNX
+  // Runtime uses the rounded `out` instead: the two differ only where in * scale is fractional
+  // (align_corners at scales 0.6 x 0.7 of a 3x5 input: outputs 0.2 apart for values in [0, 1)).
+  double resized_length = 1.0;
+  double roi_start = 0.0, roi_end = 1.0;  // tf_crop_and_resize only, normalised to [0, 1]
+};
+struct ResizeParams {
+  bool linear = false;  // else nearest
+  ResizeCoord coord = ResizeCoord::kHalfPixel;
+  ResizeNearest nearest = ResizeNearest::kRoundPreferFloor;
+  float extrapolation_value = 0.0f;  // tf_crop_and_resize: outputs whose source lies outside
+  std::vector<ResizeAxis> axes;      // one per input axis
+};
+// Source coordinate (in input elements) of output index x along `a`.
+double resize_source_coord(const ResizeParams& p, const ResizeAxis& a, int64_t x);
+// One axis' sampling of output index x: y uses w0 * x[i0] + w1 * x[i1] along it (nearest: i1 = i0,
+// w1 = 0); indices are clamped to [0, in - 1], which is ONNX's edge padding. `outside` when
+// tf_crop_and_resize's coordinate falls outside the input (the output is extrapolation_value).
+struct ResizeTap {
+  int64_t i0 = 0, i1 = 0;
+  double w1 = 0.0;
+  bool outside = false;
+};
+ResizeTap resize_tap(const ResizeParams& p, const ResizeAxis& a, int64_t x);
+// ONNX Resize (nearest or linear) of x [axes[].in] into y [axes[].out], float32, any rank; linear
+// interpolates along every axis whose tap has w1 != 0, the last axis first (as ONNX's reference).
+void resize_f32(const ResizeParams& p, const float* x, float* y);
+
+enum class PadMode { kConstant, kReflect, kEdge, kWrap };
+// ONNX Pad of x [in_shape] into y, y.shape[d] = in_shape[d] + pad_begin[d] + pad_end[d]. A
+// negative pad crops that end first (as ONNX Runtime does), and the rest pads the cropped axis:
+// its output index o reads cropped index o - max(pad_begin, 0); one outside the cropped axis
+// takes `value` (kConstant, elem_size bytes), is reflected without repeating the edge (kReflect,
+// numpy's 'reflect', folded as often as needed), clamped (kEdge) or taken modulo its length
+// (kWrap). A cropped axis of length 0 that is padded needs kConstant (the caller checks).
+// Elements are elem_size raw bytes.
+void pad(int64_t elem_size, int rank, const int64_t* in_shape, const int64_t* pad_begin,
+         const int64_t* pad_end, PadMode mode, const void* value, const void* x, void* y);
+// The index that output index o reads along an axis of `in` elements padded by pad_begin >= 0
+// before it, or -1 for the constant value (as pad() above, after its crop).
+int64_t pad_source_index(PadMode mode, int64_t in, int64_t pad_begin, int64_t o);
 
 }  // namespace effi::kernels::ref
