@@ -5,8 +5,8 @@
 # 2 threads, via bench/compare_ort (alternating rounds, medians). Needs a Release build in build/
 # (or EFFI=path/to/effi).
 # A second table compares int8 on L1 224: effi and ONNX Runtime on the same QDQ file (written by
-# `effi quantize`, every Conv/Gemm/MatMul int8) against both on the float file, all four alternating
-# in one compare_ort run (--also), at 1 and 2 threads. Below it: the op types of the graph ONNX
+# `effi quantize --output-qdq on`, every Conv/Gemm/MatMul int8) against both on the float file,
+# all four alternating in one compare_ort run (--also), at 1 and 2 threads. Below it: the op types of the graph ONNX
 # Runtime actually runs for the QDQ file, i.e. which layers its int8 kernels take.
 # Usage: bench/readme_table.sh [--only fp32|int8] [--rounds 7] [--iters 30]
 #        (every other flag goes to compare_ort)
@@ -31,7 +31,9 @@ l3="$root/build/models/efficientformer_l3.op11.onnx"
 # so the two shared photos (../shared/images: bittern, goldfish; the default minmax observer) do
 # for a speed benchmark; this file is not meant for accuracy numbers. Generated once: delete it to
 # requantize after the quantizer changes.
-l1q="$root/build/models/efficientformer_l1.qdq.onnx"
+# Written with --output-qdq on (quantize_static's layout), the one ONNX Runtime runs entirely in
+# int8: both engines then run the same file on their int8 kernels.
+l1q="$root/build/models/efficientformer_l1.qdq_out.onnx"
 calib="$root/../shared/images"
 [ -f "$l1" ] || { echo "readme_table: $l1 not found (needs ../shared)" >&2; exit 1; }
 if [ "$only" != int8 ] && [ ! -f "$l3" ]; then
@@ -45,6 +47,7 @@ if [ "$only" != fp32 ] && [ ! -f "$l1q" ]; then
   # has --fallback; without it every Conv/Gemm/MatMul is quantized anyway.
   qflags=()
   if [[ "$qhelp" == *--fallback* ]]; then qflags=(--fallback none); fi
+  if [[ "$qhelp" == *--output-qdq* ]]; then qflags+=(--output-qdq on); fi
   mkdir -p "$(dirname "$l1q")"
   echo "readme_table: generating $l1q (effi quantize, calibration: $calib)" >&2
   "$effi" quantize "$l1" --calib "$calib" ${qflags[@]+"${qflags[@]}"} --out "$l1q" >&2
