@@ -193,7 +193,7 @@ std::unique_ptr<Kernel> CreateDequantize(const Node& n, const Graph& g) {
 ConstTensor FoldInt8Dequantize(const Node& n, const Graph& g) {
   if (!n.Is("DequantizeLinear") || n.outputs.size() != 1 || !In(g, n, 0).is_constant() ||
       !In(g, n, 1).is_constant() || In(g, n, 0).dtype != DType::kI8 ||
-      In(g, n, 1).dtype != DType::kF32 || Out(const_cast<Graph&>(g), n, 0).dtype != DType::kF32)
+      In(g, n, 1).dtype != DType::kF32 || g.values[n.outputs[0]].dtype != DType::kF32)
     return nullptr;
   if (n.HasInput(2)) {  // symmetric weights only: every zero point 0
     if (!In(g, n, 2).is_constant()) return nullptr;
