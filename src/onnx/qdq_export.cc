@@ -113,9 +113,18 @@ const std::set<std::string>& UpgradableOps() {
       "MatMul", "Gemm", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Softmax",
       "LogSoftmax", "ArgMax", "Split", "Slice", "Gather", "Concat", "Identity", "Dropout",
       "Constant", "Shape", "Size", "Cast", "Expand", "Tile", "ConstantOfShape", "Range", "Equal",
-      "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "Where"};
+      "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "Where", "Pad", "Resize"};
   // clang-format on
   return ops;
+}
+
+// Resize-13 dropped opset 11's tf_half_pixel_for_nn coordinate mode; everything else about
+// Resize (and Pad) reads the same at 13 (EfficientFormerV2 has both).
+bool Upgradable(const onnx::NodeProto& n) {
+  if ((!n.domain().empty() && n.domain() != "ai.onnx") || !UpgradableOps().count(n.op_type()))
+    return false;
+  const onnx::AttributeProto* mode = FindAttr(n, "coordinate_transformation_mode");
+  return !(n.op_type() == "Resize" && mode && mode->s() == "tf_half_pixel_for_nn");
 }
 
 // Softmax/LogSoftmax before opset 13 normalise over the input flattened to 2-D at `axis`; from 13
@@ -229,7 +238,7 @@ QdqPlan PlanQdq(const std::string& bytes, const std::vector<std::string>& keep_f
     if (IsQuantizedOp(n.op_type()))
       BadModel(fmt::format("the model is already quantized ({})", Describe(n)));
     if (plan.opset < kQdqOpset) {
-      if ((!n.domain().empty() && n.domain() != "ai.onnx") || !UpgradableOps().count(n.op_type()))
+      if (!Upgradable(n))
         throw Error(ErrorCode::kUnsupported,
                     fmt::format("{} in domain '{}': cannot be moved from opset {} to opset {}, "
                                 "which per-channel quantization needs",

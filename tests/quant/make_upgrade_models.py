@@ -5,8 +5,11 @@
   no Conv/Gemm/MatMul, so WriteQdq only moves it to opset 13 and the two files must give the same
   outputs: Softmax over a middle axis (opset 11 flattens at it), LogSoftmax over the last axis,
   Split with a `split` attribute, Squeeze/Unsqueeze/ReduceSum with `axes` attributes, Dropout with
-  a `ratio` attribute.
+  a `ratio` attribute; Resize (roi required at 11, optional at 13) and Pad, as EfficientFormerV2
+  has them.
 - hardmax_op11.onnx: Hardmax (not an op effi runs): quantize must refuse to move it to opset 13.
+- tf_nn_resize_op11.onnx: Resize with coordinate mode tf_half_pixel_for_nn, which Resize-13 dropped:
+  refused too.
 - linear_op11.onnx: MatMul with a [K, N] weight, Gemm with transB=0 and a bias, Gemm with alpha=2
   (bias left float), Conv without bias, a MatMul of two activations.
 """
@@ -38,11 +41,18 @@ def upgrade():
         helper.make_node("ReduceSum", ["s1"], ["y_reducesum"], name="reducesum", axes=[2],
                          keepdims=1),
         helper.make_node("Dropout", ["x"], ["y_dropout"], name="dropout", ratio=0.3),
+        helper.make_node("Resize", ["x", "roi", "scales"], ["y_resize"], name="resize",
+                         mode="linear", coordinate_transformation_mode="half_pixel"),
+        helper.make_node("Pad", ["x", "pads"], ["y_pad"], name="pad", mode="reflect"),
     ]
+    inits = [numpy_helper.from_array(np.zeros([0], np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+             numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")]
     outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in [
         ("y_softmax", [2, 3, 4, 5]), ("y_logsoftmax", [2, 3, 4, 5]), ("y_unsqueeze", [1, 2, 4, 5]),
-        ("y_reducesum", [2, 2, 1, 5]), ("y_dropout", [2, 3, 4, 5])]]
-    save(helper.make_graph(nodes, "upgrade", [x], outs), "upgrade_op11.onnx")
+        ("y_reducesum", [2, 2, 1, 5]), ("y_dropout", [2, 3, 4, 5]), ("y_resize", [2, 3, 8, 10]),
+        ("y_pad", [2, 3, 6, 7])]]
+    save(helper.make_graph(nodes, "upgrade", [x], outs, inits), "upgrade_op11.onnx")
 
 
 def hardmax():
@@ -50,6 +60,16 @@ def hardmax():
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
     save(helper.make_graph([helper.make_node("Hardmax", ["x"], ["y"], name="hm")], "hardmax",
                            [x], [y]), "hardmax_op11.onnx")
+
+
+def tf_nn_resize():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])
+    inits = [numpy_helper.from_array(np.zeros([0], np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    node = helper.make_node("Resize", ["x", "roi", "scales"], ["y"], name="up", mode="nearest",
+                            coordinate_transformation_mode="tf_half_pixel_for_nn")
+    save(helper.make_graph([node], "tf_nn", [x], [y], inits), "tf_nn_resize_op11.onnx")
 
 
 def linear():
@@ -83,5 +103,6 @@ if __name__ == "__main__":
     os.makedirs(HERE, exist_ok=True)
     upgrade()
     hardmax()
+    tf_nn_resize()
     linear()
     print("wrote", sorted(os.listdir(HERE)))

@@ -87,13 +87,17 @@ TEST(QdqExport, OpsetUpgradeKeepsEveryOutput) {
 }
 
 TEST(QdqExport, OpThatCannotBeUpgradedIsRefused) {
-  try {
-    PlanQdq(ReadFile(kModels + "hardmax_op11.onnx"));
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
-    EXPECT_NE(std::string(e.what()).find("node 'hm' (Hardmax)"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("opset 13"), std::string::npos) << e.what();
+  for (const auto& [file, node] :
+       {std::pair<std::string, std::string>{"hardmax_op11.onnx", "node 'hm' (Hardmax)"},
+        {"tf_nn_resize_op11.onnx", "node 'up' (Resize)"}}) {
+    try {
+      PlanQdq(ReadFile(kModels + file));
+      ADD_FAILURE() << file << ": no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+      EXPECT_NE(std::string(e.what()).find(node), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("opset 13"), std::string::npos) << e.what();
+    }
   }
 }
 
