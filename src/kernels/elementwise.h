@@ -38,4 +38,9 @@ struct BinaryPlan {
 bool PlanBinary(int rank, const int64_t* out_shape, const int64_t* a_strides,
                 const int64_t* b_strides, BinaryPlan* plan);
 
+// ref::head_mix_f32, vectorised over i (one FMA per head and output row per vector); sums in the
+// reference's order, so results differ from it only where the FMA skips a rounding.
+void HeadMixF32(int64_t heads, int64_t n, const float* w, const float* bias, const float* x,
+                int64_t x_stride, const float* add, int64_t add_stride, float* y, int64_t y_stride);
+
 }  // namespace effi::kernels

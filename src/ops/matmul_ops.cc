@@ -2,6 +2,9 @@
 // (x[...,K] * W[K,N] + bias, activation, residual) that the fusion passes produce.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <memory>
+
 #include "kernels/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
@@ -72,17 +75,99 @@ void InferMatMul(const Node& n, Graph& g) {
   SetOut(g, n, 0, DType::kF32, MatMulGeometry(n, In(g, n, 0).shape, In(g, n, 1).shape).out);
 }
 
+// MatMul whose B is computed at run time (EfficientFormerV2's attention: [1,8,49,196] x
+// [1,8,196,64] took 3.2 ms on ref::gemm_f32, 1.5 GFLOP/s): each task packs its batch's B (or its
+// column block of it) into the thread's scratch, as attention packs K and V, and runs the packed
+// GEMM on it. Tasks: whole batches when there are at least as many as threads, else each batch
+// split in 2-D by ChooseGemmSplit (a column block is packed once per task, a row block re-packs
+// its block: the chooser takes row splits only for tall A, where packing is cheap beside the
+// product). A thread keeps what it packed last, so consecutive tasks on the same B (row blocks,
+// or batches broadcast over one B) pack it once.
+std::unique_ptr<Kernel> RuntimeBMatMul(const MatMulGeom& geo) {
+  const int64_t m = geo.m, nn = geo.n, k = geo.k, nb = static_cast<int64_t>(geo.a_off.size());
+  // The packed layout's column unit (one vector), read off a 1x1 packing: the 2-D split's
+  // column blocks start at multiples of it, as ParallelPackedGemm's do.
+  const float zero = 0.0f;
+  const int64_t lanes = kernels::PackedB(&zero, 1, 1, 1).lanes();
+  // Per thread: a 64-byte header (the key of the B block it holds), then the packed block; a
+  // block is at most the whole B (the packed width is the width rounded up to the vector).
+  constexpr size_t kHeader = 64;
+  const size_t per_thread =
+      kHeader + (static_cast<size_t>(kernels::PackedBFloats(k, nn)) * sizeof(float) + 63) / 64 * 64;
+  return MakeKernel(
+      [geo, m, nn, k, nb, lanes, per_thread](const ExecContext& ctx, const void* const* in,
+                                             void* const* o, void* scratch) {
+        const auto* a = static_cast<const float*>(in[0]);
+        const auto* b = static_cast<const float*>(in[1]);
+        auto* y = static_cast<float*>(o[0]);
+        const int threads = ctx.threads();
+        auto slice = [&](int t) { return static_cast<uint8_t*>(scratch) + per_thread * t; };
+        struct Key {
+          int64_t b_off, n0, n1;
+        };
+        for (int t = 0; t < threads; ++t) *reinterpret_cast<Key*>(slice(t)) = Key{-1, 0, 0};
+        // Batches spread over the threads; per batch a split for the threads left to it.
+        const GemmSplit s =
+            nb >= threads
+                ? GemmSplit{}
+                : ChooseGemmSplit(static_cast<int>((threads + nb - 1) / nb), m, nn, k, 2 * lanes);
+        const int64_t mu = (m + 7) / 8, np = (nn + lanes - 1) / lanes;
+        // Task order: batch, then column block, then row block, so a thread's consecutive tasks
+        // share a B block.
+        ParallelFor(ctx, nb * s.tasks(), [&](int64_t task, int thread) {
+          const int64_t batch = task / s.tasks(), j = task % s.tasks() / s.tm,
+                        i = task % s.tasks() % s.tm;
+          const int64_t r0 = SplitBegin(mu, s.tm, i) * 8,
+                        r1 = std::min(m, SplitBegin(mu, s.tm, i + 1) * 8);
+          const int64_t n0 = std::min(nn, SplitBegin(np, s.tn, j) * lanes),
+                        n1 = std::min(nn, SplitBegin(np, s.tn, j + 1) * lanes);
+          if (r0 >= r1 || n0 >= n1) return;
+          uint8_t* mine = slice(thread);
+          Key& held = *reinterpret_cast<Key*>(mine);
+          float* packed = reinterpret_cast<float*>(mine + kHeader);
+          const int64_t b_off = geo.b_off[static_cast<size_t>(batch)];
+          if (held.b_off != b_off || held.n0 != n0 || held.n1 != n1) {
+            kernels::PackBInto(b + b_off + n0, k, n1 - n0, nn, false, packed);
+            held = Key{b_off, n0, n1};
+          }
+          kernels::GemmPackedRaw(r0, r1, a + geo.a_off[static_cast<size_t>(batch)], k, packed, k,
+                                 n1 - n0, y + batch * m * nn + n0, nn, kernels::GemmEpilogue{});
+        });
+      },
+      0, per_thread);
+}
+
 std::unique_ptr<Kernel> CreateMatMul(const Node& n, const Graph& g) {
   const MatMulGeom geo = MatMulGeometry(n, In(g, n, 0).shape, In(g, n, 1).shape);
-  return MakeKernel([geo](const ExecContext&, const void* const* in, void* const* o, void*) {
-    const float* a = static_cast<const float*>(in[0]);
-    const float* b = static_cast<const float*>(in[1]);
-    float* y = static_cast<float*>(o[0]);
-    for (size_t i = 0; i < geo.a_off.size(); ++i)
-      ref::gemm_f32(false, false, geo.m, geo.n, geo.k, 1.0f, a + geo.a_off[i], geo.k,
-                    b + geo.b_off[i], geo.n, 0.0f, y + static_cast<int64_t>(i) * geo.m * geo.n,
-                    geo.n);
-  });
+  const int64_t m = geo.m, nn = geo.n, k = geo.k, nb = static_cast<int64_t>(geo.a_off.size());
+  if (UseReferenceKernels() || m == 0 || nn == 0 || nb == 0 || k == 0) {
+    // Also every empty product: K = 0 gives zeros, which the packed GEMM (it skips K = 0) does
+    // not write.
+    return MakeKernel([geo](const ExecContext&, const void* const* in, void* const* o, void*) {
+      const float* a = static_cast<const float*>(in[0]);
+      const float* b = static_cast<const float*>(in[1]);
+      float* y = static_cast<float*>(o[0]);
+      for (size_t i = 0; i < geo.a_off.size(); ++i)
+        ref::gemm_f32(false, false, geo.m, geo.n, geo.k, 1.0f, a + geo.a_off[i], geo.k,
+                      b + geo.b_off[i], geo.n, 0.0f, y + static_cast<int64_t>(i) * geo.m * geo.n,
+                      geo.n);
+    });
+  }
+  const Value& bv = In(g, n, 1);
+  if (bv.is_constant() && bv.shape.size() <= 2) {
+    // A constant 2-D B (a weight the fusions did not take, e.g. under --passes none): packed once
+    // per plan, as effi.Linear does. Its batch is A's, whose [M, K] blocks follow each other, so
+    // the whole product is one [nb * M, K] x [K, N] GEMM.
+    auto packed = std::make_shared<const kernels::PackedB>(bv.constant->as<float>(), k, nn, nn);
+    return Prepacked(
+        MakeKernel([packed, rows = nb * m, k, nn](const ExecContext& ctx, const void* const* in,
+                                                  void* const* o, void*) {
+          ParallelGemm(ctx, rows, static_cast<const float*>(in[0]), k, *packed,
+                       static_cast<float*>(o[0]), nn, kernels::GemmEpilogue{});
+        }),
+        {1});
+  }
+  return RuntimeBMatMul(geo);
 }
 
 // ---------------- Gemm ----------------

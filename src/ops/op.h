@@ -174,6 +174,12 @@ void RequireFloat(const Graph& g, const Node& n, size_t i);
 // RequireFloat for every input the node has (absent optional inputs skipped).
 void RequireFloatInputs(const Graph& g, const Node& n);
 
+// Whether the ONNX Resize `resize` (shapes inferred) on a 4-D NCHW float tensor resizes only H and
+// W (N and C identity; not tf_crop_and_resize, not opset 10's nearest rule, a non-empty output),
+// so that an effi.Resize of the NHWC tensor computes exactly what it does; if so, sets *attrs to
+// that effi.Resize's attributes (resize_pad_ops.cc). The channels_last pass asks.
+bool NhwcResizeAttrs(const Node& resize, const Graph& g, std::map<std::string, AttrValue>* attrs);
+
 // Registration entry points (one per op family file).
 void RegisterElementwiseOps(std::vector<OpSchema>& r);
 void RegisterConvPoolOps(std::vector<OpSchema>& r);
@@ -183,5 +189,6 @@ void RegisterReduceOps(std::vector<OpSchema>& r);
 void RegisterShapeOps(std::vector<OpSchema>& r);
 void RegisterQuantOps(std::vector<OpSchema>& r);
 void RegisterResizePadOps(std::vector<OpSchema>& r);
+void RegisterAttention2dOps(std::vector<OpSchema>& r);
 
 }  // namespace effi::ops

@@ -39,6 +39,7 @@ const std::vector<OpSchema>& Registry() {
     RegisterShapeOps(r);
     RegisterQuantOps(r);
     RegisterResizePadOps(r);
+    RegisterAttention2dOps(r);
     return r;
   }();
   return reg;

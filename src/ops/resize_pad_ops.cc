@@ -2,17 +2,24 @@
 // attribute form and 11+'s input form; constant, reflect, edge, wrap; negative pads crop).
 // EfficientFormerV2 needs both: timm's V2 exports upsample by 2 with a bilinear half_pixel Resize
 // and pad before strided convolutions. Every size is decided at load from constant operands, so
-// a hostile scale or pad is one error naming the node before anything is allocated.
+// a hostile scale or pad is one error naming the node before anything is allocated. A Resize of
+// only the last two axes runs on the tap-table kernels of kernels/resize.h (equal to the
+// reference); effi.Resize is the same on an NHWC tensor, which the channels_last pass makes of a
+// 4-D Resize of H and W (NhwcResizeAttrs) so no transposes surround it.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "effi/error.hpp"
 #include "kernels/ref/ref_kernels.h"
+#include "kernels/resize.h"
 #include "ops/op.h"
 #include "util/text.h"
 
@@ -221,11 +228,188 @@ void InferResize(const Node& n, Graph& g) {
   SetOut(g, n, 0, DType::kF32, out);
 }
 
+// Row splits pay from this many output elements on (a fork-join costs a few microseconds; an
+// output element costs ~1 ns: half the elementwise ops' 2^16, each element being 2-4 loads and
+// up to 6 multiplies).
+constexpr int64_t kResizeParallelElems = int64_t{1} << 15;
+
+size_t Round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// The fast NCHW kernel over `planes` planes of plan.h x plan.w, rows split across threads.
+std::unique_ptr<Kernel> NchwResizeKernel(kernels::ResizePlan plan, int64_t planes) {
+  auto shared = std::make_shared<const kernels::ResizePlan>(std::move(plan));
+  const size_t per_thread = Round64(kernels::ResizeNchwScratchBytes(*shared));
+  const int64_t rows = planes * shared->h.out;
+  const bool parallel = rows * shared->w.out >= kResizeParallelElems;
+  return MakeKernel(
+      [shared, per_thread, rows, parallel](const ExecContext& ctx, const void* const* in,
+                                           void* const* o, void* scratch) {
+        const auto* x = static_cast<const float*>(in[0]);
+        auto* y = static_cast<float*>(o[0]);
+        ParallelRows(ctx, rows, parallel, [&](int64_t r0, int64_t r1, int thread) {
+          kernels::ResizeNchwF32(*shared, x, y, r0, r1,
+                                 static_cast<uint8_t*>(scratch) + per_thread * thread);
+        });
+      },
+      0, per_thread);
+}
+
 std::unique_ptr<Kernel> CreateResize(const Node& n, const Graph& g) {
   const ref::ResizeParams p = ResizeGeometry(n, g);
+  // The fast kernel when only the last two axes are resized (every leading one an identity).
+  const size_t rank = p.axes.size();
+  if (!UseReferenceKernels() && rank >= 2) {
+    bool rest_identity = true;
+    int64_t planes = 1;
+    for (size_t d = 0; d + 2 < rank; ++d) {
+      rest_identity = rest_identity && kernels::ResizeAxisIsIdentity(p, p.axes[d]);
+      planes *= p.axes[d].in;
+    }
+    if (rest_identity)
+      if (auto plan = kernels::PlanResize(p, p.axes[rank - 2], p.axes[rank - 1]))
+        return NchwResizeKernel(std::move(*plan), planes);
+  }
   return MakeKernel([p](const ExecContext&, const void* const* in, void* const* o, void*) {
     ref::resize_f32(p, static_cast<const float*>(in[0]), static_cast<float*>(o[0]));
   });
+}
+
+// ---- effi.Resize ----
+// X [N,H,W,C] -> Y [N, sizes[0], sizes[1], C]: ONNX Resize of the H and W axes of an NHWC tensor,
+// N and C untouched (what the channels_last pass makes of a 4-D NCHW Resize of H and W, so no
+// transposes surround it). Attributes: mode (nearest | linear), coordinate_transformation_mode
+// (every ONNX mode but tf_crop_and_resize), nearest_mode, sizes (2 ints: the output H and W) and
+// scales (2 floats, optional): the scales an ONNX node's coordinates used; absent, the scale of
+// an axis is out / in in double with length_resized = out, as ONNX's `sizes` input gives.
+
+const char* CoordName(ref::ResizeCoord c) {
+  switch (c) {
+    case ref::ResizeCoord::kHalfPixel:
+      return "half_pixel";
+    case ref::ResizeCoord::kHalfPixelSymmetric:
+      return "half_pixel_symmetric";
+    case ref::ResizeCoord::kPytorchHalfPixel:
+      return "pytorch_half_pixel";
+    case ref::ResizeCoord::kAlignCorners:
+      return "align_corners";
+    case ref::ResizeCoord::kAsymmetric:
+      return "asymmetric";
+    case ref::ResizeCoord::kTfHalfPixelForNn:
+      return "tf_half_pixel_for_nn";
+    case ref::ResizeCoord::kTfCropAndResize:
+      return "tf_crop_and_resize";
+  }
+  return "";
+}
+
+const char* NearestName(ref::ResizeNearest m) {
+  switch (m) {
+    case ref::ResizeNearest::kRoundPreferFloor:
+      return "round_prefer_floor";
+    case ref::ResizeNearest::kRoundPreferCeil:
+      return "round_prefer_ceil";
+    case ref::ResizeNearest::kFloor:
+      return "floor";
+    case ref::ResizeNearest::kCeil:
+      return "ceil";
+    case ref::ResizeNearest::kSimple:
+      return "";  // opset 10's rule has no nearest_mode name (not expressible as effi.Resize)
+  }
+  return "";
+}
+
+// effi.Resize's two resized axes (H, W) from its attributes and the NHWC input shape x.
+ref::ResizeParams EffiResizeParams(const Node& n, const Shape& x) {
+  if (x.size() != 4) Fail(n, fmt::format("needs X [N,H,W,C], got {}", ShapeStr(x)));
+  ref::ResizeParams p;
+  const std::string mode = n.GetString("mode", "nearest");
+  if (mode == "cubic") Unsupported(n, "mode 'cubic' is not supported (nearest and linear are)");
+  if (mode != "nearest" && mode != "linear")
+    Fail(n, fmt::format("unknown mode '{}'", util::EscapeControl(mode)));
+  p.linear = mode == "linear";
+  p.coord = ParseCoord(n);
+  if (p.coord == ref::ResizeCoord::kTfCropAndResize)
+    Unsupported(n, "coordinate_transformation_mode 'tf_crop_and_resize' (effi.Resize has no roi)");
+  if (p.linear && p.coord == ref::ResizeCoord::kTfHalfPixelForNn)
+    Unsupported(n, "coordinate_transformation_mode 'tf_half_pixel_for_nn' with mode 'linear'");
+  p.nearest = ParseNearest(n);
+  const std::vector<int64_t> sizes = n.GetInts("sizes", {});
+  if (sizes.size() != 2)
+    Fail(n, fmt::format("sizes must hold 2 values (output H, W), got {}", sizes.size()));
+  const bool has_scales = n.Has("scales");
+  const std::vector<float> scales = n.GetFloats("scales", {});
+  if (has_scales && scales.size() != 2)
+    Fail(n, fmt::format("scales must hold 2 values (H, W), got {}", scales.size()));
+  p.axes.resize(2);
+  for (size_t i = 0; i < 2; ++i) {
+    ref::ResizeAxis& a = p.axes[i];
+    a.in = x[1 + i];
+    if (a.in < 1) Fail(n, fmt::format("input axis {} is empty", 1 + i));
+    if (sizes[i] < 1 || sizes[i] > kMaxTensorElements)
+      Fail(n, fmt::format("size {} on axis {} is out of range (1..2^31)", sizes[i], 1 + i));
+    a.out = sizes[i];
+    if (has_scales) {
+      const float s = scales[i];
+      if (!(s > 0.0f) || !std::isfinite(s))
+        Fail(n, fmt::format("scale {} on axis {} must be positive and finite", s, 1 + i));
+      a.scale = s;
+      a.resized_length = static_cast<double>(a.in) * a.scale;
+      // ONNX's output length for these scales; a scale disagreeing with sizes is refused (also
+      // bounds the coordinates: a scale of 1e-30 cannot go with a non-empty output).
+      if (std::floor(a.resized_length) != static_cast<double>(a.out))
+        Fail(n, fmt::format("scale {} on axis {} of length {} gives {} outputs, sizes says {}", s,
+                            1 + i, a.in, std::floor(a.resized_length), a.out));
+    } else {
+      a.scale = static_cast<double>(a.out) / static_cast<double>(a.in);
+      a.resized_length = static_cast<double>(a.out);
+    }
+  }
+  return p;
+}
+
+void InferEffiResize(const Node& n, Graph& g) {
+  RequireFloat(g, n, 0);
+  const Shape& x = In(g, n, 0).shape;
+  const ref::ResizeParams p = EffiResizeParams(n, x);
+  SetOut(g, n, 0, DType::kF32, {x[0], p.axes[0].out, p.axes[1].out, x[3]});
+}
+
+std::unique_ptr<Kernel> CreateEffiResize(const Node& n, const Graph& g) {
+  const Shape x = In(g, n, 0).shape;
+  const ref::ResizeParams p = EffiResizeParams(n, x);
+  const int64_t batch = x[0], c = x[3];
+  const int64_t rows = batch * p.axes[0].out, row_elems = p.axes[1].out * c;
+  if (!UseReferenceKernels())
+    if (auto plan = kernels::PlanResize(p, p.axes[0], p.axes[1])) {
+      auto shared = std::make_shared<const kernels::ResizePlan>(std::move(*plan));
+      const bool parallel = rows * row_elems >= kResizeParallelElems;
+      return MakeKernel([shared, c, rows, parallel](const ExecContext& ctx, const void* const* in,
+                                                    void* const* o, void*) {
+        const auto* xp = static_cast<const float*>(in[0]);
+        auto* y = static_cast<float*>(o[0]);
+        ParallelRows(ctx, rows, parallel, [&](int64_t r0, int64_t r1, int) {
+          kernels::ResizeNhwcF32(*shared, c, xp, y, r0, r1);
+        });
+      });
+    }
+  // The reference: each (n, c) plane gathered into scratch, resized by ref::resize_f32 as a 2-D
+  // tensor (an ONNX Resize of that plane) and scattered back.
+  const int64_t in_plane = p.axes[0].in * p.axes[1].in, out_plane = p.axes[0].out * p.axes[1].out;
+  return MakeKernel(
+      [p, batch, c, in_plane, out_plane](const ExecContext&, const void* const* in, void* const* o,
+                                         void* scratch) {
+        const auto* xp = static_cast<const float*>(in[0]);
+        auto* y = static_cast<float*>(o[0]);
+        float* src = static_cast<float*>(scratch);
+        float* dst = src + in_plane;
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t ch = 0; ch < c; ++ch) {
+            for (int64_t i = 0; i < in_plane; ++i) src[i] = xp[(b * in_plane + i) * c + ch];
+            ref::resize_f32(p, src, dst);
+            for (int64_t i = 0; i < out_plane; ++i) y[(b * out_plane + i) * c + ch] = dst[i];
+          }
+      },
+      static_cast<size_t>(in_plane + out_plane) * sizeof(float));
 }
 
 // ---- Pad ----
@@ -364,6 +548,66 @@ void RegisterResizePadOps(std::vector<OpSchema>& r) {
        InferResize,
        CreateResize});
   r.push_back({"", "Pad", 1, 4, 1, 1, {"mode", "pads", "value"}, InferPad, CreatePad});
+  r.push_back({kEffiDomain,
+               "Resize",
+               1,
+               1,
+               1,
+               1,
+               {"mode", "coordinate_transformation_mode", "nearest_mode", "scales", "sizes"},
+               InferEffiResize,
+               CreateEffiResize});
+}
+
+bool NhwcResizeAttrs(const Node& resize, const Graph& g, std::map<std::string, AttrValue>* attrs) {
+  if (!resize.Is("Resize") || !resize.HasInput(0) || resize.outputs.empty()) return false;
+  const Value& x = In(g, resize, 0);
+  if (!x.has_shape || x.shape.size() != 4 || x.dtype != DType::kF32) return false;
+  ref::ResizeParams p;
+  try {
+    p = ResizeGeometry(resize, g);
+  } catch (const Error&) {
+    return false;  // the ONNX op reports it
+  }
+  if (p.coord == ref::ResizeCoord::kTfCropAndResize) return false;
+  if (!p.linear && p.nearest == ref::ResizeNearest::kSimple) return false;
+  if (!kernels::ResizeAxisIsIdentity(p, p.axes[0]) || !kernels::ResizeAxisIsIdentity(p, p.axes[1]))
+    return false;
+  const ref::ResizeAxis &h = p.axes[2], &w = p.axes[3];
+  std::map<std::string, AttrValue> a;
+  a["mode"] = std::string(p.linear ? "linear" : "nearest");
+  a["coordinate_transformation_mode"] = std::string(CoordName(p.coord));
+  if (!p.linear) a["nearest_mode"] = std::string(NearestName(p.nearest));
+  a["sizes"] = std::vector<int64_t>{h.out, w.out};
+  // The scales as ONNX's own (float) `scales` gave them, unless out / in reproduces the node's
+  // coordinates exactly (its `sizes` input, or scales that are such ratios).
+  auto from_sizes = [](const ref::ResizeAxis& ax) {
+    return ax.in > 0 && ax.scale == static_cast<double>(ax.out) / static_cast<double>(ax.in) &&
+           ax.resized_length == static_cast<double>(ax.out);
+  };
+  if (!from_sizes(h) || !from_sizes(w))
+    a["scales"] = std::vector<float>{static_cast<float>(h.scale), static_cast<float>(w.scale)};
+  // Accepted only if effi.Resize reads back exactly the node's geometry (a policy-scaled `sizes`
+  // or a scale that is not a float is not expressible: the ONNX op stays, behind transposes).
+  Node probe = resize;
+  probe.domain = kEffiDomain;
+  probe.attrs = a;
+  try {
+    const ref::ResizeParams q =
+        EffiResizeParams(probe, {x.shape[0], x.shape[2], x.shape[3], x.shape[1]});
+    if (q.linear != p.linear || q.coord != p.coord || (!p.linear && q.nearest != p.nearest))
+      return false;
+    for (size_t i = 0; i < 2; ++i) {
+      const ref::ResizeAxis &want = p.axes[2 + i], &got = q.axes[i];
+      if (got.in != want.in || got.out != want.out || got.scale != want.scale ||
+          got.resized_length != want.resized_length)
+        return false;
+    }
+  } catch (const Error&) {
+    return false;  // e.g. an empty output, which effi.Resize refuses
+  }
+  *attrs = std::move(a);
+  return true;
 }
 
 }  // namespace effi::ops

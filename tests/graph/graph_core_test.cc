@@ -274,13 +274,13 @@ TEST(Optimize, ReportsEnabledPassesInOrder) {
   const passes::PassReport all = passes::Optimize(g, PassOptions());
   std::vector<std::string> names;
   for (const auto& [name, n] : all.rewrites) names.push_back(name);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{
-                "fuse_qdq", "fold_batchnorm", "fuse_linear", "fold_layer_scale", "merge_heads",
-                "fuse_layernorm", "fuse_gelu", "channels_last", "fuse_pool_mixer", "fuse_attention",
-                "fuse_int8", "fuse_int8_output", "fuse_epilogue", "chain_int8"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"fuse_qdq", "fold_batchnorm", "fuse_linear",
+                                             "fold_layer_scale", "merge_heads", "fuse_layernorm",
+                                             "fuse_gelu", "fuse_attention2d", "channels_last",
+                                             "fuse_pool_mixer", "fuse_attention", "fuse_int8",
+                                             "fuse_int8_output", "fuse_epilogue", "chain_int8"}));
   EXPECT_EQ(all.rewrites[2].second, 1);   // fuse_linear
-  EXPECT_EQ(all.rewrites[12].second, 1);  // fuse_epilogue
+  EXPECT_EQ(all.rewrites[13].second, 1);  // fuse_epilogue
   EXPECT_EQ(HistogramStr(g), "effi.Linear:1 ");
   Graph g2 = Prepared(b.g);
   EXPECT_TRUE(passes::Optimize(g2, PassOptions::None()).rewrites.empty());

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,7 +17,9 @@
 #include "effi/error.hpp"
 #include "graph/graph.h"
 #include "graph/passes/passes.h"
+#include "ops/op.h"
 #include "runtime/plan.h"
+#include "runtime/thread_pool.h"
 
 namespace effi::testing {
 
@@ -209,6 +212,39 @@ inline Graph CheckPasses(const Graph& src, const std::vector<PassFn>& fns, int e
     EXPECT_LE(RelDiff(got[i], want[i]), tol)
         << "output " << i << ", histogram after: " << HistogramStr(opt);
   return opt;
+}
+
+// Runs the (single) live node of `src` with `threads` threads; `inputs` holds data for the
+// non-constant inputs in node input order. Returns output 0.
+inline Floats RunNode(const Graph& src, const std::vector<const Floats*>& inputs, int threads) {
+  const Graph g = Prepared(src);
+  const Node* node = nullptr;
+  for (const Node& n : g.nodes)
+    if (!n.dead) node = &n;
+  EXPECT_NE(node, nullptr);
+  auto kernel = ops::CheckNode(*node).create(*node, g);
+  // Absent optional inputs (also past the node's last input) are null, as the plan passes them.
+  std::vector<const void*> in(static_cast<size_t>(ops::CheckNode(*node).max_inputs), nullptr);
+  size_t next = 0;
+  for (size_t i = 0; i < node->inputs.size(); ++i) {
+    if (!node->HasInput(i)) continue;
+    const Value& v = g.values[node->inputs[i]];
+    in[i] = v.is_constant() ? static_cast<const void*>(v.constant->as<float>())
+                            : inputs.at(next++)->data();
+  }
+  Floats out(static_cast<size_t>(NumElements(g.values[node->outputs[0]].shape)), -7.0f);
+  void* outs[1] = {out.data()};
+  std::vector<uint8_t> scratch(kernel->ScratchBytes(threads) + 64);
+  void* s =
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+  std::unique_ptr<ThreadPool> pool;
+  ExecContext ctx;
+  if (threads > 1) {
+    pool = std::make_unique<ThreadPool>(threads);
+    ctx.pool = pool.get();
+  }
+  kernel->Run(ctx, in.data(), outs, s);
+  return out;
 }
 
 }  // namespace effi::testing

@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "effi/error.hpp"
 #include "graph_test_util.h"
+#include "ops/op.h"
 
 namespace effi::testing {
 namespace {
@@ -491,6 +493,229 @@ TEST(Pad, HostileOperands) {
     const int x = b.g.AddConstant("x", t);
     b.Output(b.Op("Pad", {x}, {{"pads", std::vector<int64_t>{1, 1}}, {"value", 0.5f}}));
     ExpectError([&] { Prepared(b.g); }, kInvalid, {"Pad_0", "does not fit"});
+  }
+}
+
+// ---- effi.Resize (NHWC) ----
+
+// One graph, two outputs from the same NHWC input x: Transpose -> ONNX Resize -> Transpose (the
+// layout before the channels_last pass) and effi.Resize with the attributes NhwcResizeAttrs gives
+// for that Resize. Both run the fast kernels, whose linear arithmetic is the reference's (double,
+// same order), so the outputs must be bitwise equal, not merely close. Returns false when
+// NhwcResizeAttrs refuses the node.
+bool CheckEffiResizeAgainstOnnx(const ResizeCase& c, int64_t opset = 13) {
+  const Shape nhwc = {c.in[0], c.in[2], c.in[3], c.in[1]};
+  Builder b(opset);
+  const int x = b.Input("x", nhwc);
+  const int t = b.Op("Transpose", {x}, {{"perm", std::vector<int64_t>{0, 3, 1, 2}}});
+  std::vector<int> inputs = {t};
+  if (opset > 10)
+    inputs.push_back(c.roi.empty() ? -1
+                                   : b.Const("roi", {static_cast<int64_t>(c.roi.size())}, c.roi));
+  inputs.push_back(
+      c.scales.empty() ? -1 : b.Const("scales", {static_cast<int64_t>(c.scales.size())}, c.scales));
+  if (!c.sizes.empty())
+    inputs.push_back(b.Ints("sizes", c.sizes, {static_cast<int64_t>(c.sizes.size())}));
+  std::map<std::string, AttrValue> attrs = {{"mode", c.mode}};
+  if (opset > 10) {
+    attrs["coordinate_transformation_mode"] = c.coord;
+    attrs["nearest_mode"] = c.nearest;
+  }
+  const int r = b.Op("Resize", inputs, attrs);
+  b.Output(b.Op("Transpose", {r}, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}}));
+  Graph g = Prepared(b.g);
+  const Node* resize = FindNode(g, "Resize");
+  EXPECT_NE(resize, nullptr);
+  std::map<std::string, AttrValue> effi_attrs;
+  if (!ops::NhwcResizeAttrs(*resize, g, &effi_attrs)) return false;
+  Node n;
+  n.name = "EffiResize";
+  n.domain = kEffiDomain;
+  n.op = "Resize";
+  n.inputs = {x};
+  n.outputs = {g.AddValue("effi_out")};
+  n.attrs = effi_attrs;
+  g.AddNode(n);
+  g.outputs.push_back(n.outputs[0]);
+  g = Prepared(g);
+  EXPECT_EQ(Count(g, "effi.Resize"), 1);
+  const auto out = Execute(g, RandomInputs(g));
+  EXPECT_FALSE(out[0].empty());
+  EXPECT_EQ(g.values[g.outputs[0]].shape, g.values[g.outputs[1]].shape);
+  EXPECT_EQ(out[0].size(), out[1].size());
+  int bad = 0;
+  for (size_t i = 0; i < std::min(out[0].size(), out[1].size()); ++i)
+    if (std::memcmp(&out[0][i], &out[1][i], sizeof(float)) != 0 && ++bad <= 3)
+      ADD_FAILURE() << "element " << i << ": effi.Resize " << out[1][i] << ", ONNX " << out[0][i];
+  EXPECT_EQ(bad, 0);
+  return true;
+}
+
+TEST(EffiResize, EqualsTransposedOnnxResize) {
+  std::mt19937 rng(17);
+  const std::vector<std::string> coords = {"half_pixel",           "pytorch_half_pixel",
+                                           "align_corners",        "asymmetric",
+                                           "half_pixel_symmetric", "tf_half_pixel_for_nn"};
+  // Ceil-ward nearest roundings shift tf_half_pixel_for_nn's same-length N and C axes (refused
+  // below), so this loop pairs that mode with the floor-ward ones.
+  const std::vector<std::string> nearests = {"round_prefer_floor", "floor", "round_prefer_ceil",
+                                             "ceil"};
+  const std::vector<float> scale_choices = {2.0f, 0.5f, 1.5f, 3.0f, 0.6f, 1.0f, 0.34f, 2.5f};
+  int cases = 0;
+  for (const std::string mode : {"nearest", "linear"})
+    for (const std::string& coord : coords)
+      for (int rep = 0; rep < 4; ++rep) {
+        if (mode == "linear" && coord == "tf_half_pixel_for_nn") continue;
+        ResizeCase c;
+        c.mode = mode;
+        c.coord = coord;
+        c.nearest = nearests[static_cast<size_t>(rep) % (coord == "tf_half_pixel_for_nn" ? 2 : 4)];
+        c.in = {1 + rep % 2, 1 + static_cast<int64_t>(rng() % 19),
+                1 + static_cast<int64_t>(rng() % 7), 1 + static_cast<int64_t>(rng() % 8)};
+        if (rep % 2 == 0) {
+          c.scales = {1.0f, 1.0f, scale_choices[rng() % scale_choices.size()],
+                      scale_choices[rng() % scale_choices.size()]};
+          if (std::floor(c.in[2] * c.scales[2]) < 1) c.scales[2] = 1.0f;
+          if (std::floor(c.in[3] * c.scales[3]) < 1) c.scales[3] = 1.0f;
+        } else {
+          c.sizes = {c.in[0], c.in[1], 1 + static_cast<int64_t>(rng() % 9),
+                     1 + static_cast<int64_t>(rng() % 11)};
+        }
+        SCOPED_TRACE(mode + " " + coord + " " + c.nearest + " in " + ShapeStr(c.in));
+        EXPECT_TRUE(CheckEffiResizeAgainstOnnx(c));
+        ++cases;
+      }
+  EXPECT_EQ(cases, (2 * 6 - 1) * 4);
+  // EfficientFormerV2's upsample: bilinear 2x half_pixel from an opset-11 export's sizes.
+  ResizeCase v2;
+  v2.mode = "linear";
+  v2.in = {1, 33, 7, 7};
+  v2.sizes = {1, 33, 14, 14};
+  EXPECT_TRUE(CheckEffiResizeAgainstOnnx(v2, 11));
+  // Opset 10 (X, scales): asymmetric linear converts.
+  ResizeCase op10;
+  op10.mode = "linear";
+  op10.in = {1, 5, 3, 4};
+  op10.scales = {1, 1, 2, 1.5f};
+  EXPECT_TRUE(CheckEffiResizeAgainstOnnx(op10, 10));
+}
+
+// An axis over kernels::kMaxResizeTable outputs builds no tap tables: both ops run their
+// reference paths (effi.Resize's: each (n, c) plane gathered, resized, scattered back).
+TEST(EffiResize, OversizedAxisRunsOnTheReference) {
+  ResizeCase c;
+  c.mode = "linear";
+  c.in = {1, 1, 3, 2};
+  c.sizes = {1, 1, (int64_t{1} << 20) + 3, 1};
+  EXPECT_TRUE(CheckEffiResizeAgainstOnnx(c));
+}
+
+// NhwcResizeAttrs says no where effi.Resize cannot compute what the ONNX node does.
+TEST(EffiResize, AttrsRefusedWhereNotEquivalent) {
+  ResizeCase c;
+  c.in = {1, 3, 4, 5};
+  c.scales = {1, 2, 2, 2};  // C resized
+  EXPECT_FALSE(CheckEffiResizeAgainstOnnx(c));
+  c.scales = {1, 1, 2, 2};
+  c.coord = "tf_half_pixel_for_nn";  // with ceil: the same-length C axis reads channel k + 1
+  c.nearest = "ceil";
+  EXPECT_FALSE(CheckEffiResizeAgainstOnnx(c));
+  c.nearest = "floor";
+  EXPECT_TRUE(CheckEffiResizeAgainstOnnx(c));
+  c.coord = "tf_crop_and_resize";
+  c.roi = {0, 0, 0.1f, 0.2f, 1, 1, 0.9f, 1};
+  EXPECT_FALSE(CheckEffiResizeAgainstOnnx(c));
+  c = ResizeCase();
+  c.in = {1, 3, 4, 5};
+  c.scales = {1, 1, 2, 0.1f};  // an empty output: effi.Resize refuses zero sizes
+  EXPECT_FALSE(CheckEffiResizeAgainstOnnx(c));
+  c.scales = {1, 1, 2, 2};  // opset 10's nearest rule has no nearest_mode name
+  EXPECT_FALSE(CheckEffiResizeAgainstOnnx(c, 10));
+  {  // a keep_aspect_ratio_policy scale is no float scale consistent with the sizes
+    Builder b(18);
+    const int x = b.Input("x", {1, 2, 4, 3});
+    b.Output(b.Op("Resize", {x, -1, -1, b.Ints("sizes", {9, 8}, {2})},
+                  {{"axes", std::vector<int64_t>{2, 3}},
+                   {"keep_aspect_ratio_policy", std::string("not_larger")}}));
+    const Graph g = Prepared(b.g);
+    std::map<std::string, AttrValue> attrs;
+    EXPECT_FALSE(ops::NhwcResizeAttrs(*FindNode(g, "Resize"), g, &attrs));
+    EXPECT_TRUE(attrs.empty());
+  }
+  {  // not a 4-D tensor, not a Resize
+    Builder b(13);
+    const int x = b.Input("x", {2, 4, 5});
+    b.Output(b.Op("Resize", {x, -1, b.Const("s", {3}, {1, 2, 2})}));
+    const Graph g = Prepared(b.g);
+    std::map<std::string, AttrValue> attrs;
+    EXPECT_FALSE(ops::NhwcResizeAttrs(*FindNode(g, "Resize"), g, &attrs));
+    Node relu;
+    relu.op = "Relu";
+    EXPECT_FALSE(ops::NhwcResizeAttrs(relu, g, &attrs));
+  }
+}
+
+void ExpectEffiResizeError(const Shape& in, std::map<std::string, AttrValue> attrs, ErrorCode code,
+                           const std::string& needle) {
+  Builder b(13);
+  const int x = b.Input("x", in);
+  b.Output(b.Op("Resize", {x}, std::move(attrs), kEffiDomain));
+  SCOPED_TRACE(needle);
+  ExpectError([&] { Prepared(b.g); }, code, {"Resize_0", needle});
+}
+
+TEST(EffiResize, HostileAttributes) {
+  const Shape in = {1, 4, 4, 3};
+  const auto kInvalid = ErrorCode::kInvalidModel, kUnsup = ErrorCode::kUnsupported;
+  using Ints = std::vector<int64_t>;
+  using Fl = std::vector<float>;
+  ExpectEffiResizeError(in, {}, kInvalid, "sizes must hold 2 values");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8}}}, kInvalid, "sizes must hold 2 values");
+  ExpectEffiResizeError(in, {{"sizes", Ints{1, 8, 8, 3}}}, kInvalid, "sizes must hold 2 values");
+  for (int64_t bad :
+       {int64_t{0}, int64_t{-1}, int64_t{1} << 40, std::numeric_limits<int64_t>::min()})
+    ExpectEffiResizeError(in, {{"sizes", Ints{8, bad}}}, kInvalid, "out of range");
+  // Each axis within the limit, the tensor not: 2^16 x 2^16 pixels.
+  ExpectEffiResizeError(in, {{"sizes", Ints{65536, 65536}}}, kInvalid, "output 0");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"scales", Fl{2}}}, kInvalid,
+                        "scales must hold 2 values");
+  for (float s : {0.0f, -2.0f, kNaN, kInf, -kInf})
+    ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"scales", Fl{2, s}}}, kInvalid,
+                          "must be positive and finite");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"scales", Fl{2, 3}}}, kInvalid,
+                        "sizes says 8");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"scales", Fl{2, 1e-30f}}}, kInvalid,
+                        "sizes says 8");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"scales", Fl{2, 3e38f}}}, kInvalid,
+                        "sizes says 8");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"mode", std::string("cubic")}}, kUnsup,
+                        "cubic");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"mode", std::string("\x1b[2Jx")}}, kInvalid,
+                        "\\x1b");
+  ExpectEffiResizeError(in,
+                        {{"sizes", Ints{8, 8}},
+                         {"coordinate_transformation_mode", std::string("tf_crop_and_resize")}},
+                        kUnsup, "tf_crop_and_resize");
+  ExpectEffiResizeError(in,
+                        {{"sizes", Ints{8, 8}},
+                         {"mode", std::string("linear")},
+                         {"coordinate_transformation_mode", std::string("tf_half_pixel_for_nn")}},
+                        kUnsup, "tf_half_pixel_for_nn");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"nearest_mode", std::string("simple")}},
+                        kInvalid, "nearest_mode");
+  ExpectEffiResizeError(in, {{"sizes", Ints{8, 8}}, {"axes", Ints{1, 2}}}, kUnsup,
+                        "unsupported attribute 'axes'");
+  ExpectEffiResizeError(in, {{"sizes", std::string("8x8")}}, kInvalid, "sizes");
+  ExpectEffiResizeError({4, 4, 3}, {{"sizes", Ints{8, 8}}}, kInvalid, "needs X [N,H,W,C]");
+  ExpectEffiResizeError({1, 0, 4, 3}, {{"sizes", Ints{8, 8}}}, kInvalid, "empty");
+  {  // within every shape limit, but a 4 GiB output: refused by the memory plan, before any
+     // kernel (and its tap tables) exists
+    Builder b(13);
+    const int x = b.Input("x", {1, 4, 4, 1});
+    b.Output(b.Op("Resize", {x}, {{"sizes", Ints{int64_t{1} << 30, 1}}}, kEffiDomain));
+    const Graph g = Prepared(b.g);
+    ExpectError([&] { runtime::Plan::Build(g); }, kInvalid,
+                {"running the model needs", "Resize_0"});
   }
 }
 

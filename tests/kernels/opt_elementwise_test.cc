@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -184,6 +185,37 @@ TEST(OptBinary, PlannerDeclinesTwoOuterLoops) {
   EXPECT_FALSE(RunBinaryCase(BinaryOp::kAdd, {3, 1, 5, 1}, {1, 4, 1, 6}, rng));
   // Three levels of alternation inside a larger rank still plan when they coalesce.
   EXPECT_TRUE(RunBinaryCase(BinaryOp::kAdd, {2, 3, 4, 5}, {1, 1, 4, 5}, rng));
+}
+
+// The talking-head mix on strided rows, every target: head counts around V2's 8 (1, 3, 8, 9),
+// lengths with vector tails, with and without bias / add rows, NaN and inf carried per element.
+// Tolerance: the kernel sums in the reference's order but with FMAs (one rounding fewer per head),
+// so 1e-5 relative to the magnitude of the terms (|w| |x| ~ 1 here, up to 9 of them).
+TEST(OptHeadMix, MatchesReferenceAllTargets) {
+  std::mt19937 rng(11);
+  for (int64_t heads : {1, 3, 8, 9})
+    for (int64_t n : {1, 7, 16, 17, 49 * 5})
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool with_bias = variant & 1, with_add = variant & 2;
+        const int64_t xs = n + 3, as = n + 5, ys = n + 1;
+        const std::vector<float> w = Random(static_cast<size_t>(heads * heads), rng);
+        const std::vector<float> bias = Random(static_cast<size_t>(heads), rng);
+        std::vector<float> x = Random(static_cast<size_t>(heads * xs), rng);
+        const std::vector<float> add = Random(static_cast<size_t>(heads * as), rng);
+        if (n > 3) x[2] = kNaN;
+        if (n > 3 && heads > 1) x[static_cast<size_t>(xs + 1)] = kInf;
+        std::vector<float> want(static_cast<size_t>(heads * ys), -3.0f);
+        ref::head_mix_f32(heads, n, w.data(), with_bias ? bias.data() : nullptr, x.data(), xs,
+                          with_add ? add.data() : nullptr, as, want.data(), ys);
+        ForEachTarget([&](const std::string&) {
+          std::vector<float> got(want.size(), -3.0f);
+          HeadMixF32(heads, n, w.data(), with_bias ? bias.data() : nullptr, x.data(), xs,
+                     with_add ? add.data() : nullptr, as, got.data(), ys);
+          std::ostringstream what;
+          what << "heads " << heads << " n " << n << " variant " << variant;
+          ExpectNear(got, want, 1e-5, 1e-5, what.str());
+        });
+      }
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Pass: effi's internal activation layout is channels-last (NHWC): the packed GEMM then treats a
 // 1x1 conv as a plain [N*H*W, C] x [C, O] product and per-channel work is contiguous. Each 4-D
-// Conv / AveragePool / GlobalAveragePool becomes its effi NHWC op between two Transposes; then the
-// NHWC->NCHW transposes are pushed down through elementwise ops (constants re-laid-out) until they
-// meet and cancel the next NCHW->NHWC one. Left over: one transpose at the model input and the
-// timm "Flat" (flatten(2).transpose(1,2)), which on NHWC data is a free reshape.
+// Conv / AveragePool / GlobalAveragePool / spatial Resize becomes its effi NHWC op between two
+// Transposes; then the NHWC->NCHW transposes are pushed down through elementwise ops (constants
+// re-laid-out) until they meet and cancel the next NCHW->NHWC one. Left over: one transpose at the
+// model input and the timm "Flat" (flatten(2).transpose(1,2)), which on NHWC data is a free
+// reshape.
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
@@ -54,10 +58,12 @@ int ConvertOps(Graph& g) {
     Node n = g.nodes[i];  // copy: AddNode may reallocate
     if (n.dead) continue;
     const bool conv = n.Is("Conv"), pool = n.Is("AveragePool"), gap = n.Is("GlobalAveragePool");
-    if (!conv && !pool && !gap) continue;
+    std::map<std::string, AttrValue> attrs;
+    // EfficientFormerV2's 2x upsampling of the stride-2 attention's output.
+    const bool resize = n.Is("Resize") && ops::NhwcResizeAttrs(n, g, &attrs);
+    if (!conv && !pool && !gap && !resize) continue;
     const Shape xs = g.values[n.inputs[0]].shape;
     if (xs.size() != 4) continue;
-    std::map<std::string, AttrValue> attrs;
     std::vector<int> inputs;
     const Shape ys = g.values[n.outputs[0]].shape;
     auto explicit_pads = [&](int64_t kh, int64_t kw, int64_t dh, int64_t dw) {
@@ -125,9 +131,10 @@ int ConvertOps(Graph& g) {
           AddNode1(g, n.name + "_to_nhwc", "", "Transpose", {n.inputs[0]}, {{"perm", kToNhwc}});
     }
     const int y = AddNode1(g, n.name + "_nhwc", kEffiDomain,
-                           conv   ? "Conv"
-                           : pool ? "AvgPool"
-                                  : "GlobalAvgPool",
+                           conv     ? "Conv"
+                           : pool   ? "AvgPool"
+                           : resize ? "Resize"
+                                    : "GlobalAvgPool",
                            inputs, attrs);
     g.nodes.back().name = n.name;
     Node back;
@@ -215,6 +222,93 @@ int SinkTransposes(Graph& g) {
   return count;
 }
 
+// Appends Transpose(y, to NCHW) writing `out` (an existing value whose old producer is dead).
+void AddToNchw(Graph& g, int y, int out) {
+  Node back;
+  back.name = g.values[y].name + "_to_nchw";
+  back.op = "Transpose";
+  back.inputs = {y};
+  back.outputs = {out};
+  back.attrs = {{"perm", kToNchw}};
+  g.AddNode(std::move(back));
+}
+
+// Step 2b: per-channel ops on a transposed NHWC map, rewritten to read the map itself:
+// inference BatchNormalization becomes Mul + Add by [C] constants (elementwise, so the transpose
+// sinks on through them; EfficientFormerV2's head norm), and a reduction over H and W reduces axes
+// 1 and 2 of the NHWC map (its head's spatial mean). Returns rewrites made.
+int ConvertChannelOps(Graph& g) {
+  int count = 0;
+  GraphIndex idx(g);
+  const size_t n0 = g.nodes.size();
+  for (size_t i = 0; i < n0; ++i) {
+    if (g.nodes[i].dead) continue;
+    const Node n = g.nodes[i];  // copy: AddNode may reallocate
+    const Node* t = idx.Producer(n.inputs[0]);
+    if (!IsTranspose(t, kToNchw) || g.values[n.inputs[0]].shape.size() != 4) continue;
+    const int src = t->inputs[0];
+    const int64_t c = g.values[src].shape[3];
+    if (n.Is("BatchNormalization")) {
+      if (n.outputs.size() != 1 || n.GetInt("training_mode", 0) != 0) continue;
+      bool ok = n.inputs.size() == 5;
+      for (size_t k = 1; ok && k < 5; ++k)
+        ok = IsConst(g, n.inputs[k]) && g.values[n.inputs[k]].constant->dtype() == DType::kF32 &&
+             g.values[n.inputs[k]].shape == Shape{c};
+      if (!ok) continue;
+      auto f = [&](size_t k) { return g.values[n.inputs[k]].constant->as<float>(); };
+      const float eps = n.GetFloat("epsilon", 1e-5f);
+      std::vector<float> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
+      for (int64_t j = 0; j < c; ++j) {
+        scale[j] = f(1)[j] / std::sqrt(f(4)[j] + eps);
+        shift[j] = f(2)[j] - f(3)[j] * scale[j];
+      }
+      const int sc = AddConst(g, n.name + "_scale", MakeFloatTensor(scale, {c}));
+      const int sh = AddConst(g, n.name + "_shift", MakeFloatTensor(shift, {c}));
+      const int mul = AddNode1(g, n.name + "_mul", "", "Mul", {src, sc});
+      const int add = AddNode1(g, n.name + "_add", "", "Add", {mul, sh});
+      g.nodes[i].dead = true;
+      AddToNchw(g, add, n.outputs[0]);
+      ++count;
+      continue;
+    }
+    const bool reduce =
+        n.Is("ReduceMean") || n.Is("ReduceSum") || n.Is("ReduceMax") || n.Is("ReduceMin");
+    if (!reduce || n.outputs.size() != 1) continue;
+    std::vector<int64_t> axes;
+    if (n.HasInput(1)) {
+      if (!IsConst(g, n.inputs[1]) || g.values[n.inputs[1]].constant->dtype() != DType::kI64)
+        continue;
+      const TensorData& a = *g.values[n.inputs[1]].constant;
+      axes.assign(a.as<int64_t>(), a.as<int64_t>() + a.elements());
+    } else {
+      axes = n.GetInts("axes", {});
+    }
+    for (int64_t& a : axes)
+      if (a < 0) a += 4;
+    std::sort(axes.begin(), axes.end());
+    if (axes != std::vector<int64_t>{2, 3}) continue;
+    Node r = n;
+    r.name = n.name + "_nhwc";
+    r.inputs[0] = src;
+    if (n.HasInput(1))
+      r.inputs[1] = AddConst(g, n.name + "_axes", MakeInt64Tensor({1, 2}, {2}));
+    else
+      r.attrs["axes"] = std::vector<int64_t>{1, 2};
+    const bool keep = n.GetInt("keepdims", 1) != 0;
+    g.nodes[i].dead = true;
+    if (keep) {
+      r.outputs = {g.AddValue(g.UniqueName(g.values[n.outputs[0]].name + "_nhwc"))};
+      const int y = r.outputs[0];
+      g.AddNode(std::move(r));
+      AddToNchw(g, y, n.outputs[0]);
+    } else {
+      g.AddNode(std::move(r));  // [N, C] either way
+    }
+    ++count;
+  }
+  return count;
+}
+
 // Step 3: cancel Transpose pairs and turn size-1-only transposes and the Flat pattern into
 // reshapes.
 int Simplify(Graph& g) {
@@ -281,6 +375,10 @@ int ToChannelsLast(Graph& g) {
   // Sinking moves each transpose one op down per round; bounded by graph depth.
   for (int round = 0; round < 10000; ++round) {
     int sunk = SinkTransposes(g);
+    g.RemoveDeadNodes();
+    g.TopoSort();
+    InferShapesAndFold(g);
+    sunk += ConvertChannelOps(g);
     g.RemoveDeadNodes();
     g.TopoSort();
     InferShapesAndFold(g);

@@ -163,6 +163,21 @@ std::string OverLimit(int64_t limit) {
       FormatBytes(limit));
 }
 
+// A Pad whose pads are all zero (the attribute before opset 11, a constant input after).
+static bool IsZeroPad(const Graph& g, const Node& n) {
+  if (!n.Is("Pad")) return false;
+  std::vector<int64_t> pads;
+  if (g.opset < 11) {
+    pads = n.GetInts("pads", {1});
+  } else {
+    if (!n.HasInput(1) || !g.values[n.inputs[1]].is_constant()) return false;
+    const TensorData& t = *g.values[n.inputs[1]].constant;
+    if (t.dtype() != DType::kI64 || !t.has_data()) return false;
+    pads.assign(t.as<int64_t>(), t.as<int64_t>() + t.elements());
+  }
+  return std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
+}
+
 void InferShapesAndFold(Graph& g) {
   // Outside Optimize (tests, tools): a budget of its own at the default limit.
   std::unique_ptr<ScopedFoldBudget> own;
@@ -184,9 +199,13 @@ void InferShapesAndFold(Graph& g) {
     if (n.Is("Shape") || n.Is("Size")) all_const = true;
     if (all_const && Evaluate(g, n, s, budget)) n.dead = true;
   }
-  // Identity (and inference-mode Dropout) only renames a value: rewire its users to the input.
+  // Identity (and inference-mode Dropout, and a Pad of zeros: V2's stride-2 attention exports
+  // one before its pooling, which would stop channels_last's transposes) only renames a value:
+  // rewire its users to the input.
   for (Node& n : g.nodes) {
-    if (n.dead || !(n.Is("Identity") || n.Is("Dropout")) || n.outputs.size() != 1) continue;
+    if (n.dead || !(n.Is("Identity") || n.Is("Dropout") || IsZeroPad(g, n)) ||
+        n.outputs.size() != 1)
+      continue;
     const int in = n.inputs[0], out = n.outputs[0];
     if (g.IsGraphOutput(out) || g.IsGraphOutput(in)) continue;
     g.ReplaceAllUses(out, in);

@@ -31,6 +31,7 @@ struct PassOptions {
   bool merge_heads = true;       // (head(x) + head_dist(x)) / 2 -> one effi.Linear
   bool fuse_layernorm = true;    // ReduceMean/Sub/Pow/.../Add pattern -> LayerNormalization
   bool fuse_gelu = true;         // x*0.5*(1+erf(x/sqrt2)) -> effi.Gelu
+  bool fuse_attention2d = true;  // V2's MatMul/Softmax/talking-head chain -> effi.Attention2d
   bool channels_last = true;     // Conv/pool -> NHWC effi ops with transposes cancelled
   bool fuse_pool_mixer = true;   // x + ls * (AvgPool(x) - x) on NHWC -> effi.PoolMixer
   bool fuse_attention = true;    // softmax(q k^T * s + bias) v -> effi.Attention
@@ -96,6 +97,7 @@ int FoldLayerScale(Graph& g);
 int MergeHeads(Graph& g);
 int FuseLayerNorm(Graph& g);
 int FuseGelu(Graph& g);
+int FuseAttention2d(Graph& g);
 int ToChannelsLast(Graph& g);
 int FusePoolMixer(Graph& g);
 int FuseAttention(Graph& g);

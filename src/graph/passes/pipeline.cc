@@ -28,6 +28,7 @@ constexpr Entry kPasses[] = {
     {"merge_heads", &PassOptions::merge_heads, MergeHeads},
     {"fuse_layernorm", &PassOptions::fuse_layernorm, FuseLayerNorm},
     {"fuse_gelu", &PassOptions::fuse_gelu, FuseGelu},
+    {"fuse_attention2d", &PassOptions::fuse_attention2d, FuseAttention2d},
     {"channels_last", &PassOptions::channels_last, ToChannelsLast},
     {"fuse_pool_mixer", &PassOptions::fuse_pool_mixer, FusePoolMixer},
     {"fuse_attention", &PassOptions::fuse_attention, FuseAttention},

@@ -222,6 +222,34 @@ void Binary(int op, int64_t rows, int64_t cols, const float* a, int64_t a_rs, in
   }
 }
 
+// ---- head mixing ----
+void HeadMix(int64_t heads, int64_t n, const float* w, const float* bias, const float* x,
+             int64_t x_stride, const float* add, int64_t add_stride, float* y, int64_t y_stride) {
+  const DF d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t g = 0; g < heads; ++g) {
+    const float b = bias ? bias[g] : 0.0f;
+    const float* wg = w + g * heads;
+    const float* ag = add ? add + g * add_stride : nullptr;
+    float* yg = y + g * y_stride;
+    int64_t i = 0;
+    // Rows of x are re-read per output row g: heads x n floats, L1/L2-resident for V2's 8 x
+    // (16 rows x 49..196) blocks.
+    for (; i + L <= n; i += L) {
+      VF acc = hn::Set(d, b);
+      if (ag) acc = hn::Add(acc, hn::LoadU(d, ag + i));
+      for (int64_t h = 0; h < heads; ++h)
+        acc = hn::MulAdd(hn::Set(d, wg[h]), hn::LoadU(d, x + h * x_stride + i), acc);
+      hn::StoreU(acc, d, yg + i);
+    }
+    for (; i < n; ++i) {
+      float acc = b + (ag ? ag[i] : 0.0f);
+      for (int64_t h = 0; h < heads; ++h) acc += wg[h] * x[h * x_stride + i];
+      yg[i] = acc;
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace effi::kernels
 HWY_AFTER_NAMESPACE();
@@ -231,6 +259,7 @@ namespace effi::kernels {
 
 HWY_EXPORT(Unary);
 HWY_EXPORT(Binary);
+HWY_EXPORT(HeadMix);
 
 bool HasUnaryF32(ref::UnaryOp op) { return op != ref::UnaryOp::kLog; }
 
@@ -277,6 +306,12 @@ bool PlanBinary(int rank, const int64_t* out_shape, const int64_t* a_strides,
   *plan = BinaryPlan{dims[2].size, dims[1].size, dims[0].size, dims[2].sa, dims[1].sa,
                      dims[0].sa,   dims[2].sb,   dims[1].sb,   dims[0].sb};
   return true;
+}
+
+void HeadMixF32(int64_t heads, int64_t n, const float* w, const float* bias, const float* x,
+                int64_t x_stride, const float* add, int64_t add_stride, float* y,
+                int64_t y_stride) {
+  HWY_DYNAMIC_DISPATCH(HeadMix)(heads, n, w, bias, x, x_stride, add, add_stride, y, y_stride);
 }
 
 }  // namespace effi::kernels

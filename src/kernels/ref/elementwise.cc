@@ -201,4 +201,15 @@ void broadcast_strides(int in_rank, const int64_t* in_shape, int out_rank,
   }
 }
 
+void head_mix_f32(int64_t heads, int64_t n, const float* w, const float* bias, const float* x,
+                  int64_t x_stride, const float* add, int64_t add_stride, float* y,
+                  int64_t y_stride) {
+  for (int64_t g = 0; g < heads; ++g)
+    for (int64_t i = 0; i < n; ++i) {
+      float acc = (bias ? bias[g] : 0.0f) + (add ? add[g * add_stride + i] : 0.0f);
+      for (int64_t h = 0; h < heads; ++h) acc += w[g * heads + h] * x[h * x_stride + i];
+      y[g * y_stride + i] = acc;
+    }
+}
+
 }  // namespace effi::kernels::ref

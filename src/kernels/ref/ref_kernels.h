@@ -77,6 +77,16 @@ enum class Activation { kNone, kRelu, kGelu /* exact erf GELU */ };
 void epilogue_f32(int64_t rows, int64_t cols, const float* bias, Activation act,
                   const float* residual, float* y);
 
+// ---- head mixing ("talking heads") -------------------------------------------------------------
+
+// y[g][i] = bias[g] + add[g][i] + sum_h w[g * heads + h] * x[h][i] for g, h < heads, i < n, summed
+// in that order (bias and add nullable: 0). Row g of y starts at y + g * y_stride, of x at
+// x + h * x_stride, of add at add + g * add_stride. y must not overlap x. EfficientFormerV2's 1x1
+// convolutions across attention heads, on [heads][n] maps.
+void head_mix_f32(int64_t heads, int64_t n, const float* w, const float* bias, const float* x,
+                  int64_t x_stride, const float* add, int64_t add_stride, float* y,
+                  int64_t y_stride);
+
 // ---- elementwise --------------------------------------------------------------------------------
 
 enum class UnaryOp {
