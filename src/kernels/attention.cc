@@ -95,7 +95,7 @@ void Attention2dRowsF32(const Attention2dParams& p, int64_t r0, int64_t r1, cons
   }
   // add1's rows r0.. of every head: one row block of head g starts at g * n * m + r0 * m.
   if (p.mix1)
-    HeadMixF32(p.heads, rows * m, p.mix1, nullptr, s, hs, p.add1 ? p.add1 + r0 * m : nullptr,
+    HeadMixF32(p.heads, rows * m, p.mix1, p.mix1_bias, s, hs, p.add1 ? p.add1 + r0 * m : nullptr,
                p.n * m, t, hs);
   for (int64_t h = 0; h < p.heads; ++h) SoftmaxF32(rows, m, t + h * hs, t + h * hs);
   const float* u = t;

@@ -36,7 +36,8 @@ void AttentionHeadF32(int64_t n, int64_t m, int64_t d, int64_t dv, float scale, 
 // (head h's d channels at column h * d), k [m][ldk] (the same), v [m][ldv] (head h's dv channels
 // at h * dv),
 //   s_h = q_h . (k_scale * k_h)^T                                  [n][m] per head
-//   t_g = add1[g] + sum_h mix1[g][h] s_h   (no mix1: t_h = s_h + add1[h]; add1 [heads][n][m] or null)
+//   t_g = mix1_bias[g] + add1[g] + sum_h mix1[g][h] s_h
+//         (no mix1: t_h = s_h + add1[h]; add1 [heads][n][m], mix1_bias [heads], each nullable)
 //   p_h = softmax over m of t_h
 //   u_g = mix2_bias[g] + sum_h mix2[g][h] p_h   (no mix2: u = p)
 //   out[:, g * dv : (g + 1) * dv] = u_g . v_g                       [n][ldo]
@@ -48,6 +49,7 @@ struct Attention2dParams {
   float k_scale = 1.0f;
   const float* add1 = nullptr;       // [heads][n][m]
   const float* mix1 = nullptr;       // [heads][heads]
+  const float* mix1_bias = nullptr;  // [heads]
   const float* mix2 = nullptr;       // [heads][heads]
   const float* mix2_bias = nullptr;  // [heads]
 };
@@ -58,7 +60,6 @@ int64_t Attention2dScratchFloats(const Attention2dParams& p, int64_t rows);
 void Attention2dPackHeadF32(const Attention2dParams& p, int64_t h, const float* k, int64_t ldk,
                             const float* v, int64_t ldv, float* packed, float* scratch);
 void Attention2dRowsF32(const Attention2dParams& p, int64_t r0, int64_t r1, const float* q,
-                        int64_t ldq, const float* packed, float* out, int64_t ldo,
-                        float* scratch);
+                        int64_t ldq, const float* packed, float* out, int64_t ldo, float* scratch);
 
 }  // namespace effi::kernels

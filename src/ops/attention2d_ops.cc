@@ -124,21 +124,24 @@ std::unique_ptr<Kernel> CreateAttention2d(const Node& n, const Graph& g) {
   const int64_t H = geo.heads, nm = geo.n * geo.m;
   const float* bias = ConstFloats(g, n, 3);
   const float *mix1 = ConstFloats(g, n, 4), *mix1_b = ConstFloats(g, n, 5);
-  // add1 = mix1_bias + mix1 . bias (or the bias alone without mix1), computed once here.
+  // add1 = mix1 . bias + mix1_bias (or the bias alone without mix1), computed once here: the size
+  // of the bias constant. Without a bias mix1_bias stays a per-head term of the kernel's mix
+  // (materialising it over [H, N, M] would allocate what the model never stored).
   auto add1 = std::make_shared<std::vector<float>>();
-  if (mix1 && (bias || mix1_b)) {
+  if (mix1 && bias) {
     add1->resize(static_cast<size_t>(H * nm));
-    if (bias) {
-      ref::head_mix_f32(H, nm, mix1, mix1_b, bias, nm, nullptr, 0, add1->data(), nm);
-    } else {
-      for (int64_t h = 0; h < H; ++h) std::fill_n(add1->data() + h * nm, nm, mix1_b[h]);
-    }
+    ref::head_mix_f32(H, nm, mix1, mix1_b, bias, nm, nullptr, 0, add1->data(), nm);
   } else if (!mix1 && bias) {
     add1->assign(bias, bias + H * nm);
   }
+  // The per-head constants the kernel reads: mix1, mix1_bias (only without a bias), mix2,
+  // mix2_bias, each present or not.
+  const bool has_mix1 = mix1 != nullptr, has_mix1_b = mix1_b && !bias, has_mix2 = n.HasInput(6),
+             has_mix2_b = n.HasInput(7);
   auto mixes = std::make_shared<std::vector<float>>();
-  for (size_t i : {4, 6, 7})
-    if (n.HasInput(i)) {
+  for (auto [i, used] :
+       {std::pair<size_t, bool>{4, has_mix1}, {5, has_mix1_b}, {6, has_mix2}, {7, has_mix2_b}})
+    if (used) {
       const float* f = ConstFloats(g, n, i);
       mixes->insert(mixes->end(), f, f + NumElements(In(g, n, i).shape));
     }
@@ -149,7 +152,6 @@ std::unique_ptr<Kernel> CreateAttention2d(const Node& n, const Graph& g) {
   p.d = geo.d;
   p.dv = geo.dv;
   p.k_scale = n.GetFloat("scale", 1.0f);
-  const bool has_mix1 = mix1 != nullptr, has_mix2 = n.HasInput(6), has_mix2_b = n.HasInput(7);
   const size_t shared = static_cast<size_t>(kernels::Attention2dPackedFloats(p)) * sizeof(float);
   const size_t per_thread = static_cast<size_t>(kernels::Attention2dScratchFloats(
                                 p, std::min<int64_t>(geo.n, kRowsPerTask))) *
@@ -161,6 +163,7 @@ std::unique_ptr<Kernel> CreateAttention2d(const Node& n, const Graph& g) {
             kp.add1 = add1->empty() ? nullptr : add1->data();
             const float* mx = mixes->data();
             if (has_mix1) kp.mix1 = mx, mx += H * H;
+            if (has_mix1_b) kp.mix1_bias = mx, mx += H;
             if (has_mix2) kp.mix2 = mx, mx += H * H;
             if (has_mix2_b) kp.mix2_bias = mx;
             const int64_t cq = H * p.d, cv = H * p.dv;

@@ -88,8 +88,10 @@ TEST(Attention2dOp, MatchesPlainLoops) {
       {1, 8, 7, 7, 7, 7, 5, 9, true, true, true, true, true},
       // The downsampling attention: 7x7 queries over 14x14 keys, no mixing.
       {1, 8, 7, 7, 14, 14, 16, 20, true, false, false, false, false},
-      // Odd everything, batch 2, mixes without biases, no attention bias.
-      {2, 3, 3, 5, 2, 7, 3, 5, false, true, false, true, false},
+      // Odd everything, batch 2, no attention bias: mix1's bias then stays per head.
+      {2, 3, 3, 5, 2, 7, 3, 5, false, true, true, true, false},
+      // Mixes without biases.
+      {1, 2, 2, 2, 3, 3, 2, 3, false, true, false, true, false},
       {2, 1, 1, 1, 1, 3, 1, 1, true, true, true, false, false},
       // More query rows than one task takes (16), so several row blocks and a short one.
       {1, 5, 6, 7, 5, 5, 4, 3, true, false, false, true, true},
