@@ -4,11 +4,13 @@
 // GB/s of compulsory traffic (inputs read once + outputs written once).
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/conv_direct.h"
+#include "kernels/dwconv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
@@ -180,5 +182,59 @@ void BM_Transpose(benchmark::State& state) {
   Report(state, 0.0, 8.0 * n, inner == 1 ? "transpose_x32" : "transpose_rows");
 }
 BENCHMARK(BM_Transpose)->Args({3, 224 * 224, 1})->Args({49, 8, 64})->UseRealTime();
+
+// EfficientFormerV2's depthwise 3x3 convs on NHWC, pad 1, BN folded into the bias, one thread:
+// stride 1 with GELU fused (the FFN's mid conv), stride 2 without activation (the attention
+// downsample's local conv). Args: channels, input height = width, stride. GBps counts x read
+// once and y written once (+ weights and bias); BM_DwConvMemcpy moves the same bytes over a
+// working set of the same size, so the ratio of the two is the fraction of this machine's
+// bandwidth (L2, L3 or DRAM, whichever holds that working set) the kernel reaches. Measured
+// 2026-12-05 on the dev VM (AVX-512, 1 thread, CPU time, a loaded machine): 8-20 % (56x56x128:
+// 0.18 ms, 17 GB/s against memcpy's 87 GB/s): the kernel is bound by its FMAs and the GELU, not
+// by memory.
+void V2DwShapes(benchmark::internal::Benchmark* b) {
+  for (const auto& [c, hw] :
+       {std::pair{128, 56}, {192, 28}, {288, 14}, {384, 14}, {528, 7}, {704, 7}, {1024, 7}})
+    b->Args({c, hw, 1});
+  b->Args({96, 14, 2})->Args({512, 14, 2});
+}
+
+ref::Conv2dParams V2DwParams(const benchmark::State& state) {
+  const int64_t c = state.range(0), hw = state.range(1), s = state.range(2), o = (hw - 1) / s + 1;
+  return {1, c, hw, hw, c, o, o, 3, 3, s, s, 1, 1, 1, 1, c};
+}
+
+double V2DwBytes(const ref::Conv2dParams& p) {
+  return 4.0 * (p.h_in * p.w_in * p.c_in + p.h_out * p.w_out * p.c_out + 10 * p.c_out);
+}
+
+void BM_DwConv(benchmark::State& state) {
+  const ref::Conv2dParams p = V2DwParams(state);
+  auto x = Rand(static_cast<size_t>(p.h_in * p.w_in * p.c_in));
+  auto w = Rand(static_cast<size_t>(9 * p.c_out)), bias = Rand(static_cast<size_t>(p.c_out));
+  const auto packed = PackDepthwiseWeights(p, w.data());
+  const auto act = p.stride_h == 1 ? ref::Activation::kGelu : ref::Activation::kNone;
+  std::vector<float> y(static_cast<size_t>(p.h_out * p.w_out * p.c_out));
+  for (auto _ : state) {
+    DepthwiseConvF32(p, x.data(), packed.data(), bias.data(), act, nullptr, 0, p.h_out, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, 2.0 * 9 * p.h_out * p.w_out * p.c_out, V2DwBytes(p), DepthwiseConvKernelName());
+}
+BENCHMARK(BM_DwConv)->Apply(V2DwShapes)->UseRealTime();
+
+// The bandwidth reference for BM_DwConv: memcpy of half its bytes, so as many bytes are read and
+// written and the two buffers together are as large as x and y.
+void BM_DwConvMemcpy(benchmark::State& state) {
+  const size_t half = static_cast<size_t>(V2DwBytes(V2DwParams(state)) / 2);
+  std::vector<char> src(half, 1), dst(half);
+  for (auto _ : state) {
+    std::memcpy(dst.data(), src.data(), half);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  Report(state, 0.0, 2.0 * static_cast<double>(half), "memcpy");
+}
+BENCHMARK(BM_DwConvMemcpy)->Apply(V2DwShapes)->UseRealTime();
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kernels/conv_direct.h"
+#include "kernels/dwconv.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/pool.h"
@@ -160,6 +161,20 @@ std::unique_ptr<Kernel> CreateConv(const Node& n, const Graph& g) {
   });
 }
 
+// Pooling and depthwise conv kernels below this many output elements run on the calling thread.
+// Low, because the pool gives each thread the same rows op after op (see ThreadPool): splitting
+// even a 14x14x224 token mixer keeps its reads core-local (2-thread L1 PoolMixer total 0.29 ->
+// 0.21 ms).
+constexpr int64_t kPoolParallelElems = 1 << 12;
+
+// Runs fn(row_begin, row_end) over `rows` output rows of `row_elems` elements each, split across
+// threads when the output is large enough.
+template <class F>
+void ForRowRanges(const ExecContext& ctx, int64_t rows, int64_t row_elems, F&& fn) {
+  ParallelRows(ctx, rows, rows * row_elems >= kPoolParallelElems,
+               [&](int64_t r0, int64_t r1, int) { fn(r0, r1); });
+}
+
 // ---------------- effi.Conv (NHWC, OHWI weights, epilogue) ----------------
 // inputs: X [N,H,W,C] (or [N,C,H,W] with nchw_input = 1), W [O,kh,kw,C/g], B [O]?, R [N,Ho,Wo,O]?;
 // attrs: strides, pads (t,l,b,r), dilations, group, activation (0 none, 1 relu, 2 gelu),
@@ -217,12 +232,19 @@ std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
 std::unique_ptr<Kernel> CreateNchwInputConv(const Node& n, const Graph& g,
                                             const ref::Conv2dParams& p, ref::Activation act);
 
+std::unique_ptr<Kernel> CreateDepthwiseNhwcConv(const Node& n, const Graph& g,
+                                                const ref::Conv2dParams& p, ref::Activation act);
+
 std::unique_ptr<Kernel> CreateNhwcConv(const Node& n, const Graph& g) {
   const ref::Conv2dParams p = NhwcConvParams(n, g);
   const ref::Activation act = ActivationOf(n);
   if (IsInt8Node(n))
     return CreateInt8Gemm(n, g, &p, p.n * p.h_out * p.w_out, p.kh * p.kw * p.c_in, p.c_out, act);
+  // The layout pass gives nchw_input only to convs the direct kernel takes (groups 1), so a
+  // depthwise conv reaches it only from a model file holding effi.Conv: the reference path there.
   if (n.GetInt("nchw_input", 0) != 0) return CreateNchwInputConv(n, g, p, act);
+  if (!UseReferenceKernels() && kernels::DepthwiseConvSupported(p) && In(g, n, 1).is_constant())
+    return Prepacked(CreateDepthwiseNhwcConv(n, g, p, act), {1});
   if (UseReferenceKernels() || p.groups != 1 || !In(g, n, 1).is_constant()) {
     return MakeKernel([p, act](const ExecContext&, const void* const* in, void* const* o, void*) {
       float* y = static_cast<float*>(o[0]);
@@ -272,6 +294,25 @@ std::unique_ptr<Kernel> CreatePackedNhwcConv(const Node& n, const Graph& g,
             });
       },
       plan.scratch_shared, plan.scratch_per_thread);
+}
+
+// Depthwise effi.Conv (groups == c_in == c_out: EfficientFormerV2's 3x3 convs with their BN
+// folded): weights repacked here to [kh * kw][C], output rows split across threads, the bias,
+// activation and residual applied by the kernel as it writes each output vector. On the reference
+// path (conv, then the epilogue as a second pass) V2-S0's 56x56x128 conv took 15 ms.
+std::unique_ptr<Kernel> CreateDepthwiseNhwcConv(const Node& n, const Graph& g,
+                                                const ref::Conv2dParams& p, ref::Activation act) {
+  auto packed = std::make_shared<const std::vector<float>>(
+      kernels::PackDepthwiseWeights(p, In(g, n, 1).constant->as<float>()));
+  return MakeKernel([=](const ExecContext& ctx, const void* const* in, void* const* o, void*) {
+    const float* x = static_cast<const float*>(in[0]);
+    const float* bias = static_cast<const float*>(in[2]);
+    const float* res = static_cast<const float*>(in[3]);
+    float* y = static_cast<float*>(o[0]);
+    ForRowRanges(ctx, p.n * p.h_out, p.w_out * p.c_out, [&](int64_t r0, int64_t r1) {
+      kernels::DepthwiseConvF32(p, x, packed->data(), bias, act, res, r0, r1, y);
+    });
+  });
 }
 
 // effi.Conv with nchw_input = 1: the direct kernel (phase rows of the input, then output rows,
@@ -380,19 +421,6 @@ void InferPool(const Node& n, Graph& g) {
   Shape out = nhwc ? Shape{p.n, p.h_out, p.w_out, p.c}
                    : (x.size() == 4 ? Shape{p.n, p.c, p.h_out, p.w_out} : Shape{p.n, p.c, p.w_out});
   SetOut(g, n, 0, DType::kF32, out);
-}
-
-// Pooling kernels below this many output elements run on the calling thread. Low, because the
-// pool gives each thread the same rows op after op (see ThreadPool): splitting even a 14x14x224
-// token mixer keeps its reads core-local (2-thread L1 PoolMixer total 0.29 -> 0.21 ms).
-constexpr int64_t kPoolParallelElems = 1 << 12;
-
-// Runs fn(row_begin, row_end) over `rows` output rows of `row_elems` elements each, split across
-// threads when the output is large enough.
-template <class F>
-void ForRowRanges(const ExecContext& ctx, int64_t rows, int64_t row_elems, F&& fn) {
-  ParallelRows(ctx, rows, rows * row_elems >= kPoolParallelElems,
-               [&](int64_t r0, int64_t r1, int) { fn(r0, r1); });
 }
 
 std::unique_ptr<Kernel> CreatePool(const Node& n, const Graph& g) {
