@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "effi/error.hpp"
@@ -56,25 +57,45 @@ bool Given(const Graph& g, const Node& n, size_t i) {
 
 // ---- Resize ----
 
+// The attribute spellings of the coordinate and nearest modes, both ways (parsing the ONNX node,
+// writing effi.Resize's attributes).
+constexpr std::pair<ref::ResizeCoord, const char*> kCoordNames[] = {
+    {ref::ResizeCoord::kHalfPixel, "half_pixel"},
+    {ref::ResizeCoord::kHalfPixelSymmetric, "half_pixel_symmetric"},
+    {ref::ResizeCoord::kPytorchHalfPixel, "pytorch_half_pixel"},
+    {ref::ResizeCoord::kAlignCorners, "align_corners"},
+    {ref::ResizeCoord::kAsymmetric, "asymmetric"},
+    {ref::ResizeCoord::kTfHalfPixelForNn, "tf_half_pixel_for_nn"},
+    {ref::ResizeCoord::kTfCropAndResize, "tf_crop_and_resize"}};
+// kSimple (opset 10's rule) has no nearest_mode name: not expressible as effi.Resize.
+constexpr std::pair<ref::ResizeNearest, const char*> kNearestNames[] = {
+    {ref::ResizeNearest::kRoundPreferFloor, "round_prefer_floor"},
+    {ref::ResizeNearest::kRoundPreferCeil, "round_prefer_ceil"},
+    {ref::ResizeNearest::kFloor, "floor"},
+    {ref::ResizeNearest::kCeil, "ceil"}};
+
+template <class E, size_t N>
+E ParseName(const Node& n, const char* attr, const char* dflt,
+            const std::pair<E, const char*> (&names)[N]) {
+  const std::string m = n.GetString(attr, dflt);
+  for (const auto& [e, name] : names)
+    if (m == name) return e;
+  Fail(n, fmt::format("unknown {} '{}'", attr, util::EscapeControl(m)));
+}
+
+template <class E, size_t N>
+const char* NameOf(E e, const std::pair<E, const char*> (&names)[N]) {
+  for (const auto& [v, name] : names)
+    if (v == e) return name;
+  return "";
+}
+
 ref::ResizeCoord ParseCoord(const Node& n) {
-  const std::string m = n.GetString("coordinate_transformation_mode", "half_pixel");
-  if (m == "half_pixel") return ref::ResizeCoord::kHalfPixel;
-  if (m == "half_pixel_symmetric") return ref::ResizeCoord::kHalfPixelSymmetric;
-  if (m == "pytorch_half_pixel") return ref::ResizeCoord::kPytorchHalfPixel;
-  if (m == "align_corners") return ref::ResizeCoord::kAlignCorners;
-  if (m == "asymmetric") return ref::ResizeCoord::kAsymmetric;
-  if (m == "tf_half_pixel_for_nn") return ref::ResizeCoord::kTfHalfPixelForNn;
-  if (m == "tf_crop_and_resize") return ref::ResizeCoord::kTfCropAndResize;
-  Fail(n, fmt::format("unknown coordinate_transformation_mode '{}'", util::EscapeControl(m)));
+  return ParseName(n, "coordinate_transformation_mode", "half_pixel", kCoordNames);
 }
 
 ref::ResizeNearest ParseNearest(const Node& n) {
-  const std::string m = n.GetString("nearest_mode", "round_prefer_floor");
-  if (m == "round_prefer_floor") return ref::ResizeNearest::kRoundPreferFloor;
-  if (m == "round_prefer_ceil") return ref::ResizeNearest::kRoundPreferCeil;
-  if (m == "floor") return ref::ResizeNearest::kFloor;
-  if (m == "ceil") return ref::ResizeNearest::kCeil;
-  Fail(n, fmt::format("unknown nearest_mode '{}'", util::EscapeControl(m)));
+  return ParseName(n, "nearest_mode", "round_prefer_floor", kNearestNames);
 }
 
 // An output length from a real number of elements, refused before the cast when it is NaN or
@@ -281,42 +302,6 @@ std::unique_ptr<Kernel> CreateResize(const Node& n, const Graph& g) {
 // (every ONNX mode but tf_crop_and_resize), nearest_mode, sizes (2 ints: the output H and W) and
 // scales (2 floats, optional): the scales an ONNX node's coordinates used; absent, the scale of
 // an axis is out / in in double with length_resized = out, as ONNX's `sizes` input gives.
-
-const char* CoordName(ref::ResizeCoord c) {
-  switch (c) {
-    case ref::ResizeCoord::kHalfPixel:
-      return "half_pixel";
-    case ref::ResizeCoord::kHalfPixelSymmetric:
-      return "half_pixel_symmetric";
-    case ref::ResizeCoord::kPytorchHalfPixel:
-      return "pytorch_half_pixel";
-    case ref::ResizeCoord::kAlignCorners:
-      return "align_corners";
-    case ref::ResizeCoord::kAsymmetric:
-      return "asymmetric";
-    case ref::ResizeCoord::kTfHalfPixelForNn:
-      return "tf_half_pixel_for_nn";
-    case ref::ResizeCoord::kTfCropAndResize:
-      return "tf_crop_and_resize";
-  }
-  return "";
-}
-
-const char* NearestName(ref::ResizeNearest m) {
-  switch (m) {
-    case ref::ResizeNearest::kRoundPreferFloor:
-      return "round_prefer_floor";
-    case ref::ResizeNearest::kRoundPreferCeil:
-      return "round_prefer_ceil";
-    case ref::ResizeNearest::kFloor:
-      return "floor";
-    case ref::ResizeNearest::kCeil:
-      return "ceil";
-    case ref::ResizeNearest::kSimple:
-      return "";  // opset 10's rule has no nearest_mode name (not expressible as effi.Resize)
-  }
-  return "";
-}
 
 // effi.Resize's two resized axes (H, W) from its attributes and the NHWC input shape x.
 ref::ResizeParams EffiResizeParams(const Node& n, const Shape& x) {
@@ -576,8 +561,8 @@ bool NhwcResizeAttrs(const Node& resize, const Graph& g, std::map<std::string, A
   const ref::ResizeAxis &h = p.axes[2], &w = p.axes[3];
   std::map<std::string, AttrValue> a;
   a["mode"] = std::string(p.linear ? "linear" : "nearest");
-  a["coordinate_transformation_mode"] = std::string(CoordName(p.coord));
-  if (!p.linear) a["nearest_mode"] = std::string(NearestName(p.nearest));
+  a["coordinate_transformation_mode"] = std::string(NameOf(p.coord, kCoordNames));
+  if (!p.linear) a["nearest_mode"] = std::string(NameOf(p.nearest, kNearestNames));
   a["sizes"] = std::vector<int64_t>{h.out, w.out};
   // The scales as ONNX's own (float) `scales` gave them, unless out / in reproduces the node's
   // coordinates exactly (its `sizes` input, or scales that are such ratios).

@@ -49,21 +49,13 @@ std::vector<float> Abs(std::vector<float> v) {
 // or misplaced tap moves an output by ~|w x| ~ 0.5, far outside this bound.
 void ExpectClose(const std::vector<float>& got, const std::vector<float>& want,
                  const std::vector<float>& absum, int64_t taps, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size());
-  int bad = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double g = got[i], w = want[i], a = absum[i];
-    bool ok;
-    if (std::isnan(w))
-      ok = std::isnan(g);
-    else if (std::isinf(w))
-      ok = g == w;
-    else
-      ok = std::fabs(g - w) <=
-           1.2 * static_cast<double>(taps + 2) * std::ldexp(a, -24) + 2e-7 * std::max(1.0, a);
-    if (!ok && ++bad <= 5) ADD_FAILURE() << what << " [" << i << "]: got " << g << " want " << w;
-  }
-  EXPECT_EQ(bad, 0) << what;
+  testing_util::ExpectWithin(
+      got, want,
+      [&](size_t i) {
+        const double a = absum[i];
+        return 1.2 * static_cast<double>(taps + 2) * std::ldexp(a, -24) + 2e-7 * std::max(1.0, a);
+      },
+      what);
 }
 
 // Runs every activation x bias x residual combination of one geometry on the active target,

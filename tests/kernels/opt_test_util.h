@@ -35,9 +35,10 @@ void ForEachTarget(F&& body) {
   ForceTargetForTest(0);
 }
 
-// Element-wise |got - want| <= atol + rtol * |want|; NaN must match NaN, inf must match exactly.
-inline void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, double rtol,
-                       double atol, const std::string& what) {
+// Element-wise |got[i] - want[i]| <= tol(i); NaN must match NaN, inf must match exactly.
+template <class Tol>
+void ExpectWithin(const std::vector<float>& got, const std::vector<float>& want, const Tol& tol,
+                  const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   int bad = 0;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -48,10 +49,18 @@ inline void ExpectNear(const std::vector<float>& got, const std::vector<float>& 
     else if (std::isinf(w))
       ok = g == w;
     else
-      ok = std::fabs(g - w) <= atol + rtol * std::fabs(w);
+      ok = std::fabs(g - w) <= tol(i);
     if (!ok && ++bad <= 5) ADD_FAILURE() << what << " [" << i << "]: got " << g << " want " << w;
   }
   EXPECT_EQ(bad, 0) << what;
+}
+
+// Element-wise |got - want| <= atol + rtol * |want|; NaN must match NaN, inf must match exactly.
+inline void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, double rtol,
+                       double atol, const std::string& what) {
+  ExpectWithin(
+      got, want, [&](size_t i) { return atol + rtol * std::fabs(static_cast<double>(want[i])); },
+      what);
 }
 
 }  // namespace effi::kernels::testing_util

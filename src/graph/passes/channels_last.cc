@@ -137,14 +137,8 @@ int ConvertOps(Graph& g) {
                                     : "GlobalAvgPool",
                            inputs, attrs);
     g.nodes.back().name = n.name;
-    Node back;
-    back.name = n.name + "_to_nchw";
-    back.op = "Transpose";
-    back.inputs = {y};
-    back.outputs = {n.outputs[0]};
-    back.attrs = {{"perm", kToNchw}};
     g.nodes[i].dead = true;
-    g.AddNode(std::move(back));
+    AddTransposeTo(g, n.name + "_to_nchw", y, n.outputs[0], kToNchw);
     ++count;
   }
   return count;
@@ -169,6 +163,11 @@ int ConstToNhwc(Graph& g, int v) {
           std::memcpy(dst + (((a * s[2] + h) * s[3] + w) * s[1] + c) * es,
                       src + (((a * s[1] + c) * s[2] + h) * s[3] + w) * es, es);
   return AddConst(g, g.values[v].name + "_nhwc", nt);
+}
+
+// Appends Transpose(y, to NCHW) writing `out` (an existing value whose old producer is dead).
+void AddToNchw(Graph& g, int y, int out) {
+  AddTransposeTo(g, g.values[y].name + "_to_nchw", y, out, kToNchw);
 }
 
 // Step 2: sink NHWC->NCHW transposes through elementwise ops. Returns rewrites made.
@@ -209,28 +208,11 @@ int SinkTransposes(Graph& g) {
     const int nhwc_out = g.AddValue(g.UniqueName(g.values[old_out].name + "_nhwc"));
     g.nodes[i].inputs = new_inputs;
     g.nodes[i].outputs = {nhwc_out};
-    Node back;
-    back.name = g.values[nhwc_out].name + "_to_nchw";
-    back.op = "Transpose";
-    back.inputs = {nhwc_out};
-    back.outputs = {old_out};
-    back.attrs = {{"perm", kToNchw}};
-    g.AddNode(std::move(back));
+    AddToNchw(g, nhwc_out, old_out);
     ++count;
     idx.Refresh();
   }
   return count;
-}
-
-// Appends Transpose(y, to NCHW) writing `out` (an existing value whose old producer is dead).
-void AddToNchw(Graph& g, int y, int out) {
-  Node back;
-  back.name = g.values[y].name + "_to_nchw";
-  back.op = "Transpose";
-  back.inputs = {y};
-  back.outputs = {out};
-  back.attrs = {{"perm", kToNchw}};
-  g.AddNode(std::move(back));
 }
 
 // Step 2b: per-channel ops on a transposed NHWC map, rewritten to read the map itself:

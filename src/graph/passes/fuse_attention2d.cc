@@ -158,13 +158,7 @@ bool Fuse(Graph& g, GraphIndex& idx, Node& pv) {
   while (!inputs.empty() && inputs.back() < 0) inputs.pop_back();
   const int y = AddNode1(g, name + "_attention2d", kEffiDomain, "Attention2d", inputs,
                          {{"heads", heads}, {"scale", scale}});
-  Node back;
-  back.name = back_name;
-  back.op = "Transpose";
-  back.inputs = {y};
-  back.outputs = {y_value};
-  back.attrs = {{"perm", to_nchw}};
-  g.AddNode(std::move(back));
+  AddTransposeTo(g, back_name, y, y_value, to_nchw);
   return true;
 }
 

@@ -49,4 +49,14 @@ int AddNode1(Graph& g, const std::string& base, const std::string& domain, const
   return out;
 }
 
+void AddTransposeTo(Graph& g, const std::string& name, int in, int out, std::vector<int64_t> perm) {
+  Node t;
+  t.name = name;
+  t.op = "Transpose";
+  t.inputs = {in};
+  t.outputs = {out};
+  t.attrs = {{"perm", std::move(perm)}};
+  g.AddNode(std::move(t));
+}
+
 }  // namespace effi::passes

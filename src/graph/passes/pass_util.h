@@ -66,4 +66,8 @@ int AddConst(Graph& g, const std::string& base, ConstTensor t);
 int AddNode1(Graph& g, const std::string& base, const std::string& domain, const std::string& op,
              std::vector<int> inputs, std::map<std::string, AttrValue> attrs = {});
 
+// Appends Transpose(in, perm) named `name` writing the existing value `out` (whose old producer the
+// caller has marked dead): how a rewrite hands its result back under the old value.
+void AddTransposeTo(Graph& g, const std::string& name, int in, int out, std::vector<int64_t> perm);
+
 }  // namespace effi::passes

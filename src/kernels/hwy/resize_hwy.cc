@@ -33,6 +33,24 @@ namespace hn = hwy::HWY_NAMESPACE;
 // The reference's 1-D step: (1 - w1) * a + w1 * b.
 HWY_INLINE double Lerp(double a, double b, double w1) { return (1.0 - w1) * a + w1 * b; }
 
+// Channels [j0, c) of one NHWC output pixel from its (up to) four taps, in scalar double: the
+// vector kernel's tail and the whole pixel on targets without double vectors.
+template <bool kW, bool kH>
+HWY_INLINE void PixelNhwcScalar(const float* x00, const float* x01, const float* x10,
+                                const float* x11, double ww, double wh, float* y, int64_t j0,
+                                int64_t c) {
+  for (int64_t j = j0; j < c; ++j) {
+    double top = x00[j], bot = 0.0;
+    if constexpr (kW) top = Lerp(top, x01[j], ww);
+    if constexpr (kH) {
+      bot = x10[j];
+      if constexpr (kW) bot = Lerp(bot, x11[j], ww);
+      top = Lerp(top, bot, wh);
+    }
+    y[j] = static_cast<float>(top);
+  }
+}
+
 #if HWY_HAVE_FLOAT64
 using DD = hn::ScalableTag<double>;
 using VD = hn::Vec<DD>;
@@ -98,16 +116,7 @@ HWY_INLINE void PixelNhwc(const float* HWY_RESTRICT x00, const float* HWY_RESTRI
     hn::BlendedStore(Demote(df, v), m, df, y + j);
     return;
   }
-  for (; j < c; ++j) {
-    double top = x00[j], bot = 0.0;
-    if constexpr (kW) top = Lerp(top, x01[j], ww);
-    if constexpr (kH) {
-      bot = x10[j];
-      if constexpr (kW) bot = Lerp(bot, x11[j], ww);
-      top = Lerp(top, bot, wh);
-    }
-    y[j] = static_cast<float>(top);
-  }
+  PixelNhwcScalar<kW, kH>(x00, x01, x10, x11, ww, wh, y, j, c);
 }
 
 // y[0, n) = float((1 - wh) * t0 + wh * t1), or float(t0) when !kH; t0 / t1 are tap rows padded
@@ -139,16 +148,7 @@ HWY_INLINE void VerticalRow(const double* HWY_RESTRICT t0, const double* HWY_RES
 template <bool kW, bool kH>
 HWY_INLINE void PixelNhwc(const float* x00, const float* x01, const float* x10, const float* x11,
                           double ww, double wh, float* y, int64_t c) {
-  for (int64_t j = 0; j < c; ++j) {
-    double top = x00[j], bot = 0.0;
-    if constexpr (kW) top = Lerp(top, x01[j], ww);
-    if constexpr (kH) {
-      bot = x10[j];
-      if constexpr (kW) bot = Lerp(bot, x11[j], ww);
-      top = Lerp(top, bot, wh);
-    }
-    y[j] = static_cast<float>(top);
-  }
+  PixelNhwcScalar<kW, kH>(x00, x01, x10, x11, ww, wh, y, 0, c);
 }
 
 template <bool kH>
