@@ -90,6 +90,15 @@ const char* NameOf(E e, const std::pair<E, const char*> (&names)[N]) {
   return "";
 }
 
+// Attribute `mode`: true for linear, false for nearest; cubic is refused as unsupported.
+bool ParseLinear(const Node& n) {
+  const std::string mode = n.GetString("mode", "nearest");
+  if (mode == "cubic") Unsupported(n, "mode 'cubic' is not supported (nearest and linear are)");
+  if (mode != "nearest" && mode != "linear")
+    Fail(n, fmt::format("unknown mode '{}'", util::EscapeControl(mode)));
+  return mode == "linear";
+}
+
 ref::ResizeCoord ParseCoord(const Node& n) {
   return ParseName(n, "coordinate_transformation_mode", "half_pixel", kCoordNames);
 }
@@ -111,11 +120,7 @@ ref::ResizeParams ResizeGeometry(const Node& n, const Graph& g) {
   const Shape& x = In(g, n, 0).shape;
   const int64_t rank = static_cast<int64_t>(x.size());
   ref::ResizeParams p;
-  const std::string mode = n.GetString("mode", "nearest");
-  if (mode == "cubic") Unsupported(n, "mode 'cubic' is not supported (nearest and linear are)");
-  if (mode != "nearest" && mode != "linear")
-    Fail(n, fmt::format("unknown mode '{}'", util::EscapeControl(mode)));
-  p.linear = mode == "linear";
+  p.linear = ParseLinear(n);
   if (n.GetInt("antialias", 0) != 0) Unsupported(n, "antialias=1 is not supported");
   // exclude_outside and cubic_coeff_a only change cubic weights: for nearest and linear the
   // neighbours outside the input are edge copies, and renormalising without them gives the same.
@@ -307,11 +312,7 @@ std::unique_ptr<Kernel> CreateResize(const Node& n, const Graph& g) {
 ref::ResizeParams EffiResizeParams(const Node& n, const Shape& x) {
   if (x.size() != 4) Fail(n, fmt::format("needs X [N,H,W,C], got {}", ShapeStr(x)));
   ref::ResizeParams p;
-  const std::string mode = n.GetString("mode", "nearest");
-  if (mode == "cubic") Unsupported(n, "mode 'cubic' is not supported (nearest and linear are)");
-  if (mode != "nearest" && mode != "linear")
-    Fail(n, fmt::format("unknown mode '{}'", util::EscapeControl(mode)));
-  p.linear = mode == "linear";
+  p.linear = ParseLinear(n);
   p.coord = ParseCoord(n);
   if (p.coord == ref::ResizeCoord::kTfCropAndResize)
     Unsupported(n, "coordinate_transformation_mode 'tf_crop_and_resize' (effi.Resize has no roi)");

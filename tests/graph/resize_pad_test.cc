@@ -142,6 +142,22 @@ Floats RunResize(const ResizeCase& c, const Floats& x, Shape* shape) {
   return Execute(g, {{"x", x}})[0];
 }
 
+// The output of a random case over H and W: scales (even reps) or sizes (odd reps).
+void RandomSpatialTarget(int rep, std::mt19937& rng, ResizeCase* c) {
+  const std::vector<float> scale_choices = {2.0f, 0.5f, 1.5f, 3.0f, 0.6f, 1.0f, 0.34f, 2.5f};
+  if (rep % 2 == 0) {
+    c->scales = {1.0f, 1.0f, scale_choices[rng() % scale_choices.size()],
+                 scale_choices[rng() % scale_choices.size()]};
+    // floor(in * scale) may be 0 for a small axis: the output is then empty, which is legal, but
+    // checks nothing here.
+    if (std::floor(c->in[2] * c->scales[2]) < 1) c->scales[2] = 1.0f;
+    if (std::floor(c->in[3] * c->scales[3]) < 1) c->scales[3] = 1.0f;
+  } else {
+    c->sizes = {c->in[0], c->in[1], 1 + static_cast<int64_t>(rng() % 9),
+                1 + static_cast<int64_t>(rng() % 11)};
+  }
+}
+
 TEST(Resize, EveryModeOnRandomOddShapes) {
   std::mt19937 rng(13);
   Builder data;
@@ -150,7 +166,6 @@ TEST(Resize, EveryModeOnRandomOddShapes) {
       "tf_half_pixel_for_nn", "half_pixel_symmetric", "tf_crop_and_resize"};
   const std::vector<std::string> nearests = {"round_prefer_floor", "round_prefer_ceil", "floor",
                                              "ceil"};
-  const std::vector<float> scale_choices = {2.0f, 0.5f, 1.5f, 3.0f, 0.6f, 1.0f, 0.34f, 2.5f};
   int cases = 0;
   for (const std::string mode : {"nearest", "linear"})
     for (const std::string& coord : coords)
@@ -162,17 +177,7 @@ TEST(Resize, EveryModeOnRandomOddShapes) {
         c.nearest = nearests[static_cast<size_t>(rep) % nearests.size()];
         c.in = {1 + rep % 2, 1 + rep % 3, 1 + 2 * static_cast<int64_t>(rng() % 5),
                 1 + 2 * static_cast<int64_t>(rng() % 6)};
-        if (rep % 2 == 0) {
-          c.scales = {1.0f, 1.0f, scale_choices[rng() % scale_choices.size()],
-                      scale_choices[rng() % scale_choices.size()]};
-          // floor(in * scale) may be 0 for a small axis: the output is then empty, which is
-          // legal, but checks nothing here.
-          if (std::floor(c.in[2] * c.scales[2]) < 1) c.scales[2] = 1.0f;
-          if (std::floor(c.in[3] * c.scales[3]) < 1) c.scales[3] = 1.0f;
-        } else {
-          c.sizes = {c.in[0], c.in[1], 1 + static_cast<int64_t>(rng() % 9),
-                     1 + static_cast<int64_t>(rng() % 11)};
-        }
+        RandomSpatialTarget(rep, rng, &c);
         if (coord == "tf_crop_and_resize") {
           // A window partly outside the input on one axis, so extrapolation is exercised.
           c.roi = {0, 0, 0.2f, -0.3f, 1, 1, 0.9f, 1.25f};
@@ -560,7 +565,6 @@ TEST(EffiResize, EqualsTransposedOnnxResize) {
   // below), so this loop pairs that mode with the floor-ward ones.
   const std::vector<std::string> nearests = {"round_prefer_floor", "floor", "round_prefer_ceil",
                                              "ceil"};
-  const std::vector<float> scale_choices = {2.0f, 0.5f, 1.5f, 3.0f, 0.6f, 1.0f, 0.34f, 2.5f};
   int cases = 0;
   for (const std::string mode : {"nearest", "linear"})
     for (const std::string& coord : coords)
@@ -572,15 +576,7 @@ TEST(EffiResize, EqualsTransposedOnnxResize) {
         c.nearest = nearests[static_cast<size_t>(rep) % (coord == "tf_half_pixel_for_nn" ? 2 : 4)];
         c.in = {1 + rep % 2, 1 + static_cast<int64_t>(rng() % 19),
                 1 + static_cast<int64_t>(rng() % 7), 1 + static_cast<int64_t>(rng() % 8)};
-        if (rep % 2 == 0) {
-          c.scales = {1.0f, 1.0f, scale_choices[rng() % scale_choices.size()],
-                      scale_choices[rng() % scale_choices.size()]};
-          if (std::floor(c.in[2] * c.scales[2]) < 1) c.scales[2] = 1.0f;
-          if (std::floor(c.in[3] * c.scales[3]) < 1) c.scales[3] = 1.0f;
-        } else {
-          c.sizes = {c.in[0], c.in[1], 1 + static_cast<int64_t>(rng() % 9),
-                     1 + static_cast<int64_t>(rng() % 11)};
-        }
+        RandomSpatialTarget(rep, rng, &c);
         SCOPED_TRACE(mode + " " + coord + " " + c.nearest + " in " + ShapeStr(c.in));
         EXPECT_TRUE(CheckEffiResizeAgainstOnnx(c));
         ++cases;
