@@ -355,21 +355,20 @@ int ToChannelsLast(Graph& g) {
   g.TopoSort();
   InferShapesAndFold(g);
   // Sinking moves each transpose one op down per round; bounded by graph depth.
+  // Each step needs the shapes the previous one changed, so each is followed by re-inference
+  // (V2-L: ~40 ms per InferShapesAndFold), but only when it rewrote something.
+  auto step = [&g](int rewrites) {
+    if (rewrites > 0) {
+      g.RemoveDeadNodes();
+      g.TopoSort();
+      InferShapesAndFold(g);
+    }
+    return rewrites;
+  };
   for (int round = 0; round < 10000; ++round) {
-    int sunk = SinkTransposes(g);
-    g.RemoveDeadNodes();
-    g.TopoSort();
-    InferShapesAndFold(g);
-    sunk += ConvertChannelOps(g);
-    g.RemoveDeadNodes();
-    g.TopoSort();
-    InferShapesAndFold(g);
-    int simplified = Simplify(g);
-    g.RemoveDeadNodes();
-    g.TopoSort();
-    InferShapesAndFold(g);
-    if (sunk == 0 && simplified == 0) break;
-    count += sunk + simplified;
+    const int rewrites = step(SinkTransposes(g)) + step(Simplify(g)) + step(ConvertChannelOps(g));
+    if (rewrites == 0) break;
+    count += rewrites;
   }
   return count;
 }
