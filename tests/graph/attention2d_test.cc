@@ -86,14 +86,15 @@ TEST(Attention2dOp, MatchesPlainLoops) {
   const Case cases[] = {
       // V2's talking-head block (8 heads, 7x7, D 32, Dv 128) scaled down in D / Dv.
       {1, 8, 7, 7, 7, 7, 5, 9, true, true, true, true, true},
-      // The downsampling attention: 7x7 queries over 14x14 keys, no mixing.
+      // The downsampling attention: 7x7 queries over 14x14 keys, no mixing; its 49 query rows
+      // exceed one task's scratch bound (41 rows of 8 x 196 scores), so two blocks at 1 thread.
       {1, 8, 7, 7, 14, 14, 16, 20, true, false, false, false, false},
       // Odd everything, batch 2, no attention bias: mix1's bias then stays per head.
       {2, 3, 3, 5, 2, 7, 3, 5, false, true, true, true, false},
       // Mixes without biases.
       {1, 2, 2, 2, 3, 3, 2, 3, false, true, false, true, false},
       {2, 1, 1, 1, 1, 3, 1, 1, true, true, true, false, false},
-      // More query rows than one task takes (16), so several row blocks and a short one.
+      // Rows split unevenly across 2 and 3 threads.
       {1, 5, 6, 7, 5, 5, 4, 3, true, false, false, true, true},
   };
   for (const Case& c : cases) {
