@@ -506,6 +506,62 @@ TEST(OptQGemm, QdqStepsOnRandomShapesAllTargets) {
   });
 }
 
+// The QDQ steps run outside the register tiles (QdqEpilogue, on the tile's int32 accumulators):
+// with post_bias 0 and post_scale 1 (present, so that path runs) C must equal the plain epilogue's
+// bit for bit (y + 0 and y x 1 are exact), float and u8, with several row tiles and row tails,
+// column tails inside a chunk, SplitCalls' split chunks, padded C rows and a residual with its own
+// stride: any slip in how that path addresses the block, C or the residual shows here.
+TEST(OptQGemm, QdqPathMatchesPlainEpilogueAllTargets) {
+  std::mt19937 rng(41);
+  const int64_t shapes[][3] = {{37, 100, 45}, {8, 48, 16}, {50, 53, 9}, {3, 17, 200}, {26, 7, 4}};
+  ForEachQTarget([&](const std::string&) {
+    for (const auto& s : shapes) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      Problem p{m, n, k, (m & 1) != 0, {}, {}, 0};
+      p.a = RandomU8(static_cast<size_t>(m * k), rng);
+      p.b = RandomS8(static_cast<size_t>(k * n), rng);
+      p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+      const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
+      std::vector<float> mult(static_cast<size_t>(n));
+      for (auto& x : mult)
+        x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
+            std::sqrt(static_cast<float>(k));
+      const auto bias = Random(static_cast<size_t>(n), rng);
+      const std::vector<float> zeros(static_cast<size_t>(n), 0.0f),
+          ones(static_cast<size_t>(n), 1.0f);
+      const int64_t ldr = n + 6;
+      const auto res = Random(static_cast<size_t>(m * ldr), rng);
+      for (int act = 0; act < 3; ++act) {
+        for (bool with_res : {false, true}) {
+          SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k << " act=" << act
+                                          << " residual=" << with_res);
+          QGemmEpilogue plain{mult.data(),
+                              bias.data(),
+                              static_cast<ref::Activation>(act),
+                              with_res ? res.data() : nullptr,
+                              ldr,
+                              0.03f,
+                              90};
+          QGemmEpilogue neutral = plain;
+          neutral.post_bias = zeros.data();
+          neutral.post_scale = ones.data();
+          const std::vector<float> want = RunPadded<float>(p, packed, plain, 12345.0f);
+          const std::vector<float> got = RunPadded<float>(p, packed, neutral, 12345.0f);
+          EXPECT_EQ(got, want);
+          // The data tells rows and columns apart: no two rows of C are equal.
+          int equal_rows = 0;
+          for (int64_t i = 1; i < m; ++i)
+            equal_rows +=
+                std::equal(want.begin() + (i - 1) * n, want.begin() + i * n, want.begin() + i * n);
+          EXPECT_EQ(equal_rows, 0);
+          EXPECT_EQ(RunPadded<uint8_t>(p, packed, neutral, 77),
+                    RunPadded<uint8_t>(p, packed, plain, 77));
+        }
+      }
+    }
+  });
+}
+
 // Values far outside the fake-quant range (at both ends, up to +-inf from a huge multiplier) and a
 // NaN one: saturated elements are exact ((255 - zp) x scale and -zp x scale), NaN gives 0, so the
 // outputs hold no NaN after GELU and post_scale, float and u8 alike.

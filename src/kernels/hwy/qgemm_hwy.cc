@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #ifndef EFFI_KERNELS_HWY_QGEMM_SHARED_
@@ -71,7 +72,9 @@ inline int64_t PaddedK(const QGemmFormat& f, int64_t k) {
 // registers (scalar replacement needs constant indices; GCC 12 fully unrolls at most 16
 // iterations by itself, and a tile has up to 24 accumulators). Without it, each tile also kept
 // a stack copy of the accumulators (24 zmm stores at the start, more around the epilogue): an
-// 8 x 48 tile of K = 4 took 38 ns, now 18.
+// 8 x 48 tile of K = 4 took 38 ns, now 18. The sanitizer build may define EFFI_UNROLL empty
+// (plain loops, the same arithmetic): instrumented, the unrolled tiles took over 17 min of CPU to
+// compile, the plain loops 3.6 (src/kernels/CMakeLists.txt).
 #ifndef EFFI_UNROLL
 #define EFFI_UNROLL HWY_UNROLL(32)
 #endif
@@ -479,36 +482,32 @@ struct U8Steps {
   HWY_INLINE VF operator()(VF y) const { return Clamp(hn::Mul(y, inv), true); }
 };
 
-// Which epilogue steps a tile's code has: the plain ones (multiplier, bias, activation, residual),
-// with post_bias / post_scale, or also with the fake quantization. Each is its own code, so the
-// plain epilogue stays as it was and the fake-quant one tests no per-element flag for it.
+// Which epilogue steps the code has: the plain ones (multiplier, bias, activation, residual), with
+// post_bias / post_scale, or also with the fake quantization. Each is its own code, so the plain
+// epilogue stays as it was and the fake-quant one tests no per-element flag for it. Only kPlain
+// runs inside the register tiles; kPost and kFakeQuant run in QdqEpilogue.
 enum class Steps { kPlain, kPost, kFakeQuant };
 
-// The fake-quant step (QuantizeLinear -> DequantizeLinear in float) as the kFakeQuant tile runs
-// it, 5 ops per vector beyond the plain epilogue (post_scale, 1 when absent, is a sixth): the
-// column's multiplier and bias are divided by fq_scale beforehand, so acc * multiplier + bias
-// comes out in steps from the plain epilogue's one FMA; clamped (U8Steps; NaN zeroed only in
-// columns whose multiplier and bias can make one); rounded half to even by adding and subtracting
-// kRoundMagic; then times fq_scale plus post_bias in one FMA (post_bias 0 when absent). The
-// products round differently from the reference's (acc * m + b) / fq_scale, so a value within a
-// rounding of a tie may land one step away (as the u8 output's multiply by 1 / out_scale), and a
-// multiplier / fq_scale beyond FLT_MAX (absurd scales) becomes inf. BM_QGemmPackedQdq against
-// BM_QGemmPacked (3136x192x48, float out, CPU time, best of 10 per run, alternating runs on a
-// loaded VM): the first version (each element times 1 / fq_scale, NaN test on every element,
-// tested post_bias / post_scale) cost +48 %, this one +37 % (138-147 vs 96-104 us): the plain
-// epilogue is 3 ops per vector against K / 4 = 12 vpdpbusd, so the clamp and rounding alone add
-// a quarter of the ops at this K; 196x224x896 +2-4 %.
+// The fake-quant step (QuantizeLinear -> DequantizeLinear in float), 4 ops per vector beyond the
+// plain epilogue (post_scale, 1 when absent, is a fifth): the column's multiplier and bias are
+// divided by fq_scale beforehand, so acc * multiplier + bias comes out in steps from the plain
+// epilogue's one FMA; clamped (U8Steps; NaN zeroed only in columns whose multiplier and bias can
+// make one); rounded half to even (Round: one vrndscaleps / roundps / frintn where adding and
+// subtracting kRoundMagic took two; the same values, |t| <= 255); then times fq_scale plus
+// post_bias in one FMA (post_bias 0 when absent). The products round differently from the
+// reference's (acc * m + b) / fq_scale, so a value within a rounding of a tie may land one step
+// away (as the u8 output's multiply by 1 / out_scale), and a multiplier / fq_scale beyond FLT_MAX
+// (absurd scales) becomes inf. The first version (each element times 1 / fq_scale, NaN test on
+// every element, tested post_bias / post_scale) cost +48 % over the plain epilogue at
+// 3136x192x48; QdqEpilogue says where it runs now and what it costs.
 struct FakeQuant {
   U8Steps steps;
-  VF magic, scale;
+  VF scale;
   FakeQuant(DF df, float scale_, float inv_scale, int32_t zero_point)
-      : steps(df, inv_scale, zero_point),
-        magic(hn::Set(df, kRoundMagic)),
-        scale(hn::Set(df, scale_)) {}
+      : steps(df, inv_scale, zero_point), scale(hn::Set(df, scale_)) {}
   // t = v / fq_scale -> the fake-quantized v + post_bias.
   HWY_INLINE VF operator()(VF t, bool may_be_nan, VF post_bias) const {
-    const VF r = hn::Sub(hn::Add(steps.Clamp(t, may_be_nan), magic), magic);
-    return hn::MulAdd(r, scale, post_bias);
+    return hn::MulAdd(hn::Round(steps.Clamp(t, may_be_nan)), scale, post_bias);
   }
 };
 
@@ -517,6 +516,29 @@ struct ColVecs {
   VF mult, bias, post_bias, post_scale;
   bool may_be_nan;  // kFakeQuant: acc * mult + bias can be NaN in some lane
 };
+
+// The operands of columns [j, j + lanes) of the tile (lanes <= L; full: lanes == L).
+template <Steps kSteps>
+HWY_INLINE ColVecs ColVecsAt(DF df, const TileOut& o, const FakeQuant& fq, size_t j, size_t lanes,
+                             bool full) {
+  // Aggregate-initialised: GCC 12 compiles ColVecs' implicit default constructor without the
+  // NEON target's attributes, and then cannot inline Vec128's into it.
+  const VF one = hn::Set(df, 1.0f), zero = hn::Zero(df);
+  ColVecs cv{o.multiplier ? LoadCols(df, o.multiplier + j, lanes, full) : one,
+             o.bias ? LoadCols(df, o.bias + j, lanes, full) : zero, zero, one, false};
+  if constexpr (kSteps != Steps::kPlain) {
+    if (o.post_bias) cv.post_bias = LoadCols(df, o.post_bias + j, lanes, full);
+    if (o.post_scale) cv.post_scale = LoadCols(df, o.post_scale + j, lanes, full);
+  }
+  if constexpr (kSteps == Steps::kFakeQuant) {
+    cv.mult = hn::Mul(cv.mult, fq.steps.inv);
+    cv.bias = hn::Mul(cv.bias, fq.steps.inv);
+    // |acc| <= 2^31, so acc * mult + bias is finite (not NaN) unless a lane's bound is not.
+    const VF bound = hn::MulAdd(hn::Abs(cv.mult), hn::Set(df, 2147483648.0f), hn::Abs(cv.bias));
+    cv.may_be_nan = !hn::AllTrue(df, hn::Lt(bound, hn::Set(df, 1e38f)));
+  }
+  return cv;
+}
 
 // y = act(acc * multiplier + bias) + residual, in float; kPost adds post_bias before the
 // activation and multiplies by post_scale after it, kFakeQuant also fake-quantizes before
@@ -538,10 +560,51 @@ HWY_INLINE VF Dequant(DF df, VI acc, const ColVecs& cv, ref::Activation act, con
   return y;
 }
 
-// Calls store(r, v, y) with y = Dequant(accumulator of row r, vector v) for the whole tile, column
-// vector by column vector, so that only one vector's multipliers and biases are live besides the
-// accumulators (all of them: 24 + 6 + temporaries > 32 registers, accumulators spilled).
-template <size_t kRows, size_t kNV, Steps kSteps, class Store>
+// The stores of the float result y to C (float, or u8 for StoreU8): y at p[0, lanes), nothing
+// written past p + lanes (full: lanes == L).
+struct StoreF32 {
+  HWY_INLINE void operator()(VF y, float* p, size_t lanes, bool full) const {
+    StoreCols(y, DF(), p, lanes, full);
+  }
+};
+
+// u8: t = U8Steps(y), rounded half to even by adding kRoundMagic, whose bits minus
+// kRoundMagicBits are round(t), then + zp: an int32 in [0, 255]. 6 ops per vector against 12 with
+// NearestInt (overflow fix-up) and a saturating DemoteTo: BM_QGemmPackedU8 3136x192x48 went from
+// 1.20x to 0.97x the float output's time.
+struct StoreU8 {
+  U8Steps steps;
+  VF magic;
+  VI offset;
+  StoreU8(DF df, float inv_scale, int32_t zero_point)
+      : steps(df, inv_scale, zero_point),
+        magic(hn::Set(df, kRoundMagic)),
+        offset(hn::Set(DI(), kRoundMagicBits - zero_point)) {}
+  HWY_INLINE void operator()(VF y, uint8_t* p, size_t lanes, bool full) const {
+    const DI di;
+    const DU8 du8;
+    const VI q32 = hn::Sub(hn::BitCast(di, hn::Add(steps(y), magic)), offset);
+    StoreCols(U8FromI32(du8, q32), du8, p, lanes, full);
+  }
+};
+
+// body(c, store): c the C of o (float* or uint8_t*; not int32), store its Store*. For QdqEpilogue
+// only: the plain tiles keep their own store lambdas, since with this helper GCC versioned their
+// epilogue less (fewer act / residual copies) and BM_QGemmPacked 3136x192x48 got 6-10 % slower.
+template <class Body>
+HWY_INLINE void WithStore(const TileOut& o, const Body& body) {
+  if (o.out == Out::kFloat) {
+    body(static_cast<float*>(o.c), StoreF32());
+    return;
+  }
+  body(static_cast<uint8_t*>(o.c), StoreU8(DF(), o.inv_out_scale, o.out_zero_point));
+}
+
+// Calls store(r, v, y) with y = Dequant(accumulator of row r, vector v) (plain steps) for the
+// whole tile, column vector by column vector, so that only one vector's multipliers and biases are
+// live besides the accumulators (all of them: 24 + 6 + temporaries > 32 registers, accumulators
+// spilled).
+template <size_t kRows, size_t kNV, class Store>
 HWY_INLINE void DequantTile(const VI* acc, const TileOut& o, const size_t* lanes, const bool* full,
                             const Store& store) {
   const DF df;
@@ -553,58 +616,83 @@ HWY_INLINE void DequantTile(const VI* acc, const TileOut& o, const size_t* lanes
   const FakeQuant fq(df, o.fq_scale, o.inv_fq_scale, o.fq_zero_point);  // unused: optimised out
   EFFI_UNROLL
   for (size_t v = 0; v < kNV; ++v) {
-    // Aggregate-initialised: GCC 12 compiles ColVecs' implicit default constructor without the
-    // NEON target's attributes, and then cannot inline Vec128's into it.
-    const VF one = hn::Set(df, 1.0f), zero = hn::Zero(df);
-    ColVecs cv{o.multiplier ? LoadCols(df, o.multiplier + v * L, lanes[v], full[v]) : one,
-               o.bias ? LoadCols(df, o.bias + v * L, lanes[v], full[v]) : zero, zero, one, false};
-    if constexpr (kSteps != Steps::kPlain) {
-      if (o.post_bias) cv.post_bias = LoadCols(df, o.post_bias + v * L, lanes[v], full[v]);
-      if (o.post_scale) cv.post_scale = LoadCols(df, o.post_scale + v * L, lanes[v], full[v]);
-    }
-    if constexpr (kSteps == Steps::kFakeQuant) {
-      cv.mult = hn::Mul(cv.mult, fq.steps.inv);
-      cv.bias = hn::Mul(cv.bias, fq.steps.inv);
-      // |acc| <= 2^31, so acc * mult + bias is finite (not NaN) unless a lane's bound is not.
-      const VF bound = hn::MulAdd(hn::Abs(cv.mult), hn::Set(df, 2147483648.0f), hn::Abs(cv.bias));
-      cv.may_be_nan = !hn::AllTrue(df, hn::Lt(bound, hn::Set(df, 1e38f)));
-    }
+    const ColVecs cv = ColVecsAt<Steps::kPlain>(df, o, fq, v * L, lanes[v], full[v]);
     EFFI_UNROLL
     for (size_t r = 0; r < kRows; ++r) {
       const float* res = residual ? residual + r * ldr + v * L : nullptr;
-      store(r, v, Dequant<kSteps>(df, acc[r * kNV + v], cv, act, fq, res, lanes[v], full[v]));
+      store(r, v,
+            Dequant<Steps::kPlain>(df, acc[r * kNV + v], cv, act, fq, res, lanes[v], full[v]));
     }
   }
 }
 
-// DequantTile with the code for the steps the call has; kQdq false: the plain epilogue only.
-template <size_t kRows, size_t kNV, bool kQdq, class Store>
-HWY_INLINE void DequantTileAny(const VI* acc, const TileOut& o, const size_t* lanes,
-                               const bool* full, const Store& store) {
-  if constexpr (!kQdq) {
-    DequantTile<kRows, kNV, Steps::kPlain>(acc, o, lanes, full, store);
-  } else if (o.fq_scale != 0.0f) {
-    DequantTile<kRows, kNV, Steps::kFakeQuant>(acc, o, lanes, full, store);
-  } else if (o.post_bias || o.post_scale) {
-    DequantTile<kRows, kNV, Steps::kPost>(acc, o, lanes, full, store);
-  } else {
-    DequantTile<kRows, kNV, Steps::kPlain>(acc, o, lanes, full, store);
-  }
+// The epilogue with the steps of ONNX Runtime's QDQ layout (kPost: post_bias / post_scale;
+// kFakeQuant: also fq_scale) for a tile whose int32 accumulators the register tile stored to acc
+// (rows x cols, row r at acc + r * acc_stride, vector-aligned), writing C as o says. Out of the
+// register tiles, one copy per target and kSteps (the loops over a column vector's rows
+// specialised for full vectors with and without a residual), not per tile shape, Mac and kFull:
+// inside the tiles (every tile instantiated twice, the QDQ epilogue unrolled over the tile with
+// GELU inlined in each copy) the file took 1:47 min to compile in Release (now ~0:35, object
+// 4.5 -> 1.3 MB of code) and over 30 min with ASan+UBSan. The tile stores its accumulators to a
+// stack block (1.5 KiB, stays in L1) and this loop reloads them: no accumulator is live here, so
+// the per-column and fake-quant operands stay in registers. BM_QGemmPackedQdq over
+// BM_QGemmPacked, all steps on, float out (8 alternating rounds pinned to one core, best of 10
+// per round, medians; loaded VM): 3136x192x48 1.34x (in the tiles, same runs: 1.43x; the QDQ
+// call 5 % faster), 196x224x896 1.04x (1.02x); the plain epilogue's speed unchanged (+1 % and
+// -0.3 %, within the runs' spread).
+template <Steps kSteps>
+HWY_NOINLINE void QdqEpilogue(const int32_t* acc, size_t acc_stride, size_t rows, size_t cols,
+                              const TileOut& o) {
+  const DI di;
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  const ref::Activation act = o.act;
+  const float* const residual = o.residual;
+  const size_t ldr = o.ldr, ldc = o.ldc;
+  const FakeQuant fq(df, o.fq_scale, o.inv_fq_scale, o.fq_zero_point);
+  WithStore(o, [&](auto* c, const auto& store) {
+    for (size_t j = 0; j < cols; j += L) {
+      const size_t lanes = std::min(L, cols - j);
+      const ColVecs cv = ColVecsAt<kSteps>(df, o, fq, j, lanes, lanes == L);
+      // Rows of column vector j. Full vectors (all but a tail) have whether there is a residual
+      // known to the code as well.
+      const auto column = [&](auto full, auto with_res) {
+        const int32_t* a = acc + j;
+        auto* cj = c + j;
+        const float* res = with_res ? residual + j : nullptr;
+        for (size_t r = 0; r < rows; ++r) {
+          store(Dequant<kSteps>(df, hn::Load(di, a), cv, act, fq, with_res ? res : nullptr, lanes,
+                                full),
+                cj, lanes, full);
+          a += acc_stride;
+          cj += ldc;
+          if (with_res) res += ldr;
+        }
+      };
+      if (lanes == L) {
+        if (residual) {
+          column(std::true_type(), std::true_type());
+        } else {
+          column(std::true_type(), std::false_type());
+        }
+      } else {
+        column(std::false_type(), residual != nullptr);
+      }
+    }
+  });
 }
 
 // One kRows x kNV-vector tile (cols columns, (kNV - 1) L < cols <= kNV L; kFull: cols == kNV L)
-// over all of K: the zero-point term -za * colsum, plus A . B, then the epilogue. Not inlined
-// into the panel loop: register allocation per tile kept all 24 accumulators in registers, while
-// the inlined version (every tile shape in one function) spilled around the K loop (3136x192x48,
-// int32 out, alternating runs: 85-89 vs 114-159 us). kQdq: the call has QDQ steps (fq_scale,
-// post_bias or post_scale); apart, so that the plain tile's code is exactly what it was without
-// them (all epilogues in one function: the plain 3136x192x48 float out 6-8 % slower).
-template <class Mac, size_t kRows, size_t kNV, bool kFull, bool kQdq>
+// over all of K: the zero-point term -za * colsum, plus A . B, then the plain epilogue, or the
+// raw accumulators (int32 C, or QdqEpilogue's block). Not inlined into the panel loop: register
+// allocation per tile kept all 24 accumulators in registers, while the inlined version (every tile
+// shape in one function) spilled around the K loop (3136x192x48, int32 out, alternating runs:
+// 85-89 vs 114-159 us).
+template <class Mac, size_t kRows, size_t kNV, bool kFull>
 HWY_NOINLINE void Tile(const void* a, size_t lda, size_t k, const typename Mac::BElem* bp,
                        size_t bs, const int32_t* colsum, int32_t za, size_t cols, const TileOut& o,
                        NextB pf) {
   const DI di;
-  const DF df;
   const size_t L = hn::Lanes(di);
   VI acc[kRows * kNV];
   EFFI_UNROLL
@@ -632,25 +720,18 @@ HWY_NOINLINE void Tile(const void* a, size_t lda, size_t k, const typename Mac::
     }
     return;
   }
+  const DF df;
   if (o.out == Out::kFloat) {
     float* c = static_cast<float*>(o.c);
-    DequantTileAny<kRows, kNV, kQdq>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
+    DequantTile<kRows, kNV>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
       StoreCols(y, df, c + r * o.ldc + v * L, lanes[v], full[v]);
     });
     return;
   }
-  // u8: t = U8Steps(y), rounded half to even by adding kRoundMagic, whose bits minus
-  // kRoundMagicBits are round(t), then + zp: an int32 in [0, 255]. 6 ops per vector against 12
-  // with NearestInt (overflow fix-up) and a saturating DemoteTo: BM_QGemmPackedU8 3136x192x48 went
-  // from 1.20x to 0.97x the float output's time.
-  const DU8 du8;
   uint8_t* c = static_cast<uint8_t*>(o.c);
-  const U8Steps steps(df, o.inv_out_scale, o.out_zero_point);
-  const VF vmagic = hn::Set(df, kRoundMagic);
-  const VI offset = hn::Set(di, kRoundMagicBits - o.out_zero_point);
-  DequantTileAny<kRows, kNV, kQdq>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
-    const VI q32 = hn::Sub(hn::BitCast(di, hn::Add(steps(y), vmagic)), offset);
-    StoreCols(U8FromI32(du8, q32), du8, c + r * o.ldc + v * L, lanes[v], full[v]);
+  const StoreU8 store(df, o.inv_out_scale, o.out_zero_point);
+  DequantTile<kRows, kNV>(acc, o, lanes, full, [&](size_t r, size_t v, VF y) {
+    store(y, c + r * o.ldc + v * L, lanes[v], full[v]);
   });
 }
 
@@ -674,7 +755,8 @@ HWY_INLINE void* OutAt(const Args& p, int64_t i, int64_t j) {
 // [next, next + next_bytes), one line per K group each: the hardware prefetchers do not cross
 // from one chunk to the next (K x NR bytes apart), so with cold weights (the model's) each chunk's
 // first tile would wait on DRAM. Alternating runs, BM_QGemmPackedCold: 49x1792x448 -12 %,
-// 49x448x1792 -16 %; warm shapes unchanged within noise.
+// 49x448x1792 -16 %; warm shapes unchanged within noise. With QDQ steps, each tile stores its
+// accumulators to a block on the stack (int32, at most 8 x 48: 1.5 KiB) and QdqEpilogue writes C.
 template <class Mac, size_t kNV, bool kFull>
 HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const void* a, size_t lda,
                           size_t esize, const typename Mac::BElem* bp, size_t bs,
@@ -691,7 +773,16 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
     extra = rows % tiles;
   }
   const QGemmEpilogue& ep = p.ep;
-  const bool qdq = ep.fq_scale != 0.0f || ep.post_bias || ep.post_scale;
+  void (*qdq)(const int32_t*, size_t, size_t, size_t, const TileOut&) = nullptr;
+  if (p.out != Out::kInt32) {
+    if (ep.fq_scale != 0.0f) {
+      qdq = &QdqEpilogue<Steps::kFakeQuant>;
+    } else if (ep.post_bias || ep.post_scale) {
+      qdq = &QdqEpilogue<Steps::kPost>;
+    }
+  }
+  HWY_ALIGN int32_t block[Mac::kMR * kNV * HWY_LANES(int32_t)];
+  const size_t block_stride = kNV * hn::Lanes(DI());
   const size_t k = static_cast<size_t>(p.k);
   size_t next_lines = (next_bytes + 63) / 64;
   int64_t i = m_begin;
@@ -721,15 +812,21 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
       next += 64 * pf.lines;
       next_lines -= pf.lines;
     }
+    // QDQ steps: the tile writes its accumulators to block, QdqEpilogue writes C.
+    TileOut raw;
+    const TileOut* to = &o;
+    if (qdq) {
+      raw = o;
+      raw.out = Out::kInt32;
+      raw.c = block;
+      raw.ldc = block_stride;
+      to = &raw;
+    }
     switch (r) {
-#define EFFI_QTILE(R)                                                                 \
-  case R:                                                                             \
-    if constexpr (static_cast<size_t>(R) <= Mac::kMR) {                               \
-      if (qdq)                                                                        \
-        Tile<Mac, R, kNV, kFull, true>(ai, lda, k, bp, bs, colsum, za, cols, o, pf);  \
-      else                                                                            \
-        Tile<Mac, R, kNV, kFull, false>(ai, lda, k, bp, bs, colsum, za, cols, o, pf); \
-    }                                                                                 \
+#define EFFI_QTILE(R)                                                          \
+  case R:                                                                      \
+    if constexpr (static_cast<size_t>(R) <= Mac::kMR)                          \
+      Tile<Mac, R, kNV, kFull>(ai, lda, k, bp, bs, colsum, za, cols, *to, pf); \
     break;
       EFFI_QTILE(1)
       EFFI_QTILE(2)
@@ -743,6 +840,7 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
       default:
         break;
     }
+    if (qdq) qdq(block, block_stride, static_cast<size_t>(r), cols, o);
     i += r;
   }
 }
