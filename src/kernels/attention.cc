@@ -13,6 +13,15 @@
 namespace effi::kernels {
 namespace {
 int64_t Up16(int64_t f) { return (f + 15) / 16 * 16; }
+
+// K^T packed as the GEMM's B (d x m) from k rows [m][ldk] (d used), each times `scale`: gathered
+// into tmp [m][d] first, so the packing reads contiguous rows.
+void PackScaledKT(const float* k, int64_t ldk, int64_t m, int64_t d, float scale, float* tmp,
+                  float* packed) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = 0; i < d; ++i) tmp[r * d + i] = k[r * ldk + i] * scale;
+  PackBInto(tmp, d, m, d, true, packed);
+}
 }  // namespace
 
 int64_t AttentionHeadScratchFloats(int64_t n, int64_t m, int64_t d, int64_t dv) {
@@ -31,9 +40,7 @@ void AttentionHeadF32(int64_t n, int64_t m, int64_t d, int64_t dv, float scale, 
   // scores are fake-quantized first: then scale and bias follow that rounding.
   const bool round_scores = quant.s_scale > 0.0f;
   const float k_scale = round_scores ? 1.0f : scale;
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t i = 0; i < d; ++i) ks[r * d + i] = k[r * ldk + i] * k_scale;
-  PackBInto(ks, d, m, d, true, kt);
+  PackScaledKT(k, ldk, m, d, k_scale, ks, kt);
   GemmEpilogue ep;
   if (bias && !round_scores) {
     ep.residual = bias;
@@ -71,9 +78,7 @@ void Attention2dPackHeadF32(const Attention2dParams& p, int64_t h, const float* 
   float* kt = packed + h * (KPanelFloats(p) + VPanelFloats(p));
   float* vp = kt + KPanelFloats(p);
   // k_scale folded in while gathering head h's columns (m x d multiplies, fewer than n x m).
-  for (int64_t r = 0; r < p.m; ++r)
-    for (int64_t i = 0; i < p.d; ++i) scratch[r * p.d + i] = k[r * ldk + h * p.d + i] * p.k_scale;
-  PackBInto(scratch, p.d, p.m, p.d, true, kt);
+  PackScaledKT(k + h * p.d, ldk, p.m, p.d, p.k_scale, scratch, kt);
   PackBInto(v + h * p.dv, p.m, p.dv, ldv, false, vp);
 }
 

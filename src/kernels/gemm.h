@@ -58,6 +58,8 @@ void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, 
 // Packing into caller-owned memory, for operands that change every run (attention's K and V).
 // PackedBFloats(k, n) floats at 64-byte alignment are needed.
 int64_t PackedBFloats(int64_t k, int64_t n);
+// Width of the packed layout's column unit for the active ISA (one vector): PackedB::lanes().
+int64_t PackedBLanes();
 void PackBInto(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b, float* packed);
 void GemmPackedRaw(int64_t m_begin, int64_t m_end, const float* a, int64_t lda, const float* packed,
                    int64_t k, int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep);

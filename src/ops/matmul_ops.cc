@@ -85,10 +85,9 @@ void InferMatMul(const Node& n, Graph& g) {
 // or batches broadcast over one B) pack it once.
 std::unique_ptr<Kernel> RuntimeBMatMul(const MatMulGeom& geo) {
   const int64_t m = geo.m, nn = geo.n, k = geo.k, nb = static_cast<int64_t>(geo.a_off.size());
-  // The packed layout's column unit (one vector), read off a 1x1 packing: the 2-D split's
-  // column blocks start at multiples of it, as ParallelPackedGemm's do.
-  const float zero = 0.0f;
-  const int64_t lanes = kernels::PackedB(&zero, 1, 1, 1).lanes();
+  // The packed layout's column unit (one vector): the 2-D split's column blocks start at multiples
+  // of it, as ParallelPackedGemm's do.
+  const int64_t lanes = kernels::PackedBLanes();
   // Per thread: a 64-byte header (the key of the B block it holds), then the packed block; a
   // block is at most the whole B (the packed width is the width rounded up to the vector).
   constexpr size_t kHeader = 64;

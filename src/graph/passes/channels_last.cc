@@ -256,15 +256,9 @@ int ConvertChannelOps(Graph& g) {
     const bool reduce =
         n.Is("ReduceMean") || n.Is("ReduceSum") || n.Is("ReduceMax") || n.Is("ReduceMin");
     if (!reduce || n.outputs.size() != 1) continue;
-    std::vector<int64_t> axes;
-    if (n.HasInput(1)) {
-      if (!IsConst(g, n.inputs[1]) || g.values[n.inputs[1]].constant->dtype() != DType::kI64)
-        continue;
-      const TensorData& a = *g.values[n.inputs[1]].constant;
-      axes.assign(a.as<int64_t>(), a.as<int64_t>() + a.elements());
-    } else {
-      axes = n.GetInts("axes", {});
-    }
+    if (n.HasInput(1) && !IsConst(g, n.inputs[1])) continue;
+    std::vector<int64_t> axes =
+        n.HasInput(1) ? ops::ConstInts(g, n, 1, "axes") : n.GetInts("axes", {});
     for (int64_t& a : axes)
       if (a < 0) a += 4;
     std::sort(axes.begin(), axes.end());

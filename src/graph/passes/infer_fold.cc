@@ -166,15 +166,12 @@ std::string OverLimit(int64_t limit) {
 // A Pad whose pads are all zero (the attribute before opset 11, a constant input after).
 static bool IsZeroPad(const Graph& g, const Node& n) {
   if (!n.Is("Pad")) return false;
-  std::vector<int64_t> pads;
-  if (g.opset < 11) {
-    pads = n.GetInts("pads", {1});
-  } else {
-    if (!n.HasInput(1) || !g.values[n.inputs[1]].is_constant()) return false;
-    const TensorData& t = *g.values[n.inputs[1]].constant;
-    if (t.dtype() != DType::kI64 || !t.has_data()) return false;
-    pads.assign(t.as<int64_t>(), t.as<int64_t>() + t.elements());
-  }
+  if (g.opset >= 11 && (!n.HasInput(1) || !g.values[n.inputs[1]].is_constant() ||
+                        !g.values[n.inputs[1]].constant->has_data()))
+    return false;
+  // The node passed its shape inference, which read the pads the same way.
+  const std::vector<int64_t> pads =
+      g.opset < 11 ? n.GetInts("pads", {1}) : ops::ConstInts(g, n, 1, "pads");
   return std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
 }
 

@@ -404,7 +404,7 @@ AlignedFloats AllocFloats(size_t n) {
 
 PackedB::PackedB(const float* b, int64_t k, int64_t n, int64_t ldb, bool trans_b) : k_(k), n_(n) {
   InitIsa();
-  lanes_ = static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(Lanes)());
+  lanes_ = PackedBLanes();
   data_ = AllocFloats(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(PackedFloats)(k, n)));
   HWY_DYNAMIC_DISPATCH(PackB)(b, k, n, ldb, trans_b, data_.get());
 }
@@ -432,6 +432,11 @@ void GemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end, 
   HWY_DYNAMIC_DISPATCH(Gemm)
   (m_begin, m_end, n_begin, n_end, b.n(), a, lda, b.data(), b.k(), c, ldc, ep.bias,
    static_cast<int>(ep.act), ep.residual, ep.ldr);
+}
+
+int64_t PackedBLanes() {
+  InitIsa();
+  return static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(Lanes)());
 }
 
 int64_t PackedBFloats(int64_t k, int64_t n) {
