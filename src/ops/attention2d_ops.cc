@@ -39,8 +39,7 @@ Attention2dGeom Attention2dGeometry(const Node& n, const Graph& g) {
   const Shape& v = In(g, n, 2).shape;
   if (q.size() != 4 || k.size() != 4 || v.size() != 4)
     Fail(n, "Q, K and V must be 4-D channels-last maps");
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
+  CheckInputSizes(n, g);
   const int64_t heads = n.GetInt("heads", 0);
   if (heads < 1 || heads > 4096) Fail(n, fmt::format("heads {} is out of range", heads));
   if (k[0] != q[0] || v[0] != q[0] || v[1] != k[1] || v[2] != k[2] || k[3] != q[3] ||

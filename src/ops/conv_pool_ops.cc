@@ -19,14 +19,6 @@ namespace {
 
 namespace ref = effi::kernels::ref;
 
-// Checks every input's size (NumElements names the node): a declared graph input's dims are each
-// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
-// contracted K, a gathered axis) would otherwise compute their products unchecked.
-void CheckInputSizes(const Node& n, const Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
-}
-
 struct Geom2d {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
   int64_t pt = 0, pl = 0, pb = 0, pr = 0;

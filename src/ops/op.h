@@ -166,6 +166,10 @@ void SetOut(Graph& g, const Node& n, size_t i, DType dt, Shape shape);
 int64_t NormAxis(const Node& n, int64_t axis, int64_t rank);
 // Numpy broadcast of shapes; throws naming the node when incompatible.
 Shape BroadcastShapes(const Node& n, const Shape& a, const Shape& b);
+// Checks every input's size (NumElements names the node): a declared graph input's dims are each
+// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
+// contracted K, a gathered axis) would otherwise compute their products unchecked.
+void CheckInputSizes(const Node& n, const Graph& g);
 // Constant input i as int64 values (for shape-like inputs); throws if not constant.
 std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const char* what);
 [[noreturn]] void Fail(const Node& n, const std::string& msg);

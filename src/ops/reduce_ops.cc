@@ -14,14 +14,6 @@ namespace {
 
 namespace ref = effi::kernels::ref;
 
-// Checks every input's size (NumElements names the node): a declared graph input's dims are each
-// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
-// contracted K, a gathered axis) would otherwise compute their products unchecked.
-void CheckInputSizes(const Node& n, const Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
-}
-
 struct ReduceGeom {
   std::vector<bool> mask;  // std::vector<bool> has no data(); copied into a plain array at run time
   Shape out;

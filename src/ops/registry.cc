@@ -136,6 +136,11 @@ Shape BroadcastShapes(const Node& n, const Shape& a, const Shape& b) {
   return out;
 }
 
+void CheckInputSizes(const Node& n, const Graph& g) {
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
+}
+
 std::vector<int64_t> ConstInts(const Graph& g, const Node& n, size_t i, const char* what) {
   const Value& v = In(g, n, i);
   if (!v.is_constant())

@@ -24,14 +24,6 @@ std::unique_ptr<Kernel> CreateAlias(const Node& n, const Graph& g) {
   });
 }
 
-// Checks every input's size (NumElements names the node): a declared graph input's dims are each
-// <= 2^31 but were never multiplied, and an op whose output drops some of them (a reduced axis, a
-// contracted K, a gathered axis) would otherwise compute their products unchecked.
-void CheckInputSizes(const Node& n, const Graph& g) {
-  for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.HasInput(i)) NumElements(In(g, n, i).shape, n.Describe().c_str());
-}
-
 int64_t CheckedDim(const Node& n, int64_t d) {
   if (d < 0 || d > kMaxTensorElements) Fail(n, fmt::format("invalid dimension {}", d));
   return d;
