@@ -75,10 +75,14 @@ BENCHMARK(BM_VnniPeak)->Iterations(1)->UseRealTime();
 enum class OutKind { kFloat, kUint8 };
 
 // m x n x k with random u8 A (zero point 128) and s8 B, bias and per-column multipliers; C float
-// or u8; qdq: also the steps of ONNX Runtime's QDQ layout (fake quantization, post_bias,
+// or u8; kQdq: also the steps of ONNX Runtime's QDQ layout (fake quantization, post_bias,
 // post_scale). Rates over wall time, as BM_GemmPacked's.
+// kFakeQuant: only the fake quantization before act (the output-pair layout's fc1: Conv -> Q ->
+// DQ -> GELU -> Q); kTable: the same as the u8 table the int8 op builds for it.
+enum class Steps { kPlain, kQdq, kFakeQuant, kTable };
+
 void RunQGemm(benchmark::State& state, OutKind out, effi::kernels::ref::Activation act,
-              bool qdq = false) {
+              Steps steps = Steps::kPlain) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   std::mt19937 rng(1);
   std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127);
@@ -92,11 +96,22 @@ void RunQGemm(benchmark::State& state, OutKind out, effi::kernels::ref::Activati
   QGemmEpilogue ep{mult.data(), bias.data(), act, nullptr, 0, 0.05f, 128};
   std::vector<float> post_bias(static_cast<size_t>(n), -0.2f), post_scale(static_cast<size_t>(n));
   for (size_t j = 0; j < post_scale.size(); ++j) post_scale[j] = 0.5f + 0.01f * (j % 7);
-  if (qdq) {
+  std::vector<uint8_t> table(256);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<uint8_t>(255 - i);
+  if (steps != Steps::kPlain) {
     ep.fq_scale = 0.01f;  // acc * 1e-5 + 0.1 is of order 1: +-100 steps, the clamps rarely hit
     ep.fq_zero_point = 120;
+  }
+  if (steps == Steps::kQdq) {
     ep.post_bias = post_bias.data();
     ep.post_scale = post_scale.data();
+  }
+  if (steps == Steps::kTable) {
+    ep.out_scale = ep.fq_scale;
+    ep.out_zero_point = ep.fq_zero_point;
+    ep.fq_scale = 0.0f;
+    ep.act = effi::kernels::ref::Activation::kNone;
+    ep.lut = table.data();
   }
   for (auto _ : state) {
     if (out == OutKind::kFloat) {
@@ -138,7 +153,7 @@ BENCHMARK(BM_QGemmPacked)
 // The same with every step of ONNX Runtime's QDQ layout on (QGemmEpilogue's fq_scale, post_bias,
 // post_scale): the cost of those steps against BM_QGemmPacked's plain epilogue.
 void BM_QGemmPackedQdq(benchmark::State& state) {
-  RunQGemm(state, OutKind::kFloat, effi::kernels::ref::Activation::kNone, true);
+  RunQGemm(state, OutKind::kFloat, effi::kernels::ref::Activation::kNone, Steps::kQdq);
 }
 BENCHMARK(BM_QGemmPackedQdq)
     ->Args({3136, 192, 48})
@@ -164,6 +179,26 @@ void BM_QGemmPackedGeluU8(benchmark::State& state) {
 BENCHMARK(BM_QGemmPackedGeluU8)
     ->Args({3136, 192, 48})
     ->Args({784, 384, 96})
+    ->Args({196, 896, 224})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// The output-pair layout's fc1 (fake quantization, GELU, u8 out) as the epilogue computes it,
+// and as the int8 op runs it: quantized to the fake-quant grid, then the u8 table.
+void BM_QGemmPackedFqGeluU8(benchmark::State& state) {
+  RunQGemm(state, OutKind::kUint8, effi::kernels::ref::Activation::kGelu, Steps::kFakeQuant);
+}
+BENCHMARK(BM_QGemmPackedFqGeluU8)
+    ->Args({3136, 192, 48})
+    ->Args({196, 896, 224})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_QGemmPackedTableU8(benchmark::State& state) {
+  RunQGemm(state, OutKind::kUint8, effi::kernels::ref::Activation::kGelu, Steps::kTable);
+}
+BENCHMARK(BM_QGemmPackedTableU8)
+    ->Args({3136, 192, 48})
     ->Args({196, 896, 224})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);

@@ -81,6 +81,11 @@ struct QGemmEpilogue {
   int32_t fq_zero_point = 0;
   const float* post_bias = nullptr;   // [n]: added after the fake quantization (null: 0)
   const float* post_scale = nullptr;  // [n]: multiplies act(...) before the residual (null: 1)
+  // u8 output only: a byte map applied to the quantized output, C = lut[q] ([256]; null: none).
+  // It turns fake-quant -> activation -> quantize (the QDQ layout's Conv -> Q -> DQ -> GELU -> Q)
+  // into the plain epilogue quantizing to the fake-quant grid, then one table lookup: the
+  // activation of each of the 256 codes is computed once, at load, by the reference.
+  const uint8_t* lut = nullptr;
 };
 
 // Block [m_begin, m_end) x [n_begin, n_end) of C for u8 A [m][lda] with zero point a_zero_point
@@ -119,6 +124,11 @@ std::optional<Int8Grid> FindInt8Grid(const float* w, int64_t channels, int64_t k
 // two are bit-exact).
 void FakeQuantF32(int64_t count, const float* x, float scale, int32_t zero_point, float* y,
                   bool reference = false);
+
+// y[i] = lut[x[i]] (lut: 256 bytes; y may be x): QGemmEpilogue::lut's lookup on the active ISA,
+// or a plain loop when `reference`.
+void LookupU8(int64_t count, const uint8_t* x, const uint8_t* lut, uint8_t* y,
+              bool reference = false);
 
 // Name of the micro-kernel for the active ISA, e.g. "qgemm_u8s8_8x48c4__AVX3_DL".
 const char* QGemmKernelName();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -619,6 +620,75 @@ TEST(OptQGemm, QdqFakeQuantSaturatesAllTargets) {
       const U8Diff d = CompareU8(RunPadded<uint8_t>(p, packed, ep, 77), want, ep);
       EXPECT_EQ(d.far, 0);
       EXPECT_LE(d.off, m * n / 100 + 1);
+    }
+  });
+}
+
+// LookupU8 (QGemmEpilogue::lut's lookup) against the plain loop on every target: every length up
+// to 3 vectors of the widest target plus tails, in place and not, and a table that tells every
+// entry apart (a permutation), so a slice or half picked wrongly shows.
+TEST(OptLookupU8, EqualsReferenceAllTargets) {
+  std::mt19937 rng(12);
+  std::vector<uint8_t> lut(256);
+  for (int i = 0; i < 256; ++i) lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i);
+  std::shuffle(lut.begin(), lut.end(), rng);
+  ForEachQTarget([&](const std::string&) {
+    for (int64_t n : {0, 1, 15, 16, 17, 63, 64, 65, 127, 130, 192, 200, 256, 300}) {
+      SCOPED_TRACE(testing::Message() << "n=" << n);
+      auto x = RandomU8(static_cast<size_t>(n) + 8, rng);
+      for (int64_t i = 0; i < n && i < 256; ++i)
+        x[static_cast<size_t>(i)] = static_cast<uint8_t>(i);
+      std::vector<uint8_t> want(x.size(), 9), got(x.size(), 9);
+      LookupU8(n, x.data(), lut.data(), want.data(), true);
+      LookupU8(n, x.data(), lut.data(), got.data());
+      EXPECT_EQ(got, want);  // the 8 bytes past n stay 9 in both
+      std::vector<uint8_t> in_place = x;
+      LookupU8(n, in_place.data(), lut.data(), in_place.data());
+      EXPECT_TRUE(std::equal(want.begin(), want.begin() + n, in_place.begin()));
+      EXPECT_TRUE(std::equal(x.begin() + n, x.end(), in_place.begin() + n));
+    }
+  });
+}
+
+// QGemmEpilogue::lut: C = lut[the u8 output without it], bit for bit, over row tiles, row and
+// column tails, split calls and padded C rows (RunPadded checks the padding), with and without the
+// QDQ steps before it; ignored for a float output.
+TEST(OptQGemm, U8TableEqualsLookupOfPlainOutputAllTargets) {
+  std::mt19937 rng(29);
+  std::vector<uint8_t> lut(256);
+  for (int i = 0; i < 256; ++i) lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i);
+  std::shuffle(lut.begin(), lut.end(), rng);
+  const int64_t shapes[][3] = {{37, 100, 45}, {8, 48, 16}, {50, 53, 9},
+                               {3, 17, 200},  {26, 7, 4},  {70, 192, 48}};
+  ForEachQTarget([&](const std::string&) {
+    for (const auto& s : shapes) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k);
+      Problem p{m, n, k, (m & 1) != 0, {}, {}, 0};
+      p.a = RandomU8(static_cast<size_t>(m * k), rng);
+      p.b = RandomS8(static_cast<size_t>(k * n), rng);
+      p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+      const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
+      std::vector<float> mult(static_cast<size_t>(n));
+      for (auto& x : mult)
+        x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
+            std::sqrt(static_cast<float>(k));
+      const auto bias = Random(static_cast<size_t>(n), rng);
+      for (bool fq : {false, true}) {
+        QGemmEpilogue plain{mult.data(), bias.data(), ref::Activation::kGelu, nullptr, 0,
+                            0.01f,       60};
+        if (fq) plain.fq_scale = 0.02f, plain.fq_zero_point = 100;
+        QGemmEpilogue mapped = plain;
+        mapped.lut = lut.data();
+        const std::vector<uint8_t> q = RunPadded<uint8_t>(p, packed, plain, 77);
+        std::vector<uint8_t> want(q.size());
+        for (size_t e = 0; e < q.size(); ++e) want[e] = lut[q[e]];
+        EXPECT_EQ(RunPadded<uint8_t>(p, packed, mapped, 77), want) << "fq=" << fq;
+        // Many codes exercised (51 elements of 3x17 take ~25-30 distinct ones).
+        EXPECT_GT(std::set<uint8_t>(q.begin(), q.end()).size(), std::min<size_t>(32, q.size() / 3));
+        EXPECT_EQ(RunPadded<float>(p, packed, mapped, 1.0f),
+                  RunPadded<float>(p, packed, plain, 1.0f));
+      }
     }
   });
 }

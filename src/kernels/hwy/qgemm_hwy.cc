@@ -588,6 +588,72 @@ struct StoreU8 {
   }
 };
 
+// y[j] = lut[x[j]] for j < n, x and y 1-byte elements (y may be x): the u8 output's byte map
+// (QGemmEpilogue::lut), applied to each tile's rows while they are in L1. Per 64 bytes, AVX3_DL
+// (VBMI) takes two vpermi2b over the 128-byte halves and a blend on the index's top bit; NEON
+// (AArch64) four tbl/tbx over 64-byte quarters per 16 bytes; the other targets 16 in-block byte
+// shuffles (pshufb, one per 16-entry slice) selected by the index's high nibble. L1's fc1 shapes,
+// the plain u8 epilogue + this table against the fake-quant + GELU epilogue it replaces
+// (BM_QGemmPackedTableU8 / FqGeluU8, AVX3_DL, CPU time, 3 runs on a loaded VM): 3136x192x48
+// 184-207 vs 348-388 us, 196x896x224 123-139 vs 175-181 us; plain u8 out alone 152-158 us.
+HWY_INLINE void LookupBytes(const uint8_t* x, uint8_t* y, size_t n, const uint8_t* lut) {
+#if HWY_TARGET == HWY_AVX3_DL
+  const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+  const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+  for (size_t j = 0; j < n; j += 64) {
+    const __mmask64 m = n - j >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - j)) - 1;
+    const __m512i idx = _mm512_maskz_loadu_epi8(m, x + j);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1);
+    const __m512i hi = _mm512_permutex2var_epi8(t2, idx, t3);
+    _mm512_mask_storeu_epi8(y + j, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
+  }
+#elif HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+  const uint8x16x4_t t0 = vld1q_u8_x4(lut), t1 = vld1q_u8_x4(lut + 64);
+  const uint8x16x4_t t2 = vld1q_u8_x4(lut + 128), t3 = vld1q_u8_x4(lut + 192);
+  const uint8x16_t k64 = vdupq_n_u8(64);
+  auto map = [&](uint8x16_t idx) {
+    uint8x16_t r = vqtbl4q_u8(t0, idx);  // out-of-range indices give 0 (tbl) / keep r (tbx)
+    idx = vsubq_u8(idx, k64);
+    r = vqtbx4q_u8(r, t1, idx);
+    idx = vsubq_u8(idx, k64);
+    r = vqtbx4q_u8(r, t2, idx);
+    return vqtbx4q_u8(r, t3, vsubq_u8(idx, k64));
+  };
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16) vst1q_u8(y + j, map(vld1q_u8(x + j)));
+  if (j < n) {
+    uint8_t t[16] = {};
+    std::memcpy(t, x + j, n - j);
+    vst1q_u8(t, map(vld1q_u8(t)));
+    std::memcpy(y + j, t, n - j);
+  }
+#elif HWY_TARGET == HWY_SCALAR
+  for (size_t j = 0; j < n; ++j) y[j] = lut[x[j]];
+#else
+  const hn::ScalableTag<uint8_t> d8;
+  using V8 = hn::Vec<decltype(d8)>;
+  const size_t L8 = hn::Lanes(d8);
+  V8 slice[16];
+  for (size_t i = 0; i < 16; ++i) slice[i] = hn::LoadDup128(d8, lut + 16 * i);
+  auto map = [&](V8 idx) {
+    const V8 lo = hn::And(idx, hn::Set(d8, 0x0F)), hi = hn::ShiftRight<4>(idx);
+    V8 r = hn::TableLookupBytes(slice[0], lo);
+    for (size_t i = 1; i < 16; ++i)
+      r = hn::IfThenElse(hn::Eq(hi, hn::Set(d8, static_cast<uint8_t>(i))),
+                         hn::TableLookupBytes(slice[i], lo), r);
+    return r;
+  };
+  size_t j = 0;
+  for (; j + L8 <= n; j += L8) hn::StoreU(map(hn::LoadU(d8, x + j)), d8, y + j);
+  if (j < n) {
+    HWY_ALIGN uint8_t t[HWY_LANES(uint8_t)] = {};
+    std::memcpy(t, x + j, n - j);
+    hn::Store(map(hn::Load(d8, t)), d8, t);
+    std::memcpy(y + j, t, n - j);
+  }
+#endif
+}
+
 // body(c, store): c the C of o (float* or uint8_t*; not int32), store its Store*. For QdqEpilogue
 // only: the plain tiles keep their own store lambdas, since with this helper GCC versioned their
 // epilogue less (fewer act / residual copies) and BM_QGemmPacked 3136x192x48 got 6-10 % slower.
@@ -781,6 +847,7 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
       qdq = &QdqEpilogue<Steps::kPost>;
     }
   }
+  const uint8_t* const lut = p.out == Out::kUint8 ? ep.lut : nullptr;
   HWY_ALIGN int32_t block[Mac::kMR * kNV * HWY_LANES(int32_t)];
   const size_t block_stride = kNV * hn::Lanes(DI());
   const size_t k = static_cast<size_t>(p.k);
@@ -841,6 +908,10 @@ HWY_INLINE void PanelRows(const Args& p, int64_t m_begin, int64_t m_end, const v
         break;
     }
     if (qdq) qdq(block, block_stride, static_cast<size_t>(r), cols, o);
+    if (lut) {
+      uint8_t* c = static_cast<uint8_t*>(o.c);
+      for (int64_t row = 0; row < r; ++row, c += o.ldc) LookupBytes(c, c, cols, lut);
+    }
     i += r;
   }
 }
@@ -998,6 +1069,10 @@ const char* QGemmName(bool dot) {
 #endif
 }
 
+void LookupU8Run(const uint8_t* x, uint8_t* y, int64_t count, const uint8_t* lut) {
+  LookupBytes(x, y, static_cast<size_t>(count), lut);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace effi::kernels
 HWY_AFTER_NAMESPACE();
@@ -1008,6 +1083,7 @@ namespace effi::kernels {
 HWY_EXPORT(QGemmFormatFor);
 HWY_EXPORT(QGemmRun);
 HWY_EXPORT(QGemmName);
+HWY_EXPORT(LookupU8Run);
 
 void AlignedFreeBytes::operator()(uint8_t* p) const { std::free(p); }
 
@@ -1090,6 +1166,16 @@ void QGemmPacked(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
                  int64_t lda, int32_t a_zero_point, const PackedBQ8& b, int32_t* c, int64_t ldc) {
   Dispatch(m_begin, m_end, n_begin, n_end, a, lda, a_zero_point, b, qgemm_internal::Out::kInt32, c,
            ldc, QGemmEpilogue{});
+}
+
+void LookupU8(int64_t count, const uint8_t* x, const uint8_t* lut, uint8_t* y, bool reference) {
+  if (count <= 0) return;
+  if (reference) {
+    for (int64_t i = 0; i < count; ++i) y[i] = lut[x[i]];
+    return;
+  }
+  InitIsa();
+  HWY_DYNAMIC_DISPATCH(LookupU8Run)(x, y, count, lut);
 }
 
 const char* QGemmKernelName() {
