@@ -8,7 +8,7 @@
 #include <string>
 
 #include "effi/error.hpp"
-#include "labels.h"
+#include "image/labels.h"
 
 namespace {
 
@@ -26,18 +26,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   for (bool json_name : {false, true}) {
     try {
-      const auto labels = effi::cli::ParseLabelsText(text, json_name, "fuzz.json");
-      if (labels.size() > effi::cli::kMaxLabels) std::abort();
+      const auto labels = effi::image::ParseLabelsText(text, json_name, "fuzz.json");
+      if (labels.size() > effi::image::kMaxLabels) std::abort();
     } catch (const effi::Error& e) {
       CheckMessage(e);
     }
   }
   try {
-    const auto labels = effi::cli::ParseLabelsMetadata(text);
-    if (labels.empty() || labels.size() > effi::cli::kMaxLabels) std::abort();
+    const auto labels = effi::image::ParseLabelsMetadata(text);
+    if (labels.empty() || labels.size() > effi::image::kMaxLabels) std::abort();
   } catch (const effi::Error& e) {
     CheckMessage(e);
   }
-  (void)effi::cli::JsonDepthWithin(text, effi::cli::kMaxJsonDepth);
+  (void)effi::image::JsonDepthWithin(text, effi::image::kMaxJsonDepth);
   return 0;
 }

@@ -28,6 +28,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist zlib1g-dev
   python3-numpy python3-onnx  # test-data generators and the QDQ check (tests/quant/check_qdq.py)
+  python3-dev pybind11-dev python3-pytest  # the Python module (python/) and its tests (tests/python)
 )
 # Node.js + npm (for the ONNX Runtime oracle/benchmark scripts): the machine image may ship its
 # own build (whose bundled npm conflicts with Debian's npm package), so only install when absent.

@@ -43,6 +43,16 @@ struct Tensor {
   float* floats() { return reinterpret_cast<float*>(bytes.data()); }
 };
 
+// A caller-owned dense row-major tensor that Session::Run reads in place, without a copy (a
+// 224x224 image is 0.6 MB; the Python module passes NumPy arrays this way). `data` must hold
+// elements() * ElementSize(type) bytes, aligned to ElementSize(type), and stay unchanged until Run
+// returns; it may be null only when the shape has no elements.
+struct TensorView {
+  ElementType type = ElementType::kUndefined;
+  const void* data = nullptr;
+  std::vector<int64_t> shape;
+};
+
 struct TensorInfo {
   std::string name;
   ElementType type = ElementType::kUndefined;
@@ -71,6 +81,15 @@ struct NodeTiming {
   std::string op;    // op type, effi fused ops as "effi.X"
   double total_ms = 0;
   int64_t runs = 0;
+  std::vector<int64_t> output_shape;  // of the node's first output, at the profiled input shapes
+  // Work per run: multiply-accumulates of Conv/MatMul/Gemm/effi.Conv/effi.Linear (as counted in
+  // ModelStats::macs) and of the attention ops' q k^T and p v products; 0 for other ops.
+  int64_t macs = 0;
+  int64_t bytes = 0;  // sizes of the node's inputs (weights included) and outputs, once each
+  // The latest run: when the node started (ms after the run began executing, once Session::Run had
+  // checked its inputs) and how long it took.
+  double last_start_ms = 0;
+  double last_ms = 0;
 };
 
 // What `effi inspect` reports.
@@ -127,6 +146,8 @@ class Session {
   // Runs the model. Inputs by name; every model input must be given with a matching dtype and a
   // shape equal to the declared one except at dynamic dims. Returns outputs in model order.
   std::vector<Tensor> Run(const std::vector<std::pair<std::string, Tensor>>& inputs);
+  // The same with inputs read in place from the caller's memory (see TensorView).
+  std::vector<Tensor> Run(const std::vector<std::pair<std::string, TensorView>>& inputs);
 
   // Per-node timings accumulated over Run calls when SessionOptions::profile is set, in
   // execution order; ResetProfile clears them.

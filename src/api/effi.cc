@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -19,7 +20,7 @@
 
 namespace effi {
 
-const char* Version() { return "0.1.0"; }
+const char* Version() { return EFFI_VERSION_STRING; }  // project(VERSION) in CMakeLists.txt
 
 std::string ActiveIsa() {
   return kernels::ActiveIsaName() + " (" + kernels::GemmKernelName() + ")";
@@ -30,6 +31,89 @@ namespace {
 TensorInfo InfoOf(const Value& v) { return {v.name, onnx_io::PublicType(v.dtype), v.shape}; }
 
 std::string OpKey(const Node& n) { return n.domain.empty() ? n.op : n.domain + "." + n.op; }
+
+// Product of sizes, 0 when any is not positive, saturating: element counts are each below 2^31,
+// but their products over a hostile graph could overflow int64.
+int64_t SaturatingProduct(std::initializer_list<int64_t> factors) {
+  int64_t p = 1;
+  for (int64_t f : factors) {
+    if (f <= 0) return 0;
+    if (__builtin_mul_overflow(p, f, &p)) return std::numeric_limits<int64_t>::max();
+  }
+  return p;
+}
+
+void SaturatingAdd(int64_t& sum, int64_t x) {
+  if (__builtin_add_overflow(sum, x, &sum)) sum = std::numeric_limits<int64_t>::max();
+}
+
+// Multiply-accumulates of node `n` per run at the plan's shapes: Conv/MatMul/Gemm and the integer
+// and fused (effi.Conv/effi.Linear) forms; with `attention`, also the q k^T and p v products of
+// effi.Attention/PackedAttention/Attention2d. *int8: whether they run on int8 kernels. Shared by
+// ModelStats (without attention, as `effi inspect` documents) and the profile's GFLOP/s.
+int64_t NodeMacs(const Graph& g, const Node& n, bool attention, bool* int8) {
+  auto shape = [&](int v) -> const Shape& { return g.values[v].shape; };
+  auto dim = [](const Shape& s, size_t i) -> int64_t { return i < s.size() ? s[i] : 0; };
+  // The ONNX integer ops always run in int8; an effi.Conv / effi.Linear does when fuse_int8 put
+  // it on the int8 GEMM.
+  const bool integer_conv = n.Is("ConvInteger") || n.Is("QLinearConv");
+  const bool integer_matmul = n.Is("MatMulInteger") || n.Is("QLinearMatMul");
+  *int8 = integer_conv || integer_matmul ||
+          ((n.IsEffi("Conv") || n.IsEffi("Linear")) && ops::IsInt8Node(n));
+  if (n.outputs.empty() || n.outputs[0] < 0) return 0;
+  // Only for the ops below: other nodes' shapes are never read here.
+  auto out_elements = [&] { return NumElements(shape(n.outputs[0])); };
+  // The shapes come from the model: a Conv weight with 0 output channels or a Gemm operand of
+  // the wrong rank must count as 0 MACs, not divide by zero or read past the shape.
+  if (n.Is("Conv") || n.IsEffi("Conv") || integer_conv) {
+    const size_t wi = n.Is("QLinearConv") ? 3 : 1;  // the weight's input (quant_ops.cc)
+    if (!n.HasInput(wi)) return 0;
+    const Shape& w = shape(n.inputs[wi]);
+    const int64_t per_out = w.empty() || w[0] <= 0 ? 0 : NumElements(w) / w[0];  // Ci/g*kh*kw
+    return SaturatingProduct({out_elements(), per_out});
+  }
+  if (n.Is("MatMul") || n.IsEffi("Linear") || integer_matmul) {
+    if (!n.HasInput(0)) return 0;
+    const Shape& a = shape(n.inputs[0]);  // A is input 0 of all four
+    return SaturatingProduct({out_elements(), a.empty() ? 1 : a.back()});
+  }
+  if (n.Is("Gemm")) {
+    if (!n.HasInput(0)) return 0;
+    const Shape& a = shape(n.inputs[0]);
+    return a.size() == 2 ? SaturatingProduct({out_elements(), n.GetInt("transA", 0) ? a[0] : a[1]})
+                         : 0;
+  }
+  if (!attention) return 0;
+  // Per batch and head: q k^T is N x M x Dk, p v is N x M x Dv (see the ops' shape comments).
+  if (n.IsEffi("Attention") && n.HasInput(0) && n.HasInput(1) && n.HasInput(2)) {
+    const Shape &q = shape(n.inputs[0]), &k = shape(n.inputs[1]), &v = shape(n.inputs[2]);
+    return SaturatingProduct({dim(q, 0), dim(q, 1), dim(q, 2), dim(k, 2), dim(q, 3) + dim(v, 3)});
+  }
+  if (n.IsEffi("PackedAttention") && n.HasInput(0)) {  // X [B,N,H,2*Dk+Dv] -> out [B,N,H,Dv]
+    const Shape& x = shape(n.inputs[0]);
+    return SaturatingProduct({dim(x, 0), dim(x, 1), dim(x, 2), dim(x, 1),
+                              dim(x, 3) - n.GetInt("key_dim", 0)});  // Dk + Dv
+  }
+  if (n.IsEffi("Attention2d") && n.HasInput(0) && n.HasInput(1) && n.HasInput(2)) {
+    // Channels-last Q [B,h,w,H*Dk], K [B,hk,wk,H*Dk], V [B,hk,wk,H*Dv].
+    const Shape &q = shape(n.inputs[0]), &k = shape(n.inputs[1]), &v = shape(n.inputs[2]);
+    return SaturatingProduct(
+        {dim(q, 0), dim(q, 1) * dim(q, 2), dim(k, 1) * dim(k, 2), dim(q, 3) + dim(v, 3)});
+  }
+  return 0;
+}
+
+// Bytes of the node's inputs and outputs, each counted once.
+int64_t NodeBytes(const Graph& g, const Node& n) {
+  int64_t bytes = 0;
+  for (const std::vector<int>* ids : {&n.inputs, &n.outputs})
+    for (int id : *ids)
+      if (id >= 0)
+        SaturatingAdd(bytes,
+                      SaturatingProduct({NumElements(g.values[id].shape),
+                                         static_cast<int64_t>(DTypeSize(g.values[id].dtype))}));
+  return bytes;
+}
 
 }  // namespace
 
@@ -173,6 +257,7 @@ struct ModelFactory {
 
 namespace {
 std::shared_ptr<Model> Finish(Graph g, const ModelOptions& options) {
+  kernels::CheckEnvironment();  // a bad EFFI_MAX_ISA / EFFI_KERNELS fails here, not in a kernel
   auto m = ModelFactory::Make();
   Model::Impl& impl = ModelFactory::Impl(*m);
   impl.pass_options = passes::PassOptions::Parse(options.passes);
@@ -228,41 +313,12 @@ ModelStats Model::Stats(int64_t batch) const {
   st.parameters = impl_->initializer_elements;
   st.ops_imported = impl_->file_op_histogram;
   const Graph& g = plan->graph();
-  // Saturating: element counts are each below 2^31, but their products summed over a hostile
-  // graph's nodes could overflow int64.
-  auto add_macs = [&](int64_t elements, int64_t per_element, bool int8) {
-    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-    int64_t macs = 0;
-    if (elements <= 0 || per_element <= 0) return;
-    if (__builtin_mul_overflow(elements, per_element, &macs)) macs = kMax;
-    if (__builtin_add_overflow(st.macs, macs, &st.macs)) st.macs = kMax;
-    if (int8 && __builtin_add_overflow(st.macs_int8, macs, &st.macs_int8)) st.macs_int8 = kMax;
-  };
   for (const Node& n : g.nodes) {
     st.ops_optimized[OpKey(n)]++;
-    auto shape = [&](int v) -> const Shape& { return g.values[v].shape; };
-    // The ONNX integer ops always run in int8; an effi.Conv / effi.Linear does when fuse_int8 put
-    // it on the int8 GEMM.
-    const bool integer_conv = n.Is("ConvInteger") || n.Is("QLinearConv");
-    const bool integer_matmul = n.Is("MatMulInteger") || n.Is("QLinearMatMul");
-    const bool int8 = integer_conv || integer_matmul ||
-                      ((n.IsEffi("Conv") || n.IsEffi("Linear")) && ops::IsInt8Node(n));
-    // The shapes come from the model: a Conv weight with 0 output channels or a Gemm operand of
-    // the wrong rank must count as 0 MACs, not divide by zero or read past the shape.
-    if (n.Is("Conv") || n.IsEffi("Conv") || integer_conv) {
-      const size_t wi = n.Is("QLinearConv") ? 3 : 1;  // the weight's input (quant_ops.cc)
-      if (!n.HasInput(wi) || n.outputs.empty()) continue;
-      const Shape& w = shape(n.inputs[wi]);
-      const int64_t per_out = w.empty() || w[0] <= 0 ? 0 : NumElements(w) / w[0];  // Ci/g*kh*kw
-      add_macs(NumElements(shape(n.outputs[0])), per_out, int8);
-    } else if (n.Is("MatMul") || n.IsEffi("Linear") || integer_matmul) {
-      const Shape& a = shape(n.inputs[0]);  // A is input 0 of all four
-      add_macs(NumElements(shape(n.outputs[0])), a.empty() ? 1 : a.back(), int8);
-    } else if (n.Is("Gemm")) {
-      const Shape& a = shape(n.inputs[0]);
-      if (a.size() == 2)
-        add_macs(NumElements(shape(n.outputs[0])), n.GetInt("transA", 0) ? a[0] : a[1], false);
-    }
+    bool int8 = false;
+    const int64_t macs = NodeMacs(g, n, /*attention=*/false, &int8);
+    SaturatingAdd(st.macs, macs);
+    if (int8) SaturatingAdd(st.macs_int8, macs);
   }
   st.peak_activation_bytes = static_cast<int64_t>(plan->arena_bytes());
   {
@@ -283,7 +339,7 @@ struct Session::Impl {
   std::vector<uint8_t> scratch_storage;
   std::unique_ptr<ThreadPool> pool;  // null for one thread
   std::shared_ptr<const runtime::Plan> profiled_plan;
-  std::vector<double> node_ms;
+  runtime::NodeTimes node_times;
   int64_t profiled_runs = 0;
 };
 
@@ -302,9 +358,30 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor>>& inputs) {
+  // A tensor's byte count is known, so it is checked here; the rest is the in-place path's.
+  std::vector<std::pair<std::string, TensorView>> views;
+  views.reserve(inputs.size());
+  for (const auto& [name, t] : inputs) {
+    int64_t elements = -1;
+    try {
+      elements = t.elements();
+    } catch (const Error&) {
+      // reported with the input's other checks below
+    }
+    if (elements >= 0 && t.bytes.size() != static_cast<size_t>(elements) * ElementSize(t.type))
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("input '{}': {} bytes do not match shape {}", name, t.bytes.size(),
+                              ShapeStr(t.shape)));
+    const void* data = t.bytes.empty() ? nullptr : t.bytes.data();
+    views.emplace_back(name, TensorView{t.type, data, t.shape});
+  }
+  return Run(views);
+}
+
+std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, TensorView>>& inputs) {
   const Model::Impl& mi = impl_->model->impl();
   std::map<std::string, Shape> shapes;
-  std::map<std::string, const Tensor*> by_name;
+  std::map<std::string, const TensorView*> by_name;
   for (const auto& [name, t] : inputs) {
     if (by_name.count(name))
       throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}' given twice", name));
@@ -333,14 +410,20 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
                               ShapeStr(t->shape)));
     int64_t elements = 0;
     try {
-      elements = t->elements();
+      elements = NumElements(t->shape, "tensor");
     } catch (const Error& e) {
       throw Error(ErrorCode::kInvalidArgument, fmt::format("input '{}': {}", name, e.what()));
     }
-    if (t->bytes.size() != static_cast<size_t>(elements) * ElementSize(t->type))
+    if (elements > 0 && !t->data)
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("input '{}': {} bytes do not match shape {}", name, t->bytes.size(),
-                              ShapeStr(t->shape)));
+                  fmt::format("input '{}': no data for shape {}", name, ShapeStr(t->shape)));
+    // The kernels load whole elements (a misaligned float is UB, and traps on some ARM cores).
+    const size_t element_size = ElementSize(t->type);
+    if (elements > 0 && element_size > 1 &&
+        reinterpret_cast<uintptr_t>(t->data) % element_size != 0)
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("input '{}': data is not aligned to its {}-byte elements", name,
+                              element_size));
     shapes[name] = t->shape;
   }
   for (const TensorInfo& i : mi.inputs)
@@ -366,18 +449,19 @@ std::vector<Tensor> Session::Run(const std::vector<std::pair<std::string, Tensor
   // from the other core's cache every run (L1 stem conv 0.165 ms at 2 threads vs 0.196 at 1).
   std::vector<const void*> bound(g.inputs.size(), nullptr);
   for (size_t i = 0; i < g.inputs.size(); ++i) {
-    const Tensor* t = by_name.at(g.values[g.inputs[i]].name);
-    if (!t->bytes.empty()) bound[i] = t->bytes.data();
+    const TensorView* t = by_name.at(g.values[g.inputs[i]].name);
+    if (NumElements(t->shape) > 0) bound[i] = t->data;
   }
   ops::ExecContext ctx;
   ctx.pool = impl_->pool.get();
   if (impl_->options.profile) {
     if (impl_->profiled_plan != plan) {
       impl_->profiled_plan = plan;
-      impl_->node_ms.clear();
+      impl_->node_times = {};
       impl_->profiled_runs = 0;
     }
-    plan->Execute(ctx, arena, scratch, &impl_->node_ms, bound.data());
+    impl_->node_times.origin = std::chrono::steady_clock::now();
+    plan->Execute(ctx, arena, scratch, &impl_->node_times, bound.data());
     ++impl_->profiled_runs;
   } else {
     plan->Execute(ctx, arena, scratch, nullptr, bound.data());
@@ -397,13 +481,27 @@ std::vector<NodeTiming> Session::Profile() const {
   std::vector<NodeTiming> out;
   if (!impl_->profiled_plan) return out;
   const Graph& g = impl_->profiled_plan->graph();
-  for (size_t i = 0; i < g.nodes.size() && i < impl_->node_ms.size(); ++i)
-    out.push_back({g.nodes[i].name, OpKey(g.nodes[i]), impl_->node_ms[i], impl_->profiled_runs});
+  const runtime::NodeTimes& times = impl_->node_times;
+  for (size_t i = 0; i < g.nodes.size() && i < times.total_ms.size(); ++i) {
+    const Node& n = g.nodes[i];
+    NodeTiming t;
+    t.node = n.name;
+    t.op = OpKey(n);
+    t.total_ms = times.total_ms[i];
+    t.runs = impl_->profiled_runs;
+    if (!n.outputs.empty() && n.outputs[0] >= 0) t.output_shape = g.values[n.outputs[0]].shape;
+    bool int8 = false;
+    t.macs = NodeMacs(g, n, /*attention=*/true, &int8);
+    t.bytes = NodeBytes(g, n);
+    t.last_start_ms = times.last_start_ms[i];
+    t.last_ms = times.last_ms[i];
+    out.push_back(std::move(t));
+  }
   return out;
 }
 
 void Session::ResetProfile() {
-  impl_->node_ms.clear();
+  impl_->node_times = {};
   impl_->profiled_runs = 0;
   impl_->profiled_plan.reset();
 }

@@ -3,5 +3,5 @@
 #include "effi/effi.hpp"
 
 namespace effi {
-extern const char kLibraryIdent[] = "effi 0.1.0";
+extern const char kLibraryIdent[] = "effi " EFFI_VERSION_STRING;
 }  // namespace effi

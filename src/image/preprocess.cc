@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "effi/error.hpp"
+#include "image/labels.h"
 #include "util/text.h"
 
 namespace effi::image {
@@ -483,6 +484,13 @@ PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base
   // A value quoted in a message: escaped and bounded (a hostile model's 1 MB list would otherwise
   // become the error line).
   auto shown = [](const nlohmann::json& v) { return util::EscapeControl(v.dump(), 80); };
+  // Checked before the JSON library sees it: its error messages dump values recursively, so a
+  // deeply nested value would overflow the stack and a huge one fill the error line.
+  if (json.size() > kMaxPreprocessJsonBytes)
+    throw bad(
+        fmt::format("{} bytes, over the {} byte limit", json.size(), kMaxPreprocessJsonBytes));
+  if (!JsonDepthWithin(json, kMaxJsonDepth))
+    throw bad(fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(json);

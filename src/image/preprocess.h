@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,16 @@ Image ResizePil(const Image& image, int out_w, int out_h, Interpolation interp);
 // Error(kInvalidArgument) for an empty/inconsistent image or an invalid config.
 std::vector<float> Preprocess(const Image& image, const PreprocessConfig& config);
 
+// Real preprocess metadata is a few hundred bytes.
+inline constexpr size_t kMaxPreprocessJsonBytes = 64 * 1024;
+
 // Overrides fields of `base` from a model's `preprocess` metadata JSON, e.g.
 //   {"input_size": [3, 96, 96], "resize": [96, 96], "crop_pct": 1.0, "interpolation": "bilinear",
 //    "antialias": false, "mean": [...], "std": [...]}
 // Understood keys: input_size ([3,H,W] or [H,W]), resize ([H,W]), crop_pct, interpolation
 // ("bicubic" | "bilinear" | "nearest"), antialias, mean, std (3 numbers each), bgr. Unknown keys
-// are ignored; null leaves a field as it is. Invalid JSON or wrong types -> Error(kInvalidModel).
+// are ignored; null leaves a field as it is. Invalid JSON or wrong types, a value over
+// kMaxPreprocessJsonBytes or nested deeper than kMaxJsonDepth (labels.h) -> Error(kInvalidModel).
 PreprocessConfig FromMetadataJson(const std::string& json, PreprocessConfig base);
 
 }  // namespace effi::image

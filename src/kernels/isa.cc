@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "effi/error.hpp"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 
@@ -20,14 +21,39 @@
 namespace effi::kernels {
 namespace {
 
+constexpr const char* kValidIsas = "scalar, avx2, avxvnni, avx512, neon";
+constexpr const char* kValidKernels = "auto, ref";
+
+// An environment value quoted in an error: at most 40 bytes, control characters as \xNN (the
+// message reaches a terminal; util/text.h is not a dependency of the kernels).
+std::string Quoted(const std::string& value) {
+  std::string out;
+  for (size_t i = 0; i < value.size() && i < 40; ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c >= 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return value.size() > 40 ? out + "..." : out;
+}
+
+[[noreturn]] void BadEnv(const char* name, const std::string& value, const char* valid) {
+  throw Error(ErrorCode::kInvalidArgument,
+              std::string(name) + "='" + Quoted(value) + "' is not valid; valid: " + valid);
+}
+
 int64_t MaxTargetFor(const std::string& isa) {
   // Highway target bits: a smaller bit is a better target.
   if (isa == "scalar") return HWY_EMU128 | HWY_SCALAR;
   if (isa == "avx2" || isa == "avxvnni") return HWY_AVX2;
   if (isa == "avx512") return HWY_AVX3_DL;  // any AVX-512 flavour
   if (isa == "neon") return HWY_NEON;
-  throw std::invalid_argument(
-      "EFFI_MAX_ISA must be one of scalar, avx2, avxvnni, avx512, neon (got '" + isa + "')");
+  BadEnv("EFFI_MAX_ISA", isa, kValidIsas);
 }
 
 std::once_flag g_once;
@@ -48,6 +74,7 @@ void ApplyEnv() {
   const char* env = std::getenv("EFFI_MAX_ISA");
   if (!env || !*env) return;
   std::string isa(env);
+  MaxTargetFor(isa);  // validates before anything changes
   if (isa == "avx2" || isa == "scalar") g_cap_dot_prod.store(true);
   if (isa == "scalar") {
     hwy::DisableTargets(~int64_t{HWY_EMU128 | HWY_SCALAR});
@@ -62,6 +89,20 @@ void ApplyEnv() {
 }  // namespace
 
 void InitIsa() { std::call_once(g_once, ApplyEnv); }
+
+bool ReferenceKernelsRequested() {
+  const char* env = std::getenv("EFFI_KERNELS");
+  if (!env || !*env) return false;
+  const std::string value(env);
+  if (value == "ref") return true;
+  if (value == "auto") return false;
+  BadEnv("EFFI_KERNELS", value, kValidKernels);
+}
+
+void CheckEnvironment() {
+  InitIsa();
+  ReferenceKernelsRequested();
+}
 
 std::string TargetName(int64_t target) { return hwy::TargetName(target); }
 

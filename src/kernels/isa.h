@@ -14,9 +14,18 @@ std::string ActiveIsaName();
 // Highway target bits of every target compiled into this binary and supported by this CPU.
 std::vector<int64_t> AvailableTargets();
 std::string TargetName(int64_t target);
-// Applies EFFI_MAX_ISA (called automatically on first use). Throws std::invalid_argument on a
-// bad value.
+// Applies EFFI_MAX_ISA (called automatically on first use; applied once per process, by the first
+// call that succeeds). A bad value throws Error(kInvalidArgument) ("EFFI_MAX_ISA='avx5' is not
+// valid; valid: scalar, ...") from every call until then, so the first caller (Model::Load,
+// through CheckEnvironment) reports it.
 void InitIsa();
+// EFFI_KERNELS: unset, empty or "auto" -> false (optimised kernels), "ref" -> true (the plain
+// reference kernels everywhere); anything else -> Error(kInvalidArgument) listing the valid values
+// (a typo such as "reff" used to run the optimised kernels silently).
+bool ReferenceKernelsRequested();
+// Validates both variables (Model::Load calls it first, so a bad value fails there, on the
+// caller's thread, before any kernel runs).
+void CheckEnvironment();
 // Tests: restrict dispatch to exactly one target (0 = back to normal selection).
 void ForceTargetForTest(int64_t target);
 // The int8 dot-product extension of the base targets, detected once: ARM64 FEAT_DotProd (sdot:

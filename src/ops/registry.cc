@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <mutex>
 
+#include "kernels/isa.h"
 #include "ops/op.h"
 
 namespace effi::ops {
@@ -58,10 +58,8 @@ std::unique_ptr<Kernel> Prepacked(std::unique_ptr<Kernel> kernel, std::vector<in
 }
 
 bool UseReferenceKernels() {
-  static const bool ref = [] {
-    const char* e = std::getenv("EFFI_KERNELS");
-    return e && std::string(e) == "ref";
-  }();
+  // Validated (kernels/isa.h: a bad value throws, and is re-read until it is good).
+  static const bool ref = kernels::ReferenceKernelsRequested();
   return ref;
 }
 

@@ -216,9 +216,13 @@ const void* Plan::ValuePtr(const uint8_t* arena, int v, const void* const* input
   return offset_[v] >= 0 ? arena + offset_[v] : nullptr;
 }
 
-void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch,
-                   std::vector<double>* node_ms, const void* const* inputs) const {
-  if (node_ms) node_ms->resize(graph_.nodes.size(), 0.0);
+void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch, NodeTimes* times,
+                   const void* const* inputs) const {
+  if (times) {
+    times->total_ms.resize(graph_.nodes.size(), 0.0);
+    times->last_start_ms.assign(graph_.nodes.size(), 0.0);
+    times->last_ms.assign(graph_.nodes.size(), 0.0);
+  }
   std::vector<const void*> in;
   std::vector<void*> out;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
@@ -231,11 +235,14 @@ void Plan::Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch
       if (n.inputs[j] >= 0) in[j] = ValuePtr(arena, n.inputs[j], inputs);
     for (size_t j = 0; j < n.outputs.size(); ++j)
       if (n.outputs[j] >= 0) out[j] = const_cast<void*>(ValuePtr(arena, n.outputs[j]));
-    if (node_ms) {
+    if (times) {
+      using Ms = std::chrono::duration<double, std::milli>;
       const auto t0 = std::chrono::steady_clock::now();
       kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
-      (*node_ms)[i] +=
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const double ms = Ms(std::chrono::steady_clock::now() - t0).count();
+      times->total_ms[i] += ms;
+      times->last_start_ms[i] = Ms(t0 - times->origin).count();
+      times->last_ms[i] = ms;
     } else {
       kernels_[i]->Run(ctx, in.data(), out.data(), scratch);
     }

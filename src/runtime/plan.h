@@ -3,6 +3,7 @@
 // Immutable after Build, so any number of sessions may execute it concurrently.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,6 +15,15 @@
 #include "ops/op.h"
 
 namespace effi::runtime {
+
+// Per-node wall times of a profiled Execute, one slot per graph node (Session::Profile). The
+// start and duration of the latest run place each node on a timeline (bench --profile-json).
+struct NodeTimes {
+  std::vector<double> total_ms;                  // accumulated over runs
+  std::vector<double> last_start_ms;             // latest run: start, ms after `origin`
+  std::vector<double> last_ms;                   // latest run: duration
+  std::chrono::steady_clock::time_point origin;  // set by the caller before each run
+};
 
 class Plan {
  public:
@@ -38,10 +48,9 @@ class Plan {
   const void* ValuePtr(const uint8_t* arena, int v, const void* const* inputs = nullptr) const;
   // Runs every kernel. inputs (optional, one pointer per graph input in graph().inputs order) are
   // read in place, as are the views of them; a null array or entry means that input was copied
-  // into the arena at offset(id). node_ms (optional, one slot per node) accumulates wall time per
-  // node.
+  // into the arena at offset(id). times (optional: profiling) records each node's wall time.
   void Execute(const ops::ExecContext& ctx, uint8_t* arena, uint8_t* scratch,
-               std::vector<double>* node_ms = nullptr, const void* const* inputs = nullptr) const;
+               NodeTimes* times = nullptr, const void* const* inputs = nullptr) const;
 
  private:
   Graph graph_;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -87,8 +88,61 @@ TEST(Cli, HelpListsCommandsAndDefaults) {
       help += ' ';
   }
   for (const char* d : {"[default: 5]", "[default: 0.95]", "[default: bicubic]", "[default: auto]",
-                        "[default: all]", "[default: 0.485,0.456,0.406]"})
+                        "[default: all]", "[default: 0.485,0.456,0.406]", "(the CPU count)]",
+                        "--input-size WxH", "--frame-size WxH"})
     EXPECT_NE(help.find(d), std::string::npos) << d << "\n" << r.out;
+  r = RunCli({"run", "--help"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("--tol T                       largest max abs diff --compare accepts "
+                       "[default: 0.0001]"),
+            std::string::npos)
+      << r.out;
+}
+
+// `effi` alone: the same help as --help, on stdout, exit 0 (a request for orientation).
+TEST(Cli, NoArgumentsPrintsTheHelp) {
+  const Result r = RunCli({});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(r.err.empty()) << Describe(r);
+  EXPECT_EQ(r.out, RunCli({"--help"}).out);
+  EXPECT_NE(r.out.find("classify"), std::string::npos) << r.out;
+}
+
+// Bad EFFI_MAX_ISA / EFFI_KERNELS values: one line listing the valid values, exit 1 (the
+// library's Error(kInvalidArgument); the environment is inherited by the child).
+TEST(Cli, BadIsaAndKernelsEnvironmentValues) {
+  struct Case {
+    const char* name;
+    const char* value;
+    std::string line;  // the expected stderr line; empty: success
+  };
+  const std::vector<Case> cases = {
+      {"EFFI_MAX_ISA", "avx5",
+       "effi: error: EFFI_MAX_ISA='avx5' is not valid; valid: scalar, avx2, avxvnni, avx512, neon"},
+      {"EFFI_MAX_ISA", "AVX2\x1b[2J",
+       "effi: error: EFFI_MAX_ISA='AVX2\\x1b[2J' is not valid; valid: scalar, avx2, avxvnni, "
+       "avx512, neon"},
+      {"EFFI_KERNELS", "reff", "effi: error: EFFI_KERNELS='reff' is not valid; valid: auto, ref"},
+      {"EFFI_KERNELS", "ref", ""},
+      {"EFFI_KERNELS", "auto", ""},
+      {"EFFI_MAX_ISA", "scalar", ""}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.name) + "=" + c.value);
+    setenv(c.name, c.value, 1);
+    const Result inspect = RunCli({"inspect", kTiny});
+    const Result classify =
+        RunCli({"classify", kTiny, kSource + "/assets/images/00_ankle_boot.png"});
+    unsetenv(c.name);
+    for (const Result* r : {&inspect, &classify}) {
+      if (c.line.empty()) {
+        EXPECT_EQ(r->code, 0) << Describe(*r);
+        continue;
+      }
+      EXPECT_EQ(r->code, 1) << Describe(*r);
+      EXPECT_TRUE(r->out.empty()) << Describe(*r);
+      EXPECT_EQ(r->err, c.line + "\n");
+    }
+  }
 }
 
 // ---------------- classify: the bundled demo ----------------
@@ -577,7 +631,6 @@ TEST_F(CliErrors, BadLabels) {
 }
 
 TEST_F(CliErrors, UsageErrors) {
-  ExpectError({}, 2);
   ExpectError({"--bogus"}, 2);
   ExpectError({"frobnicate"}, 2);
   ExpectError({"classify", "--bogus"}, 2);
@@ -888,6 +941,165 @@ TEST_F(CliErrors, InspectConvWithZeroOutputChannelsDoesNotCrash) {
   } else {
     EXPECT_EQ(Lines(r.err).size(), 1u) << Describe(r);
   }
+}
+
+// ---------------- sizes are WxH (issue 14) ----------------
+
+// A valid classifier with a non-square input: float32 [1,3,32,48] (H 32, W 48) -> GlobalAveragePool
+// -> Flatten -> [1,3] "logits". ModelProto: ir_version = 1, graph = 7, opset_import = 8.
+std::string NonSquareModel() {
+  const std::string pool = Field(1, "data") + Field(2, "pooled") + Field(4, "GlobalAveragePool");
+  const std::string flatten = Field(1, "pooled") + Field(2, "output") + Field(4, "Flatten");
+  const std::string graph = Field(1, pool) + Field(1, flatten) + Field(2, "non_square") +
+                            Field(11, TensorValueInfo("data", 1, {1, 3, 32, 48})) +
+                            Field(12, TensorValueInfo("output", 1, {1, 3}));
+  return IntField(1, 7) + Field(7, graph) + Field(8, IntField(2, 13));
+}
+
+TEST_F(CliErrors, SizesAreWidthByHeight) {
+  WriteBytes(Path("non_square.onnx"), NonSquareModel());
+  const std::string model = Path("non_square.onnx");
+  // WxH: 48x32 is the model's [.., 32, 48]; the old HxW order is named with the fix.
+  const Result ok = RunCli({"classify", model, kImage, "--input-size", "48x32", "--save-input",
+                            Path("non_square_in.npy")});
+  ASSERT_EQ(ok.code, 0) << Describe(ok);
+  EXPECT_EQ(effi::npy::Load(Path("non_square_in.npy")).shape, (std::vector<int64_t>{1, 3, 32, 48}));
+  ExpectQuickError({"classify", model, kImage, "--input-size", "32x48"}, 1,
+                   "preprocessing makes 32x48 (WxH) images but model input 'data' is [1, 3, 32, "
+                   "48] (WxH 48x32; --input-size is width x height: use --input-size 48x32)");
+  ExpectQuickError({"classify", model, kImage, "--size", "32"}, 1,
+                   "preprocessing makes 32x32 (WxH) images but model input 'data' is [1, 3, 32, "
+                   "48]");
+  // Tensor-shape spellings are refused with the WxH form.
+  ExpectQuickError({"classify", model, kImage, "--input-size", "3,32,48"}, 2,
+                   "sizes are WxH (width first, like 640x480), not a tensor shape: for '3,32,48' "
+                   "(height 32, width 48) write 48x32");
+  ExpectQuickError({"classify", model, kImage, "--input-size", "32,48"}, 2, "write 48x32");
+  ExpectQuickError({"classify", model, kImage, "--input-size", "48"}, 2,
+                   "expected a size WxH like 640x480, got '48'");
+  ExpectQuickError({"classify", kTiny, Path("frame.nv12"), "--frame-size", "64,64"}, 2,
+                   "write 64x64");
+  // eval takes the same flags.
+  ExpectQuickError({"eval", model, "--data", dir_->path(), "--input-size", "3,32,48"}, 2,
+                   "write 48x32");
+}
+
+// ---------------- run --print / --compare (issue 14) ----------------
+
+const std::string kTinyIn = kSource + "/tests/models/tiny_op11/in_0.npy";
+const std::string kTinyOrt = kSource + "/tests/models/tiny_op11/ort_0.npy";
+
+TEST_F(CliErrors, RunPrintShowsValuesLikeNumpy) {
+  // [1, 10]: all ten values (rows wrap at 75 columns), as ort_0.npy holds them within 1e-4.
+  const Result r = RunCli({"run", kTiny, "--input", kTinyIn, "--print"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0], "output  float32  [1, 10]") << r.out;
+  std::string text;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_LE(lines[i].size(), 75u) << lines[i];
+    text += lines[i];
+  }
+  ASSERT_EQ(text.rfind("[[", 0), 0u) << text;
+  ASSERT_EQ(text.substr(text.size() - 2), "]]") << text;
+  std::vector<double> values;
+  std::stringstream ss(text.substr(2, text.size() - 4));
+  for (std::string item; std::getline(ss, item, ',');) values.push_back(std::stod(item));
+  const effi::npy::Array ref = effi::npy::Load(kTinyOrt);
+  ASSERT_EQ(values.size(), 10u) << text;
+  for (size_t i = 0; i < 10; ++i)
+    EXPECT_NEAR(values[i], reinterpret_cast<const float*>(ref.bytes.data())[i], 1e-4) << i;
+  // --json: every value.
+  const Result j = RunCli({"run", kTiny, "--input", kTinyIn, "--print", "--json"});
+  ASSERT_EQ(j.code, 0) << Describe(j);
+  const nlohmann::json doc = nlohmann::json::parse(j.out);
+  ASSERT_EQ(doc["outputs"][0]["values"].size(), 10u);
+  EXPECT_NEAR(doc["outputs"][0]["values"][3].get<double>(), values[3], 1e-4);
+
+  // Over 100 values: 3 at each end of every axis, columns aligned. A Relu model passes its
+  // non-negative input through: [2, 600] holding 0..1199.
+  const std::string relu = Field(1, "data") + Field(2, "output") + Field(4, "Relu");
+  WriteBytes(Path("relu.onnx"),
+             IntField(1, 7) +
+                 Field(7, Field(1, relu) + Field(2, "relu") +
+                              Field(11, TensorValueInfo("data", 1, {2, 600})) +
+                              Field(12, TensorValueInfo("output", 1, {2, 600}))) +
+                 Field(8, IntField(2, 13)));
+  std::vector<float> x(1200);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  effi::npy::SaveF32(Path("relu_in.npy"), x.data(), {2, 600});
+  const Result big = RunCli({"run", Path("relu.onnx"), "-i", Path("relu_in.npy"), "--print"});
+  ASSERT_EQ(big.code, 0) << Describe(big);
+  EXPECT_EQ(big.out,
+            "output  float32  [2, 600]\n"
+            "[[   0,    1,    2, ...,  597,  598,  599],\n"
+            " [ 600,  601,  602, ..., 1197, 1198, 1199]]\n");
+}
+
+TEST_F(CliErrors, RunCompareWithinAndOverTolerance) {
+  // Against ONNX Runtime's output: within the default --tol 1e-4, the argmax agrees.
+  Result r = RunCli({"run", kTiny, "--input", kTinyIn, "--compare", kTinyOrt});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("vs " + kTinyOrt + ": max abs diff "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("top-1 agreement 1/1 rows: ok (--tol 0.0001)"), std::string::npos) << r.out;
+  r = RunCli({"run", kTiny, "--input", kTinyIn, "--compare", "output=" + kTinyOrt, "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  nlohmann::json c = nlohmann::json::parse(r.out)["outputs"][0]["compare"];
+  EXPECT_EQ(c["file"], kTinyOrt);
+  EXPECT_LE(c["max_abs_diff"].get<double>(), 1e-4);
+  EXPECT_GE(c["max_rel_diff"].get<double>(), 0.0);
+  EXPECT_EQ(c["rows"], 1);
+  EXPECT_EQ(c["top1_agree"], 1);
+  EXPECT_EQ(c["ok"], true);
+
+  // A reference with one value moved by 0.5 and the argmax moved: exit 1 after the report.
+  effi::npy::Array ref = effi::npy::Load(kTinyOrt);
+  float* v = reinterpret_cast<float*>(ref.bytes.data());
+  const size_t argmax = static_cast<size_t>(std::max_element(v, v + 10) - v);
+  v[(argmax + 1) % 10] = v[argmax] + 0.5f;
+  effi::npy::Save(Path("ref_moved.npy"), ref);
+  r = RunCli({"run", kTiny, "--input", kTinyIn, "--compare", Path("ref_moved.npy"), "--json"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  c = nlohmann::json::parse(r.out)["outputs"][0]["compare"];
+  EXPECT_GT(c["max_abs_diff"].get<double>(), 0.4);
+  EXPECT_EQ(c["top1_agree"], 0);
+  EXPECT_EQ(c["ok"], false);
+  ASSERT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(
+      r.err.rfind(
+          "effi: error: output 'output' differs from '" + Path("ref_moved.npy") + "' by up to ", 0),
+      0u)
+      << r.err;
+  EXPECT_NE(r.err.find(", over --tol 0.0001\n"), std::string::npos) << r.err;
+  // A loose --tol accepts it; NaN in the output where the reference has a number never passes.
+  EXPECT_EQ(
+      RunCli({"run", kTiny, "-i", kTinyIn, "--compare", Path("ref_moved.npy"), "--tol", "10"}).code,
+      0);
+  v[0] = std::numeric_limits<float>::quiet_NaN();
+  effi::npy::Save(Path("ref_nan.npy"), ref);
+  r = RunCli(
+      {"run", kTiny, "-i", kTinyIn, "--compare", Path("ref_nan.npy"), "--tol", "1e30", "--json"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_TRUE(nlohmann::json::parse(r.out)["outputs"][0]["compare"]["max_abs_diff"].is_null());
+}
+
+TEST_F(CliErrors, RunCompareBadReferences) {
+  effi::npy::SaveF32(Path("ref_shape.npy"), std::vector<float>(10).data(), {10});
+  ExpectQuickError(
+      {"run", kTiny, "-i", kTinyIn, "--compare", Path("ref_shape.npy")}, 1,
+      "--compare: output 'output' is [1, 10] but '" + Path("ref_shape.npy") + "' holds [10]");
+  ExpectQuickError({"run", kTiny, "-i", kTinyIn, "--compare", "logits=" + kTinyOrt}, 1,
+                   "--compare: model has no output named 'logits' (outputs: 'output')");
+  ExpectQuickError({"run", kTiny, "-i", kTinyIn, "--compare", kTinyOrt, "--compare", kTinyOrt}, 1,
+                   "given twice");
+  ExpectQuickError({"run", kTiny, "-i", kTinyIn, "--compare", Path("missing.npy")}, 1,
+                   "no such file");
+  ExpectQuickError({"run", kTiny, "-i", kTinyIn, "--compare", Path("random.png")}, 1);
+  ExpectQuickError({"run", kTiny, "-i", kTinyIn, "--compare", "=x.npy"}, 2, "--compare");
+  for (const char* tol : {"-1", "nan", "abc"})
+    ExpectQuickError({"run", kTiny, "-i", kTinyIn, "--compare", kTinyOrt, "--tol", tol}, 2,
+                     "--tol");
 }
 
 }  // namespace

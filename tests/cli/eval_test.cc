@@ -522,7 +522,7 @@ TEST(CliEvalHostile, NpyInputs) {
   // Inputs of another size than the model takes, and not float32 [N,3,H,W].
   effi::npy::SaveF32(dir / "x.npy", x.data(), {2, 3, 64, 144});
   ExpectOneError(RunCli(Eval({kModel, "--data", dir / "x.npy"})),
-                 "are 64x144 (HxW) but the model takes 96x96");
+                 "are 144x64 (WxH) but the model takes 96x96");
   effi::npy::SaveF32(dir / "x.npy", x.data(), {6, 96, 96});
   ExpectOneError(RunCli(Eval({kModel, "--data", dir / "x.npy"})),
                  "expected preprocessed float32 [N,3,H,W]");

@@ -78,6 +78,29 @@ struct Problem {
   }
 };
 
+// Random A, B and A's zero point.
+Problem RandomProblem(int64_t m, int64_t n, int64_t k, bool trans_b, std::mt19937& rng) {
+  Problem p{m,
+            n,
+            k,
+            trans_b,
+            RandomU8(static_cast<size_t>(m * k), rng),
+            RandomS8(static_cast<size_t>(k * n), rng),
+            0};
+  p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+  return p;
+}
+
+// Per-column multipliers as a calibrated layer has them (activation scale 0.02, weight scales
+// max|w| / 127): outputs of order 1.
+std::vector<float> LayerMultipliers(int64_t n, int64_t k, std::mt19937& rng) {
+  std::vector<float> mult(static_cast<size_t>(n));
+  for (auto& x : mult)
+    x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
+        std::sqrt(static_cast<float>(k));
+  return mult;
+}
+
 // Runs out = C over the whole problem in four calls: rows split unevenly, columns split at the
 // middle unit (inside a packed panel unless it is a multiple of the panel's vectors).
 template <class T, class Call>
@@ -236,19 +259,11 @@ TEST(OptQGemm, FloatAndU8EpiloguesAllTargets) {
       for (int act = 0; act < 3; ++act) {
         const int64_t m = s[0], n = s[1], k = s[2];
         const bool with_res = act != 1;
-        Problem p{m, n, k, act == 2, {}, {}, 0};
-        p.a = RandomU8(static_cast<size_t>(m * k), rng);
-        p.b = RandomS8(static_cast<size_t>(k * n), rng);
-        p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+        const Problem p = RandomProblem(m, n, k, act == 2, rng);
         SCOPED_TRACE(testing::Message()
                      << "m=" << m << " n=" << n << " k=" << k << " act=" << act << " za=" << p.za);
         const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
-        // Scales as a calibrated layer has them: outputs of order 1.
-        const float a_scale = 0.02f;
-        std::vector<float> mult(static_cast<size_t>(n));
-        for (auto& x : mult)
-          x = a_scale * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
-              std::sqrt(static_cast<float>(k));
+        const std::vector<float> mult = LayerMultipliers(n, k, rng);
         const auto bias = Random(static_cast<size_t>(n), rng);
         const int64_t ldr = n + 3;
         const auto res = Random(static_cast<size_t>(m * ldr), rng);
@@ -433,16 +448,10 @@ TEST(OptQGemm, QdqStepsOnRandomShapesAllTargets) {
   ForEachQTarget([&](const std::string&) {
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];
-      Problem p{m, n, k, (n & 1) != 0, {}, {}, 0};
-      p.a = RandomU8(static_cast<size_t>(m * k), rng);
-      p.b = RandomS8(static_cast<size_t>(k * n), rng);
-      p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+      const Problem p = RandomProblem(m, n, k, (n & 1) != 0, rng);
       const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
       const auto acc = p.Reference();
-      std::vector<float> mult(static_cast<size_t>(n));
-      for (auto& x : mult)
-        x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
-            std::sqrt(static_cast<float>(k));
+      const std::vector<float> mult = LayerMultipliers(n, k, rng);
       const auto bias = Random(static_cast<size_t>(n), rng);
       const auto post_bias = Random(static_cast<size_t>(n), rng);
       std::vector<float> post_scale(static_cast<size_t>(n));
@@ -518,15 +527,9 @@ TEST(OptQGemm, QdqPathMatchesPlainEpilogueAllTargets) {
   ForEachQTarget([&](const std::string&) {
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];
-      Problem p{m, n, k, (m & 1) != 0, {}, {}, 0};
-      p.a = RandomU8(static_cast<size_t>(m * k), rng);
-      p.b = RandomS8(static_cast<size_t>(k * n), rng);
-      p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+      const Problem p = RandomProblem(m, n, k, (m & 1) != 0, rng);
       const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
-      std::vector<float> mult(static_cast<size_t>(n));
-      for (auto& x : mult)
-        x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
-            std::sqrt(static_cast<float>(k));
+      const std::vector<float> mult = LayerMultipliers(n, k, rng);
       const auto bias = Random(static_cast<size_t>(n), rng);
       const std::vector<float> zeros(static_cast<size_t>(n), 0.0f),
           ones(static_cast<size_t>(n), 1.0f);
@@ -664,15 +667,9 @@ TEST(OptQGemm, U8TableEqualsLookupOfPlainOutputAllTargets) {
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];
       SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k);
-      Problem p{m, n, k, (m & 1) != 0, {}, {}, 0};
-      p.a = RandomU8(static_cast<size_t>(m * k), rng);
-      p.b = RandomS8(static_cast<size_t>(k * n), rng);
-      p.za = std::uniform_int_distribution<int>(0, 255)(rng);
+      const Problem p = RandomProblem(m, n, k, (m & 1) != 0, rng);
       const PackedBQ8 packed(p.b.data(), k, n, p.ldb(), p.trans_b);
-      std::vector<float> mult(static_cast<size_t>(n));
-      for (auto& x : mult)
-        x = 0.02f * std::uniform_real_distribution<float>(0.5f, 2.0f)(rng) / 127.0f /
-            std::sqrt(static_cast<float>(k));
+      const std::vector<float> mult = LayerMultipliers(n, k, rng);
       const auto bias = Random(static_cast<size_t>(n), rng);
       for (bool fq : {false, true}) {
         QGemmEpilogue plain{mult.data(), bias.data(), ref::Activation::kGelu, nullptr, 0,

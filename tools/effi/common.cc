@@ -6,12 +6,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <iostream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "graph/passes/passes.h"
 #include "runtime/plan.h"
@@ -173,15 +179,6 @@ std::vector<std::string> LoadLabelsFile(const std::string& path) {
 
 // ---------------- formatting and parsing ----------------
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += shape[i] >= 0 ? std::to_string(shape[i]) : (i == 0 ? "N" : "?");
-  }
-  return s + "]";
-}
-
 std::string Thousands(int64_t value) {
   std::string digits = std::to_string(value < 0 ? -value : value);
   std::string out;
@@ -193,20 +190,41 @@ std::string Thousands(int64_t value) {
 }
 
 std::pair<int, int> ParseSize(const std::string& text) {
+  const std::string shown = util::EscapeControl(text, 40);
+  auto is_number = [](const std::string& part) {
+    return !part.empty() && part.size() <= 6 &&
+           part.find_first_not_of("0123456789") == std::string::npos;
+  };
+  // A comma list is a tensor shape (C,H,W or H,W, height before width), the form --input-size
+  // was once given in: refused, with the WxH spelling of the same size.
+  if (text.find(',') != std::string::npos) {
+    std::vector<std::string> parts;
+    std::stringstream ss(text);
+    for (std::string part; std::getline(ss, part, ',');) parts.push_back(part);
+    if ((parts.size() == 2 || parts.size() == 3) && text.back() != ',' &&
+        std::all_of(parts.begin(), parts.end(), is_number)) {
+      const std::string& h = parts[parts.size() - 2];
+      const std::string& w = parts.back();
+      throw UsageError(fmt::format(
+          "sizes are WxH (width first, like 640x480), not a tensor shape: for '{}' (height {}, "
+          "width {}) write {}x{}",
+          shown, h, w, w, h));
+    }
+  }
   const size_t x = text.find_first_of("xX");
+  if (x == std::string::npos)
+    throw UsageError(fmt::format("expected a size WxH like 640x480, got '{}'", shown));
   auto num = [&](const std::string& part) {
-    if (part.empty() || part.size() > 6 ||
-        part.find_first_not_of("0123456789") != std::string::npos)
-      throw UsageError(fmt::format("expected two positive integers like 640x480, got '{}'", text));
+    if (!is_number(part))
+      throw UsageError(
+          fmt::format("expected two positive integers WxH like 640x480, got '{}'", shown));
     return std::atoi(part.c_str());
   };
-  if (x == std::string::npos)
-    throw UsageError(fmt::format("expected two sizes like 640x480, got '{}'", text));
-  const int a = num(text.substr(0, x));
-  const int b = num(text.substr(x + 1));
-  if (a <= 0 || b <= 0 || a > 32768 || b > 32768)
-    throw UsageError(fmt::format("sides must be in 1..32768, got '{}'", text));
-  return {a, b};
+  const int w = num(text.substr(0, x));
+  const int h = num(text.substr(x + 1));
+  if (w <= 0 || h <= 0 || w > 32768 || h > 32768)
+    throw UsageError(fmt::format("sides must be in 1..32768, got '{}'", shown));
+  return {w, h};
 }
 
 int64_t ParseMemoryLimit(const std::string& text) {
@@ -261,6 +279,130 @@ CLI::Validator FiniteNumber() {
 
 std::string Printable(const std::string& text, size_t max_len) {
   return util::EscapeControl(text, max_len);
+}
+
+// ---------------- long jobs ----------------
+
+int DefaultThreads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
+}
+
+namespace {
+
+std::string Duration(double seconds) {
+  const auto s = static_cast<int64_t>(std::max(0.0, seconds) + 0.5);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
+
+}  // namespace
+
+Progress::Progress(std::string verb, size_t total, double delay_s)
+    : verb_(std::move(verb)),
+      total_(total),
+      tty_(StderrIsTerminal()),
+      delay_s_(delay_s),
+      start_(Clock::now()) {}
+
+double Progress::Seconds() const {
+  return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+void Progress::Update(size_t done) {
+  if (!tty_) return;
+  const auto now = Clock::now();
+  if (done != total_ && now - last_ < std::chrono::milliseconds(200)) return;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  if (elapsed < delay_s_) return;
+  last_ = now;
+  shown_ = true;
+  const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+  const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
+  std::cerr << fmt::format("\r{} {}/{}  {:.1f} images/s  ETA {}   ", verb_, done, total_, rate,
+                           Duration(eta))
+            << std::flush;
+}
+
+void Progress::Clear() {
+  if (tty_ && shown_) std::cerr << "\r\x1b[K" << std::flush;
+  shown_ = false;
+}
+
+struct ElapsedNotice::State {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread thread;
+};
+
+ElapsedNotice::ElapsedNotice(std::string what) {
+  if (!StderrIsTerminal()) return;
+  state_ = std::make_unique<State>();
+  state_->thread = std::thread([s = state_.get(), what = Printable(what, 120)] {
+    const auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(s->mutex);
+    // Silent for the first second, then a refresh every 200 ms.
+    bool shown = false;
+    auto wait = std::chrono::milliseconds(1000);
+    while (!s->cv.wait_for(lock, wait, [s] { return s->stop; })) {
+      const double t =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cerr << fmt::format("\reffi: {}... {:.1f} s ", what, t) << std::flush;
+      shown = true;
+      wait = std::chrono::milliseconds(200);
+    }
+    if (shown) std::cerr << "\r\x1b[K" << std::flush;
+  });
+}
+
+ElapsedNotice::~ElapsedNotice() {
+  if (!state_) return;
+  {
+    const std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->stop = true;
+  }
+  state_->cv.notify_one();
+  state_->thread.join();
+}
+
+void ForEachItem(size_t count, size_t workers, const std::function<void(size_t worker)>& init,
+                 const std::function<void(size_t item, size_t worker)>& body,
+                 const std::function<void(size_t done)>& report) {
+  std::atomic<size_t> next{0}, done{0}, error_index{count};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto fail = [&](size_t i) {
+    const std::lock_guard<std::mutex> lock(error_mutex);
+    if (!error || i < error_index) {
+      error = std::current_exception();
+      error_index = i;
+    }
+  };
+  auto worker = [&](size_t w) {
+    try {
+      if (init) init(w);
+    } catch (...) {
+      fail(0);
+      return;
+    }
+    for (size_t i; (i = next++) < std::min<size_t>(count, error_index);) {
+      try {
+        body(i, w);
+      } catch (...) {
+        fail(i);
+      }
+      const size_t finished = ++done;
+      if (w == 0 && report) report(finished);
+    }
+  };
+  workers = std::clamp<size_t>(workers, 1, std::max<size_t>(count, 1));
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(worker, w);
+  worker(0);
+  for (std::thread& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace effi::cli

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -12,10 +13,19 @@
 #include <string>
 #include <vector>
 
+#include "api/classifier.h"
 #include "effi/effi.hpp"
-#include "labels.h"
+#include "image/labels.h"
 
 namespace effi::cli {
+
+// Label lists live in the library (src/image/labels.h), shared with effi::Classifier.
+using image::JsonDepthWithin;
+using image::kMaxJsonDepth;
+using image::kMaxLabels;
+using image::kMaxLabelsFileBytes;
+using image::ParseLabelsMetadata;
+using image::ParseLabelsText;
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // effi::Error: bad model, image, input, file
@@ -70,11 +80,13 @@ DemoAssets FindDemoAssets();
 std::vector<std::string> LoadLabelsFile(const std::string& path);
 
 // "[N, 3, 224, 224]": a dynamic batch (dim 0) prints as N, other dynamic dims as ?.
-std::string ShapeString(const std::vector<int64_t>& shape);
+using api::ShapeString;
 // 12258961 -> "12,258,961".
 std::string Thousands(int64_t value);
-// Flag values: "640x480" -> {640, 480}; "0.5,0.5,0.5" -> 3 floats. Throw UsageError (the message
-// does not name the flag: CLI11 validators prefix it).
+// Flag values: "640x480" -> {width 640, height 480} (every size the CLI takes is WxH, as cameras
+// and vendor tools write it; a comma list such as "3,224,224" is refused with its WxH spelling);
+// "0.5,0.5,0.5" -> 3 floats. Throw UsageError (the message does not name the flag: CLI11
+// validators prefix it).
 std::pair<int, int> ParseSize(const std::string& text);
 std::array<float, 3> ParseTriple(const std::string& text);
 // "512M", "2G", "1048576", "unlimited" (-> -1) -> bytes, as EFFI_MEMORY_LIMIT takes them.
@@ -95,5 +107,57 @@ CLI::Validator ParsedBy(std::function<std::string(const std::string&)> check,
 // Untrusted text (labels and names from a model, file names) made safe for a terminal: control
 // characters escaped as \xNN, at most `max_len` bytes (util/text.h).
 std::string Printable(const std::string& text, size_t max_len = 200);
+
+// ---------------- long jobs ----------------
+
+// Worker threads when --threads is not given: every CPU (classify and eval are throughput jobs).
+int DefaultThreads();
+
+// Progress of a job over items on stderr: "VERB done/total  rate images/s  ETA m:ss", rewritten in
+// place at most 5 times a second (more is flicker, and each write is a syscall), only when stderr
+// is a terminal and only once the job has run for `delay_s` (a job done within a second needs
+// none). Never prints to a file or pipe. Update from one thread only.
+class Progress {
+ public:
+  Progress(std::string verb, size_t total, double delay_s = 0);
+  void Update(size_t done);
+  // Erases the progress line (before an error message, a summary or the results).
+  void Clear();
+  double Seconds() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::string verb_;
+  size_t total_;
+  bool tty_;
+  double delay_s_;
+  bool shown_ = false;
+  Clock::time_point start_, last_{};
+};
+
+// While alive, shows "effi: WHAT... 2.3 s" (keep WHAT short: one line) on a terminal once `what`
+// has taken a second (one call with no progress of its own, such as loading or running a big
+// model), from a helper thread; the line is erased on destruction. Nothing at all when stderr is
+// not a terminal.
+class ElapsedNotice {
+ public:
+  explicit ElapsedNotice(std::string what);
+  ~ElapsedNotice();
+  ElapsedNotice(const ElapsedNotice&) = delete;
+  ElapsedNotice& operator=(const ElapsedNotice&) = delete;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Runs body(i, worker) for every item i < count on `workers` threads (the calling thread is
+// worker 0), after init(worker) on each thread (per-thread sessions). Items are handed out in
+// order; after a failure no later item starts, and the exception of the lowest failing index is
+// rethrown once every thread has stopped, so the error reported does not depend on scheduling.
+// report(done) runs on the calling thread after each of its items (progress).
+void ForEachItem(size_t count, size_t workers, const std::function<void(size_t worker)>& init,
+                 const std::function<void(size_t item, size_t worker)>& body,
+                 const std::function<void(size_t done)>& report = {});
 
 }  // namespace effi::cli

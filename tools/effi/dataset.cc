@@ -222,8 +222,8 @@ class IdxDataset : public Dataset {
     auto [bytes, dims] = ReadIdx(images_path, 3, "IDX images");
     if (dims[1] > image::kMaxSide || dims[2] > image::kMaxSide)
       Fail(ErrorCode::kInvalidArgument,
-           fmt::format("IDX images '{}': {}x{} images, over the {} pixel side limit",
-                       Quote(images_path), dims[1], dims[2], image::kMaxSide));
+           fmt::format("IDX images '{}': {}x{} (WxH) images, over the {} pixel side limit",
+                       Quote(images_path), dims[2], dims[1], image::kMaxSide));
     pixels_ = std::move(bytes);
     count_ = dims[0];
     rows_ = static_cast<int>(dims[1]);
@@ -238,7 +238,7 @@ class IdxDataset : public Dataset {
   }
   DatasetKind kind() const override { return DatasetKind::kIdx; }
   std::string Describe() const override {
-    return fmt::format("IDX '{}' ({} images {}x{}, gray{})", Quote(path_), count_, rows_, cols_,
+    return fmt::format("IDX '{}' ({} images {}x{}, gray{})", Quote(path_), count_, cols_, rows_,
                        labels_.empty() ? ", unlabelled" : "");
   }
   size_t size() const override { return count_; }
@@ -539,7 +539,7 @@ class NpyDataset : public Dataset {
   DatasetKind kind() const override { return DatasetKind::kNpy; }
   std::string Describe() const override {
     return fmt::format("inputs '{}' ({} preprocessed {}x{}{})", Quote(path_), size(),
-                       inputs_.shape[2], inputs_.shape[3], labels_.empty() ? ", unlabelled" : "");
+                       inputs_.shape[3], inputs_.shape[2], labels_.empty() ? ", unlabelled" : "");
   }
   size_t size() const override { return static_cast<size_t>(inputs_.shape[0]); }
   bool labelled() const override { return !labels_.empty(); }
@@ -553,8 +553,8 @@ class NpyDataset : public Dataset {
   std::vector<float> Load(size_t i, const image::PreprocessConfig& config) const override {
     if (inputs_.shape[2] != config.input_h || inputs_.shape[3] != config.input_w)
       Fail(ErrorCode::kInvalidArgument,
-           fmt::format("inputs '{}' are {}x{} (HxW) but the model takes {}x{}", Quote(path_),
-                       inputs_.shape[2], inputs_.shape[3], config.input_h, config.input_w));
+           fmt::format("inputs '{}' are {}x{} (WxH) but the model takes {}x{}", Quote(path_),
+                       inputs_.shape[3], inputs_.shape[2], config.input_w, config.input_h));
     const size_t n = static_cast<size_t>(3 * inputs_.shape[2] * inputs_.shape[3]);
     const float* src = reinterpret_cast<const float*>(inputs_.bytes.data()) + i * n;
     return std::vector<float>(src, src + n);
@@ -627,64 +627,11 @@ ClassifierInfo CheckClassifier(const Model& model, const std::string& path, cons
 
 ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command,
                                std::vector<std::string> labels, const std::string& labels_source) {
-  if (model.inputs().size() != 1)
-    Fail(ErrorCode::kUnsupported,
-         fmt::format("{} needs a model with one image input, '{}' has {} (use 'effi run')", command,
-                     Quote(path), model.inputs().size()));
-  ClassifierInfo info;
-  info.input = model.inputs()[0];
-  const TensorInfo& in = info.input;
-  if (in.type != ElementType::kFloat32 || in.shape.size() != 4 ||
-      (in.shape[1] >= 0 && in.shape[1] != 3) || in.shape[0] > 1)
-    Fail(ErrorCode::kUnsupported,
-         fmt::format("{} needs a float32 [N,3,H,W] input with batch 1 or dynamic; input '{}' of "
-                     "'{}' is {} {}",
-                     command, Printable(in.name), Quote(path), ElementTypeName(in.type),
-                     ShapeString(in.shape)));
-  if (model.outputs().empty())
-    Fail(ErrorCode::kUnsupported,
-         fmt::format("{} needs a float32 output (class scores); '{}' has none", command,
-                     Quote(path)));
-  const TensorInfo& output = model.outputs()[0];
-  if (output.type != ElementType::kFloat32)
-    Fail(ErrorCode::kUnsupported,
-         fmt::format("{} needs a float32 output (class scores); output '{}' of '{}' is {}", command,
-                     Printable(output.name), Quote(path), ElementTypeName(output.type)));
-  const std::vector<int64_t>& out = output.shape;
-  if (out.size() < 2)
-    Fail(ErrorCode::kUnsupported,
-         fmt::format("{} needs an output [N, classes]; output '{}' of '{}' is {} (no class "
-                     "dimension)",
-                     command, Printable(output.name), Quote(path), ShapeString(out)));
-  info.dynamic_batch = in.shape[0] < 0;
-  info.classes = 1;
-  for (size_t i = 1; i < out.size(); ++i)
-    info.classes = out[i] < 0 || info.classes < 0 ? -1 : info.classes * out[i];
-  if (info.classes == 0)
-    Fail(ErrorCode::kUnsupported,
-         fmt::format("{}: output '{}' of '{}' is {}: no classes", command, Printable(output.name),
-                     Quote(path), ShapeString(out)));
-  // The metadata is read only when no labels were given, so a flag overrides even a broken one.
-  std::string source = labels_source;
-  if (labels.empty()) {
-    const auto it = model.metadata().find("labels");
-    if (it == model.metadata().end()) return info;
-    labels = ParseLabelsMetadata(it->second);
-    source = fmt::format("the 'labels' metadata of '{}'", Quote(path));
-  }
-  // A dynamic class count (-1) is checked against each output by the caller; an empty list means
-  // no labels (class indices are shown).
-  if (!labels.empty() && info.classes > 0 && static_cast<int64_t>(labels.size()) != info.classes)
-    Fail(ErrorCode::kInvalidArgument, fmt::format("{} has {} labels but the model has {} classes",
-                                                  source, labels.size(), info.classes));
-  info.labels = std::move(labels);
-  return info;
+  return api::CheckClassifier(model, command, fmt::format("'{}'", Quote(path)), std::move(labels),
+                              labels_source);
 }
 
 namespace {
-
-// Real preprocess metadata is a few hundred bytes.
-constexpr size_t kMaxPreprocessBytes = 64 * 1024;
 
 image::Interpolation ParseInterpolation(const std::string& s) {
   if (s == "bilinear") return image::Interpolation::kBilinear;
@@ -699,8 +646,9 @@ void AddPreprocessFlags(CLI::App& app, PreprocessFlags* f) {
                     ->type_name("N")
                     ->default_str("model input")
                     ->check(CLI::Range(1, 32768));
-  f->input_size_opt = app.add_option("--input-size", f->input_size, "input height x width")
-                          ->type_name("HxW")
+  f->input_size_opt = app.add_option("--input-size", f->input_size,
+                                     "input width x height, like every size effi takes")
+                          ->type_name("WxH")
                           ->default_str("model input")
                           ->excludes(f->size_opt)
                           ->check(ParsedBy(
@@ -708,7 +656,7 @@ void AddPreprocessFlags(CLI::App& app, PreprocessFlags* f) {
                                 ParseSize(s);
                                 return std::string();
                               },
-                              "HxW"));
+                              "WxH"));
   f->crop_pct_opt =
       app.add_option("--crop-pct", f->crop_pct, "resize to size/crop_pct, then centre-crop")
           ->type_name("F")
@@ -744,34 +692,14 @@ void AddPreprocessFlags(CLI::App& app, PreprocessFlags* f) {
 image::PreprocessConfig ModelPreprocessing(const Model& model, const ClassifierInfo& info,
                                            const PreprocessFlags& f) {
   const TensorInfo& in = info.input;
-  image::PreprocessConfig cfg;
-  if (in.shape[2] > 0) cfg.input_h = static_cast<int>(in.shape[2]);
-  if (in.shape[3] > 0) cfg.input_w = static_cast<int>(in.shape[3]);
-  if (auto it = model.metadata().find("preprocess"); it != model.metadata().end()) {
-    // Checked before the JSON library sees it: its error messages dump values recursively, so a
-    // deeply nested value would overflow the stack and a huge one fill the error line.
-    if (it->second.size() > kMaxPreprocessBytes)
-      Fail(ErrorCode::kInvalidModel,
-           fmt::format("model metadata 'preprocess': {} bytes, over the {} byte limit",
-                       it->second.size(), kMaxPreprocessBytes));
-    if (!JsonDepthWithin(it->second, kMaxJsonDepth))
-      Fail(ErrorCode::kInvalidModel,
-           fmt::format("model metadata 'preprocess': JSON nested deeper than {} levels",
-                       kMaxJsonDepth));
-    try {
-      cfg = image::FromMetadataJson(it->second, cfg);
-    } catch (const Error& e) {
-      // Its messages quote the offending JSON value whole: cut to a line's worth.
-      Fail(e.code(), util::EscapeControl(e.what(), 240));
-    }
-  }
+  image::PreprocessConfig cfg = api::ModelPreprocessConfig(model, in);
   auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
   if (given(f.size_opt)) {
     cfg.input_h = cfg.input_w = f.size;
     cfg.resize_h = cfg.resize_w = 0;  // a fixed resize from metadata targets the metadata's size
   }
   if (given(f.input_size_opt)) {
-    const auto [h, w] = ParseSize(f.input_size);
+    const auto [w, h] = ParseSize(f.input_size);
     cfg.input_h = h;
     cfg.input_w = w;
     cfg.resize_h = cfg.resize_w = 0;
@@ -786,10 +714,19 @@ image::PreprocessConfig ModelPreprocessing(const Model& model, const ClassifierI
   if (given(f.std_opt)) cfg.std = ParseTriple(f.std);
   if (f.bgr) cfg.bgr = true;
   if ((in.shape[2] > 0 && in.shape[2] != cfg.input_h) ||
-      (in.shape[3] > 0 && in.shape[3] != cfg.input_w))
+      (in.shape[3] > 0 && in.shape[3] != cfg.input_w)) {
+    // --input-size was HxW before sizes became WxH everywhere: an order that fits transposed is
+    // named as such (a square or dynamic input cannot tell the two orders apart).
+    const bool transposed =
+        given(f.input_size_opt) && in.shape[2] == cfg.input_w && in.shape[3] == cfg.input_h;
     Fail(ErrorCode::kInvalidArgument,
-         fmt::format("preprocessing makes {}x{} (HxW) images but model input '{}' is {}",
-                     cfg.input_h, cfg.input_w, Printable(in.name), ShapeString(in.shape)));
+         fmt::format("preprocessing makes {}x{} (WxH) images but model input '{}' is {}{}",
+                     cfg.input_w, cfg.input_h, Printable(in.name), ShapeString(in.shape),
+                     transposed ? fmt::format(" (WxH {}x{}; --input-size is width x height: use "
+                                              "--input-size {}x{})",
+                                              in.shape[3], in.shape[2], in.shape[3], in.shape[2])
+                                : std::string()));
+  }
   return cfg;
 }
 

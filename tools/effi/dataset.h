@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "api/classifier.h"
 #include "effi/effi.hpp"
 #include "image/image.h"
 #include "image/preprocess.h"
@@ -74,17 +75,11 @@ std::unique_ptr<Dataset> OpenDataset(const std::string& src, const DatasetOption
 
 // ---- per-model preprocessing (shared with `effi classify`'s flags) ----
 
-// A classifier as the CLI runs it: one float32 [N,3,H,W] input (N = 1 or dynamic) and a float32
-// output [N, classes...].
-struct ClassifierInfo {
-  TensorInfo input;
-  bool dynamic_batch = false;
-  int64_t classes = -1;  // product of the output's non-batch dims; -1 when one is dynamic
-  std::vector<std::string> labels;  // given labels, else metadata 'labels' (may be empty)
-};
-// Throws Error(kUnsupported) naming `path` and `command` when `model` is not such a classifier
-// (also for an output with no class dimension, i.e. rank < 2), Error(kInvalidArgument) when the
-// 'labels' metadata does not have one label per class.
+// A classifier as the CLI runs it: the library's (effi::Classifier's) checks and messages.
+using api::ClassifierInfo;
+// Throws Error(kUnsupported) naming `path` and `command` when `model` is not a classifier (one
+// float32 [N,3,H,W] input, N = 1 or dynamic; a float32 output [N, classes...]),
+// Error(kInvalidArgument) when the 'labels' metadata does not have one label per class.
 ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command);
 // The same with class names given by the user (classify's --labels, read before the model is
 // loaded): non-empty `labels` replace the metadata, which is then not read at all (a flag

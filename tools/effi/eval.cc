@@ -1,19 +1,13 @@
 // `effi eval`: top-1/top-5 accuracy of one or more classifiers on a labelled dataset (dataset.h),
 // side by side, with each model's top-1 agreement and mean logit cosine against the first model.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common.h"
 #include "dataset.h"
@@ -22,11 +16,6 @@
 
 namespace effi::cli {
 namespace {
-
-// Workers when --threads is not given: every CPU, since eval is a throughput job.
-int DefaultThreads() {
-  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
-}
 
 struct EvalOptions {
   std::vector<std::string> models;
@@ -82,52 +71,6 @@ double Cosine(const float* a, const float* b, size_t n) {
   if (na == 0 || nb == 0) return na == nb ? 1.0 : 0.0;
   return std::clamp(dot / std::sqrt(na * nb), -1.0, 1.0);
 }
-
-std::string Duration(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(0.0, seconds) + 0.5);
-  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-                   : fmt::format("{}:{:02}", s / 60, s % 60);
-}
-
-// Progress on stderr: a line rewritten in place on a terminal (at most 5 times a second: more is
-// flicker, and each write is a syscall), one summary line at the end otherwise.
-class Progress {
- public:
-  explicit Progress(size_t total)
-      : total_(total), tty_(isatty(STDERR_FILENO) == 1), start_(Clock::now()) {}
-  void Update(size_t done) {
-    if (!tty_) return;
-    const auto now = Clock::now();
-    if (done != total_ && now - last_ < std::chrono::milliseconds(200)) return;
-    last_ = now;
-    const double elapsed = Seconds(now);
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-    std::cerr << fmt::format("\reval {}/{}  {:.1f} images/s  ETA {}   ", done, total_, rate,
-                             Duration(eta))
-              << std::flush;
-  }
-  void Finish(size_t done, size_t models) {
-    const double elapsed = Seconds(Clock::now());
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-    Clear();
-    std::cerr << fmt::format("effi: eval: {} images x {} model{} in {:.1f} s ({:.1f} images/s)\n",
-                             done, models, models == 1 ? "" : "s", elapsed, rate);
-  }
-  // Erases the progress line (before an error message or the summary).
-  void Clear() {
-    if (tty_) std::cerr << "\r\x1b[K" << std::flush;
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  double Seconds(Clock::time_point t) const {
-    return std::chrono::duration<double>(t - start_).count();
-  }
-  size_t total_;
-  bool tty_;
-  Clock::time_point start_, last_{};
-};
 
 // Display width of UTF-8 text (code points; enough to align paths).
 size_t Utf8Width(const std::string& s) {
@@ -233,12 +176,6 @@ int RunEval(const EvalOptions& o) {
   };
   std::vector<ItemResult> results(count * models.size());
   std::vector<std::vector<float>> saved(o.save_logits.empty() ? 0 : count);
-  // The error reported is that of the first failing image, whatever the scheduling: workers stop
-  // taking images past a failed one but finish the ones before it, which may fail first.
-  std::atomic<size_t> next{0}, done{0}, error_index{count};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  Progress progress(count);  // updated by this thread only
   auto evaluate = [&](size_t i, std::vector<Session>& sessions) {
     std::vector<std::vector<float>> x(inputs.size());
     for (size_t s = 0; s < inputs.size(); ++s) x[s] = data->Load(i, inputs[s]);
@@ -276,43 +213,27 @@ int RunEval(const EvalOptions& o) {
                                         Cosine(row, reference.data(), n)};
     }
   };
-  auto fail = [&](size_t i) {
-    const std::lock_guard<std::mutex> lock(error_mutex);
-    if (i < error_index || !error) {
-      error = std::current_exception();
-      error_index = i;
-    }
-  };
-  auto worker = [&](bool report) {
-    std::vector<Session> sessions;
-    try {
-      for (const Evaluated& m : models) sessions.emplace_back(m.model);
-    } catch (...) {
-      fail(0);
-      return;
-    }
-    for (size_t i; (i = next++) < std::min<size_t>(count, error_index);) {
-      try {
-        evaluate(i, sessions);
-      } catch (...) {
-        fail(i);
-      }
-      const size_t finished = ++done;
-      if (report) progress.Update(finished);
-    }
-  };
-  {
-    const size_t workers = std::min<size_t>(static_cast<size_t>(o.threads), count);
-    std::vector<std::thread> threads;
-    for (size_t t = 1; t < workers; ++t) threads.emplace_back(worker, false);
-    worker(true);  // this thread reports progress
-    for (std::thread& t : threads) t.join();
-  }
-  if (error) {
+  // The error reported is that of the first failing image, whatever the scheduling (ForEachItem).
+  Progress progress("eval", count);
+  std::vector<std::vector<Session>> sessions(
+      std::min<size_t>(static_cast<size_t>(o.threads), count));
+  try {
+    ForEachItem(
+        count, sessions.size(),
+        [&](size_t w) {
+          for (const Evaluated& m : models) sessions[w].emplace_back(m.model);
+        },
+        [&](size_t i, size_t w) { evaluate(i, sessions[w]); },
+        [&](size_t done) { progress.Update(done); });
+  } catch (...) {
     progress.Clear();
-    std::rethrow_exception(error);
+    throw;
   }
-  progress.Finish(count, models.size());
+  progress.Clear();
+  const double elapsed = progress.Seconds();
+  std::cerr << fmt::format("effi: eval: {} images x {} model{} in {:.1f} s ({:.1f} images/s)\n",
+                           count, models.size(), models.size() == 1 ? "" : "s", elapsed,
+                           elapsed > 0 ? static_cast<double>(count) / elapsed : 0.0);
   for (size_t k = 0; k < models.size(); ++k) {
     Evaluated& m = models[k];
     for (size_t i = 0; i < count; ++i) {

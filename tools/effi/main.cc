@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "effi/effi.hpp"
+#include "kernels/isa.h"
 #include "util/text.h"
 
 namespace {
@@ -45,6 +46,13 @@ int Main(int argc, char** argv) {
   commands.push_back(AddQuantizeCommand(app));
   app.footer("Run 'effi COMMAND --help' for a command's options.");
 
+  // `effi` alone is a request for orientation, not a mistake: the help on stdout, exit 0 (as
+  // docker, cargo and kubectl do; git's exit 1 makes `effi | less` report a failure).
+  if (argc <= 1) {
+    std::cout << app.help() << std::flush;
+    return kExitOk;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --help-all, --version: printed to stdout, exit 0
@@ -70,8 +78,13 @@ int Main(int argc, char** argv) {
       if (c.app->parsed()) where += " " + c.app->get_name();
     return PrintError(std::string(e.what()) + " (see '" + where + " --help')", kExitUsage);
   }
-  for (const Command& c : commands)
-    if (c.app->parsed()) return c.run();
+  for (const Command& c : commands) {
+    if (!c.app->parsed()) continue;
+    // A bad EFFI_MAX_ISA / EFFI_KERNELS fails before the command prints anything (the library
+    // checks again at Model::Load, for its other callers).
+    effi::kernels::CheckEnvironment();
+    return c.run();
+  }
   return PrintError("no command given (see 'effi --help')", kExitUsage);
 }
 

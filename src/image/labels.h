@@ -1,7 +1,8 @@
-// Class-label lists for `effi classify`: the text of a --labels file and the model's "labels"
-// metadata. Kept apart from common.cc (and free of CLI11) so the fuzzer
-// (fuzz/fuzz_labels_json.cc) compiles it as is. Both inputs are untrusted: parsing is bounded in
-// nesting, label count and quoted text, and errors are one short line.
+// Class-label lists: the text of a labels file (the CLI's --labels) and a model's "labels"
+// metadata (effi::Classifier, the CLI), plus the nesting pre-check for other metadata JSON. Both
+// inputs are untrusted: parsing is bounded in nesting, label count and quoted text, and errors are
+// one short line. Depends on fmt and nlohmann_json only, so fuzz/fuzz_labels_json.cc links it
+// with nothing else.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace effi::cli {
+namespace effi::image {
 
 // Largest labels file read (ImageNet-21k's ~21k labels take about 1 MB).
 inline constexpr size_t kMaxLabelsFileBytes = size_t{16} << 20;
@@ -32,4 +33,4 @@ std::vector<std::string> ParseLabelsMetadata(const std::string& json);
 // before handing a metadata value to a recursive consumer.
 bool JsonDepthWithin(std::string_view json, int max_depth);
 
-}  // namespace effi::cli
+}  // namespace effi::image

@@ -1,7 +1,7 @@
 // Label-list parsing (see labels.h). JSON goes through a SAX handler rather than a DOM: a label
 // list is one flat array, so anything nested is refused at its first bracket (no recursion, no
 // dump() of a hostile value) and the strings are collected directly, up to kMaxLabels.
-#include "labels.h"
+#include "image/labels.h"
 
 #include <fmt/format.h>
 
@@ -12,7 +12,7 @@
 #include "effi/error.hpp"
 #include "util/text.h"
 
-namespace effi::cli {
+namespace effi::image {
 namespace {
 
 class LabelsSax : public nlohmann::json_sax<nlohmann::json> {
@@ -134,4 +134,4 @@ bool JsonDepthWithin(std::string_view json, int max_depth) {
   return true;
 }
 
-}  // namespace effi::cli
+}  // namespace effi::image
