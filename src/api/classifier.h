@@ -58,6 +58,11 @@ PreprocessOptions ToOptions(const image::PreprocessConfig& config);
 // Error(kInternal).
 std::vector<float> ToProbabilities(const float* row, size_t n);
 
+// The top `top` classes of each of the `count` rows of a classifier's output 0 (effi::TopK per
+// row, `labels` as there). Error(kUnsupported) unless it is float32 [count, ...] with elements.
+std::vector<std::vector<Prediction>> RankRows(const Tensor& out, size_t count, int top,
+                                              const std::vector<std::string>& labels);
+
 // "[N, 3, 224, 224]": a dynamic batch (dim 0) prints as N, other dynamic dims as ?.
 std::string ShapeString(const std::vector<int64_t>& shape);
 

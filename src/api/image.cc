@@ -242,15 +242,27 @@ PreprocessOptions ModelPreprocessing(const Model& model) {
   return api::ToOptions(config);
 }
 
-Tensor Preprocess(const Image& img, const PreprocessOptions& options) {
-  const image::PreprocessConfig config = api::ToConfig(options);
+namespace {
+
+// The float32 [N, 3, H, W] batch of `images` preprocessed with `config`. Sized from the first
+// image's result: image::Preprocess checks the config (sizes, std, ...) before any is trusted.
+Tensor PreprocessBatch(const std::vector<const Image*>& images,
+                       const image::PreprocessConfig& config) {
   Tensor t;
   t.type = ElementType::kFloat32;
-  t.shape = {1, 3, config.input_h, config.input_w};
-  const std::vector<float> values = image::Preprocess(ToInternal(img), config);
-  t.bytes.resize(values.size() * sizeof(float));
-  std::copy(values.begin(), values.end(), t.floats());
+  t.shape = {static_cast<int64_t>(images.size()), 3, config.input_h, config.input_w};
+  for (size_t i = 0; i < images.size(); ++i) {
+    const std::vector<float> x = image::Preprocess(ToInternal(*images[i]), config);
+    if (i == 0) t.bytes.resize(images.size() * x.size() * sizeof(float));
+    std::copy(x.begin(), x.end(), t.floats() + i * x.size());
+  }
   return t;
+}
+
+}  // namespace
+
+Tensor Preprocess(const Image& img, const PreprocessOptions& options) {
+  return PreprocessBatch({&img}, api::ToConfig(options));
 }
 
 // ---------------- top-k ----------------
@@ -276,6 +288,20 @@ std::vector<Prediction> TopK(const float* scores, size_t count, int top,
     result[i].probability = probs[k];
     result[i].label = labels.empty() ? std::to_string(k) : labels[k];
   }
+  return result;
+}
+
+std::vector<std::vector<Prediction>> api::RankRows(const Tensor& out, size_t count, int top,
+                                                   const std::vector<std::string>& labels) {
+  if (out.type != ElementType::kFloat32 || out.shape.empty() ||
+      out.shape[0] != static_cast<int64_t>(count) || out.elements() == 0)
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("unexpected output {} {} for a batch of {}", ElementTypeName(out.type),
+                            api::ShapeString(out.shape), count));
+  const size_t row = static_cast<size_t>(out.elements()) / count;
+  std::vector<std::vector<Prediction>> result;
+  for (size_t i = 0; i < count; ++i)
+    result.push_back(TopK(out.floats() + i * row, row, top, labels));
   return result;
 }
 
@@ -334,30 +360,7 @@ struct Classifier::Impl {
       feeds.emplace_back(info.input.name, std::move(input));
       outputs = (*session).Run(feeds);
     }
-    const Tensor& out = outputs.at(0);
-    if (out.type != ElementType::kFloat32 || out.shape.empty() ||
-        out.shape[0] != static_cast<int64_t>(count) || out.elements() == 0)
-      throw Error(ErrorCode::kUnsupported,
-                  fmt::format("unexpected output {} {} for a batch of {}",
-                              ElementTypeName(out.type), api::ShapeString(out.shape), count));
-    const size_t row = static_cast<size_t>(out.elements()) / count;
-    std::vector<std::vector<Prediction>> result;
-    for (size_t i = 0; i < count; ++i)
-      result.push_back(TopK(out.floats() + i * row, row, top, info.labels));
-    return result;
-  }
-
-  Tensor Input(const std::vector<const Image*>& images) const {
-    Tensor t;
-    t.type = ElementType::kFloat32;
-    t.shape = {static_cast<int64_t>(images.size()), 3, config.input_h, config.input_w};
-    const size_t per_image = static_cast<size_t>(3) * config.input_h * config.input_w;
-    t.bytes.resize(images.size() * per_image * sizeof(float));
-    for (size_t i = 0; i < images.size(); ++i) {
-      const std::vector<float> x = image::Preprocess(ToInternal(*images[i]), config);
-      std::copy(x.begin(), x.end(), t.floats() + i * per_image);
-    }
-    return t;
+    return api::RankRows(outputs.at(0), count, top, info.labels);
   }
 };
 
@@ -413,7 +416,7 @@ void Classifier::set_labels(std::vector<std::string> labels) {
 int64_t Classifier::classes() const { return impl_->info.classes; }
 
 std::vector<Prediction> Classifier::Classify(const Image& image, int top) {
-  return impl_->Run(impl_->Input({&image}), 1, top).at(0);
+  return impl_->Run(PreprocessBatch({&image}, impl_->config), 1, top).at(0);
 }
 
 std::vector<std::vector<Prediction>> Classifier::Classify(const std::vector<Image>& images,
@@ -423,7 +426,7 @@ std::vector<std::vector<Prediction>> Classifier::Classify(const std::vector<Imag
   if (impl_->info.dynamic_batch) {
     std::vector<const Image*> all;
     for (const Image& img : images) all.push_back(&img);
-    return impl_->Run(impl_->Input(all), images.size(), top);
+    return impl_->Run(PreprocessBatch(all, impl_->config), images.size(), top);
   }
   for (const Image& img : images) result.push_back(Classify(img, top));
   return result;

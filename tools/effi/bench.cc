@@ -3,7 +3,6 @@
 // op and node (output shapes, GFLOP/s, GB/s) and --profile-json a Chrome trace of the runs.
 #include <fmt/format.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -66,33 +65,6 @@ std::vector<int> ParseThreadList(const std::string& text) {
   if (counts.size() > 64) throw UsageError("at most 64 thread counts");
   return counts;
 }
-
-// A status line on stderr when it is a terminal (rewritten in place and cleared at the end); on a
-// pipe or file nothing, so scripts get only results. Long steps (loading a big model with
-// --passes none, slow warm-up runs) show what is happening within the first poll (100 ms).
-class Progress {
- public:
-  Progress() : on_(isatty(STDERR_FILENO) == 1) {}
-  ~Progress() { Clear(); }
-  Progress(const Progress&) = delete;
-  Progress& operator=(const Progress&) = delete;
-  bool on() const { return on_; }
-  void Show(const std::string& text) {
-    if (!on_) return;
-    fmt::print(stderr, "\r\033[K{}", text);
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  void Clear() {
-    if (shown_) fmt::print(stderr, "\r\033[K");
-    std::fflush(stderr);
-    shown_ = false;
-  }
-
- private:
-  bool on_;
-  bool shown_ = false;
-};
 
 std::string CpuModel() {
   std::ifstream f("/proc/cpuinfo");
@@ -209,7 +181,7 @@ std::string Seconds(double s) { return s < 0 ? std::string("?") : fmt::format("{
 Measurement Measure(const std::shared_ptr<const Model>& model,
                     const std::vector<std::pair<std::string, Tensor>>& inputs,
                     const BenchOptions& o, int threads, const std::string& label,
-                    Clock::time_point bench0, int64_t trace_budget, Progress& progress) {
+                    Clock::time_point bench0, int64_t trace_budget, StatusLine& progress) {
   const int streams = o.streams;
   const bool profile = o.profile || !o.profile_json.empty();
   const bool trace = !o.profile_json.empty();
@@ -547,7 +519,9 @@ int RunBench(const BenchOptions& o) {
                                               Printable(o.profile_json, util::kMaxQuotedPath),
                                               std::strerror(errno)));
   }
-  Progress progress;
+  // What is happening shows at once on a terminal (loading a big model with --passes none takes
+  // seconds; slow warm-up runs too), then Measure refreshes it.
+  StatusLine progress;
   const std::string name = Printable(std::filesystem::path(o.model).filename().string(), 60);
   progress.Show(fmt::format("[bench] loading and compiling {} (passes {})...", name,
                             Printable(o.passes, 60)));

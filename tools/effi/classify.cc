@@ -1,7 +1,6 @@
 // `effi classify`: decode images (JPEG/PNG or raw NV12; files or folders), apply the model's timm
 // preprocessing, run the classifier and print the top-k classes per image as a table, JSON or CSV.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -144,13 +143,6 @@ constexpr const char* kImageExtensionList = ".jpg, .jpeg, .png, .nv12, .yuv";
 // bytes; ImageNet's validation set is 50,000 images).
 constexpr size_t kMaxFolderImages = 1'000'000;
 
-std::string LowerExtension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
-}
-
 bool HasImageExtension(const std::string& path) {
   const std::string ext = LowerExtension(path);
   return std::any_of(std::begin(kImageExtensions), std::end(kImageExtensions),
@@ -169,9 +161,8 @@ std::string LeadingBytes(const std::string& path) {
   if (!fs::is_regular_file(path, ec)) return {};
   try {
     const util::ReadOnlyFile file = util::OpenRegularFile(path, "image");
-    char buf[8];
-    const ssize_t n = ::pread(file.fd(), buf, sizeof(buf), 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    std::string head(std::min<uint64_t>(file.size(), 8), '\0');
+    return util::ReadAt(file.fd(), head.data(), head.size(), 0) ? head : std::string();
   } catch (const Error&) {
     return {};
   }
@@ -408,18 +399,10 @@ int RunClassify(const ClassifyOptions& o) {
     return x;
   };
   std::vector<ImageResult> results(count);
+  // The output check, softmax and top-k are effi::Classifier's (api::RankRows).
   auto collect = [&](const Tensor& out, size_t first, size_t n) {
-    if (out.type != ElementType::kFloat32 || out.shape.empty() ||
-        out.shape[0] != static_cast<int64_t>(n))
-      throw Error(ErrorCode::kUnsupported,
-                  fmt::format("unexpected output {} {} for a batch of {}",
-                              ElementTypeName(out.type), ShapeString(out.shape), n));
-    const size_t row = static_cast<size_t>(out.elements()) / n;
-    if (!labels.empty() && labels.size() != row)
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("{} labels for {} classes", labels.size(), row));
-    for (size_t i = 0; i < n; ++i)
-      results[first + i] = {images[first + i], TopK(out.floats() + i * row, row, o.top, labels)};
+    std::vector<std::vector<Prediction>> ranked = api::RankRows(out, n, o.top, labels);
+    for (size_t i = 0; i < n; ++i) results[first + i] = {images[first + i], std::move(ranked[i])};
   };
   if (o.batch && !info.dynamic_batch && count > 1)
     std::cerr << "effi: warning: the model's batch dimension is fixed; --batch ignored\n";

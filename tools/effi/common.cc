@@ -11,10 +11,10 @@
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <iostream>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -179,6 +179,13 @@ std::vector<std::string> LoadLabelsFile(const std::string& path) {
 
 // ---------------- formatting and parsing ----------------
 
+std::string LowerExtension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
 std::string Thousands(int64_t value) {
   std::string digits = std::to_string(value < 0 ? -value : value);
   std::string out;
@@ -299,36 +306,44 @@ bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
 }  // namespace
 
+StatusLine::StatusLine() : on_(StderrIsTerminal()) {}
+
+StatusLine::~StatusLine() { Clear(); }
+
+void StatusLine::Show(const std::string& text) {
+  if (!on_) return;
+  fmt::print(stderr, "\r\x1b[K{}", text);
+  std::fflush(stderr);
+  shown_ = true;
+}
+
+void StatusLine::Clear() {
+  if (shown_) fmt::print(stderr, "\r\x1b[K");
+  std::fflush(stderr);
+  shown_ = false;
+}
+
 Progress::Progress(std::string verb, size_t total, double delay_s)
-    : verb_(std::move(verb)),
-      total_(total),
-      tty_(StderrIsTerminal()),
-      delay_s_(delay_s),
-      start_(Clock::now()) {}
+    : verb_(std::move(verb)), total_(total), delay_s_(delay_s), start_(Clock::now()) {}
 
 double Progress::Seconds() const {
   return std::chrono::duration<double>(Clock::now() - start_).count();
 }
 
 void Progress::Update(size_t done) {
-  if (!tty_) return;
+  if (!line_.on()) return;
   const auto now = Clock::now();
   if (done != total_ && now - last_ < std::chrono::milliseconds(200)) return;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   if (elapsed < delay_s_) return;
   last_ = now;
-  shown_ = true;
   const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-  std::cerr << fmt::format("\r{} {}/{}  {:.1f} images/s  ETA {}   ", verb_, done, total_, rate,
-                           Duration(eta))
-            << std::flush;
+  line_.Show(
+      fmt::format("{} {}/{}  {:.1f} images/s  ETA {}", verb_, done, total_, rate, Duration(eta)));
 }
 
-void Progress::Clear() {
-  if (tty_ && shown_) std::cerr << "\r\x1b[K" << std::flush;
-  shown_ = false;
-}
+void Progress::Clear() { line_.Clear(); }
 
 struct ElapsedNotice::State {
   std::mutex mutex;
@@ -343,17 +358,15 @@ ElapsedNotice::ElapsedNotice(std::string what) {
   state_->thread = std::thread([s = state_.get(), what = Printable(what, 120)] {
     const auto start = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(s->mutex);
-    // Silent for the first second, then a refresh every 200 ms.
-    bool shown = false;
+    // Silent for the first second, then a refresh every 200 ms; erased when the line goes.
+    StatusLine line;
     auto wait = std::chrono::milliseconds(1000);
     while (!s->cv.wait_for(lock, wait, [s] { return s->stop; })) {
       const double t =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::cerr << fmt::format("\reffi: {}... {:.1f} s ", what, t) << std::flush;
-      shown = true;
+      line.Show(fmt::format("effi: {}... {:.1f} s", what, t));
       wait = std::chrono::milliseconds(200);
     }
-    if (shown) std::cerr << "\r\x1b[K" << std::flush;
   });
 }
 

@@ -81,6 +81,8 @@ std::vector<std::string> LoadLabelsFile(const std::string& path);
 
 // "[N, 3, 224, 224]": a dynamic batch (dim 0) prints as N, other dynamic dims as ?.
 using api::ShapeString;
+// ".jpg" for "a/b.JPG" (lower case, with the dot; "" when there is none).
+std::string LowerExtension(const std::string& path);
 // 12258961 -> "12,258,961".
 std::string Thousands(int64_t value);
 // Flag values: "640x480" -> {width 640, height 480} (every size the CLI takes is WxH, as cameras
@@ -113,6 +115,24 @@ std::string Printable(const std::string& text, size_t max_len = 200);
 // Worker threads when --threads is not given: every CPU (classify and eval are throughput jobs).
 int DefaultThreads();
 
+// One status line on stderr, rewritten in place ("\r", erase to the end of the line, the text)
+// and erased by Clear() or the destructor; only when stderr is a terminal, so that a pipe or file
+// gets the results alone.
+class StatusLine {
+ public:
+  StatusLine();
+  ~StatusLine();
+  StatusLine(const StatusLine&) = delete;
+  StatusLine& operator=(const StatusLine&) = delete;
+  bool on() const { return on_; }
+  void Show(const std::string& text);
+  void Clear();
+
+ private:
+  bool on_;
+  bool shown_ = false;
+};
+
 // Progress of a job over items on stderr: "VERB done/total  rate images/s  ETA m:ss", rewritten in
 // place at most 5 times a second (more is flicker, and each write is a syscall), only when stderr
 // is a terminal and only once the job has run for `delay_s` (a job done within a second needs
@@ -127,11 +147,10 @@ class Progress {
 
  private:
   using Clock = std::chrono::steady_clock;
+  StatusLine line_;
   std::string verb_;
   size_t total_;
-  bool tty_;
   double delay_s_;
-  bool shown_ = false;
   Clock::time_point start_, last_{};
 };
 

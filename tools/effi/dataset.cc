@@ -45,12 +45,6 @@ std::string Quote(const std::string& path) { return Printable(path, util::kMaxQu
 
 [[noreturn]] void Fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -59,7 +53,7 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 // The image files a folder source takes (torchvision's ImageFolder also goes by extension); the
 // decoder itself goes by content.
 bool IsImageName(const std::string& name) {
-  const std::string ext = Lower(fs::path(name).extension().string());
+  const std::string ext = LowerExtension(name);
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
@@ -601,8 +595,7 @@ std::unique_ptr<Dataset> OpenDataset(const std::string& src, const DatasetOption
     Fail(ErrorCode::kIo, fmt::format("dataset '{}': no such file or folder", Quote(src)));
   if (fs::is_directory(st)) return OpenFolder(src, options);
   const std::string head = Sniff(src);
-  if (Lower(fs::path(src).extension().string()) == ".npy")
-    return std::make_unique<NpyDataset>(src, options);
+  if (LowerExtension(src) == ".npy") return std::make_unique<NpyDataset>(src, options);
   // gzip is only accepted around IDX (ReadIdx says so when it holds something else).
   if (IsGzip(head)) return OpenIdx(src, options);
   if (LooksLikeIdx(head)) {
