@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindings.h"
 #include "effi/effi.hpp"
 #include "effi/image.hpp"
 
@@ -437,4 +438,7 @@ class indices. Returns the `top` most probable classes, most probable first, as 
 corrupt one, 'unsupported' for a model that is not an image classifier. Releases the GIL.
 )doc")
       .def("__repr__", &PyModel::Repr);
+
+  effi_py::BindEval(m);
+  effi_py::BindQuantize(m);
 }

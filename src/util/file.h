@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -168,6 +169,24 @@ inline std::string ReadRegularFile(const std::string& path, size_t max_bytes,
                                    std::string_view what) {
   const ReadOnlyFile file = OpenRegularFile(path, what);
   return ReadAll(file, path, max_bytes, what);
+}
+
+// CheckRegularFile, then Error(kIo) "WHAT 'path': permission denied" when it is not readable (so a
+// file that exists but cannot be opened gets its own message, not a generic read error).
+inline void CheckReadableFile(const std::string& path, std::string_view what) {
+  CheckRegularFile(path, what);
+  if (access(path.c_str(), R_OK) != 0)
+    throw Error(ErrorCode::kIo, fmt::format("{} '{}': permission denied", what,
+                                            EscapeControl(path, kMaxQuotedPath)));
+}
+
+// The extension of `path`'s file name in lower case, dot included (".jpg"), or "" (none).
+inline std::string LowerExtension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return ext;
 }
 
 }  // namespace effi::util

@@ -18,14 +18,16 @@ endif()
 set(allowed
   "^effi_[a-z0-9_]+$"                     # the C API
   "^EFFI_[0-9]+$"                         # the version node of cmake/effi.map
-  "^effi::(Version|ActiveIsa|ElementTypeName|ElementSize|DecodeImage|DecodeNv12|DecodeNv12File|ModelPreprocessing|Preprocess|TopK)(\\[abi:cxx11\\])?\\("
+  "^effi::(Version|ActiveIsa|ElementTypeName|ElementSize|DecodeImage|DecodeNv12|DecodeNv12File|ModelPreprocessing|Preprocess|TopK|Evaluate|Quantize)(\\[abi:cxx11\\])?\\("
   # Members of the public classes, not of their private Impl structs.
   "^effi::(Tensor|TensorView|Model|Session|Classifier|Error)::(~?[A-Za-z_][A-Za-z_0-9]*|operator=)(\\[abi:cxx11\\])?\\("
+  "^effi::QuantizeReport::ToJson(\\[abi:cxx11\\])?\\("
   "^(typeinfo|typeinfo name|vtable) for effi::Error$")
 set(required
   "effi_model_load" "effi_classify" "effi_image_decode_file" "effi_last_error"
   "typeinfo for effi::Error" "effi::Model::Load(" "effi::Session::Run(" "effi::Session::Session("
-  "effi::Classifier::Classify(" "effi::DecodeImage(" "effi::Version()")
+  "effi::Classifier::Classify(" "effi::DecodeImage(" "effi::Version()"
+  "effi::Quantize(" "effi::QuantizeReport::ToJson")
 
 string(REPLACE ";" "\\;" listing "${listing}")
 string(REPLACE "\n" ";" lines "${listing}")

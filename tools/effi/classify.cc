@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common.h"
-#include "dataset.h"
 #include "effi/image.hpp"
 #include "image/image.h"
 #include "image/preprocess.h"
+#include "preprocess_flags.h"
 #include "util/file.h"
 #include "util/npy.h"
 #include "util/text.h"

@@ -6,14 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <sstream>
@@ -179,13 +177,6 @@ std::vector<std::string> LoadLabelsFile(const std::string& path) {
 
 // ---------------- formatting and parsing ----------------
 
-std::string LowerExtension(const std::string& path) {
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
-}
-
 std::string Thousands(int64_t value) {
   std::string digits = std::to_string(value < 0 ? -value : value);
   std::string out;
@@ -263,13 +254,6 @@ std::array<float, 3> ParseTriple(const std::string& text) {
   if (n != 3 || (!text.empty() && text.back() == ','))
     throw UsageError(fmt::format("expected 3 comma-separated numbers, got '{}'", text));
   return out;
-}
-
-void CheckReadableFile(const std::string& path, const char* what) {
-  util::CheckRegularFile(path, what);
-  if (access(path.c_str(), R_OK) != 0)
-    throw Error(ErrorCode::kIo, fmt::format("{} '{}': permission denied", what,
-                                            util::EscapeControl(path, util::kMaxQuotedPath)));
 }
 
 CLI::Validator FiniteNumber() {
@@ -378,44 +362,6 @@ ElapsedNotice::~ElapsedNotice() {
   }
   state_->cv.notify_one();
   state_->thread.join();
-}
-
-void ForEachItem(size_t count, size_t workers, const std::function<void(size_t worker)>& init,
-                 const std::function<void(size_t item, size_t worker)>& body,
-                 const std::function<void(size_t done)>& report) {
-  std::atomic<size_t> next{0}, done{0}, error_index{count};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto fail = [&](size_t i) {
-    const std::lock_guard<std::mutex> lock(error_mutex);
-    if (!error || i < error_index) {
-      error = std::current_exception();
-      error_index = i;
-    }
-  };
-  auto worker = [&](size_t w) {
-    try {
-      if (init) init(w);
-    } catch (...) {
-      fail(0);
-      return;
-    }
-    for (size_t i; (i = next++) < std::min<size_t>(count, error_index);) {
-      try {
-        body(i, w);
-      } catch (...) {
-        fail(i);
-      }
-      const size_t finished = ++done;
-      if (w == 0 && report) report(finished);
-    }
-  };
-  workers = std::clamp<size_t>(workers, 1, std::max<size_t>(count, 1));
-  std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(worker, w);
-  worker(0);
-  for (std::thread& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace effi::cli

@@ -16,6 +16,8 @@
 #include "api/classifier.h"
 #include "effi/effi.hpp"
 #include "image/labels.h"
+#include "util/file.h"
+#include "util/for_each_item.h"
 
 namespace effi::cli {
 
@@ -81,8 +83,7 @@ std::vector<std::string> LoadLabelsFile(const std::string& path);
 
 // "[N, 3, 224, 224]": a dynamic batch (dim 0) prints as N, other dynamic dims as ?.
 using api::ShapeString;
-// ".jpg" for "a/b.JPG" (lower case, with the dot; "" when there is none).
-std::string LowerExtension(const std::string& path);
+using util::LowerExtension;  // ".jpg" for "a/b.JPG"
 // 12258961 -> "12,258,961".
 std::string Thousands(int64_t value);
 // Flag values: "640x480" -> {width 640, height 480} (every size the CLI takes is WxH, as cameras
@@ -96,7 +97,7 @@ int64_t ParseMemoryLimit(const std::string& text);
 
 // Fails with Error(kIo) when `path` does not exist, is not a regular file (a directory, fifo or
 // device) or cannot be read, before a library call gives a less direct message. Only stat()s.
-void CheckReadableFile(const std::string& path, const char* what);
+using util::CheckReadableFile;
 
 // Validator for floating-point flags: CLI11's Range passes NaN (every comparison with NaN is
 // false), so each float flag checks this first. Refuses nan, inf and overflowing values.
@@ -170,13 +171,7 @@ class ElapsedNotice {
   std::unique_ptr<State> state_;
 };
 
-// Runs body(i, worker) for every item i < count on `workers` threads (the calling thread is
-// worker 0), after init(worker) on each thread (per-thread sessions). Items are handed out in
-// order; after a failure no later item starts, and the exception of the lowest failing index is
-// rethrown once every thread has stopped, so the error reported does not depend on scheduling.
-// report(done) runs on the calling thread after each of its items (progress).
-void ForEachItem(size_t count, size_t workers, const std::function<void(size_t worker)>& init,
-                 const std::function<void(size_t item, size_t worker)>& body,
-                 const std::function<void(size_t done)>& report = {});
+// ForEachItem(count, workers, init, body, report): util/for_each_item.h (shared with the library).
+using util::ForEachItem;
 
 }  // namespace effi::cli

@@ -1,12 +1,10 @@
-// Dataset sources for `effi eval` (see dataset.h): IDX (optionally gzip'd), class folders, flat
-// image folders, `path label` lists and preprocessed .npy inputs, plus the per-model
-// preprocessing that classify and eval share.
-#include "dataset.h"
+// Dataset sources for evaluation and calibration (see dataset.h): IDX (optionally gzip'd), class
+// folders, flat image folders, `path label` lists and preprocessed .npy inputs.
+#include "api/dataset.h"
 
 #include <fmt/format.h>
 #include <zlib.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -14,12 +12,12 @@
 #include <map>
 #include <utility>
 
-#include "common.h"
+#include "api/classifier.h"
 #include "util/file.h"
 #include "util/npy.h"
 #include "util/text.h"
 
-namespace effi::cli {
+namespace effi::api {
 
 namespace fs = std::filesystem;
 
@@ -41,7 +39,7 @@ constexpr size_t kMaxItems = size_t{1} << 24;
 // Class indices and item counts in messages and labels stay far below int32's range.
 constexpr int64_t kMaxLabel = 1'000'000;
 
-std::string Quote(const std::string& path) { return Printable(path, util::kMaxQuotedPath); }
+std::string Quote(const std::string& path) { return util::EscapeControl(path, util::kMaxQuotedPath); }
 
 [[noreturn]] void Fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 
@@ -53,7 +51,7 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 // The image files a folder source takes (torchvision's ImageFolder also goes by extension); the
 // decoder itself goes by content.
 bool IsImageName(const std::string& name) {
-  const std::string ext = LowerExtension(name);
+  const std::string ext = util::LowerExtension(name);
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
@@ -201,7 +199,7 @@ std::pair<std::string, std::vector<uint32_t>> ReadIdx(const std::string& path, i
   for (int d = 0; d < rank; ++d) dims.push_back(BigEndian32(bytes, 4 + 4 * static_cast<size_t>(d)));
   if (bytes.size() != total) {
     std::string claim = std::to_string(dims[0]);
-    for (size_t d = 1; d < dims.size(); ++d) claim += "x" + std::to_string(dims[d]);
+    for (size_t d = 1; d < dims.size(); ++d) claim += fmt::format("x{}", dims[d]);
     Fail(ErrorCode::kInvalidArgument,
          fmt::format("{} '{}': the header claims {} ({} bytes with the header) but the data is {} "
                      "bytes",
@@ -321,7 +319,7 @@ class FilesDataset : public Dataset {
   int64_t label(size_t i) const override { return items_.at(i).label; }
   std::string name(size_t i) const override { return items_.at(i).path; }
   image::Image Decode(size_t i) const override {
-    CheckReadableFile(items_.at(i).path, "image");
+    util::CheckReadableFile(items_.at(i).path, "image");
     return image::DecodeFile(items_[i].path);
   }
 
@@ -466,7 +464,7 @@ std::unique_ptr<Dataset> OpenList(const std::string& list, const std::string& te
     if (!ParseListLine(line, &path, &item.label))
       Fail(ErrorCode::kInvalidArgument,
            fmt::format("list '{}' line {}: expected 'path label' (label a class index), got '{}'",
-                       Quote(list), line_no, Printable(line, 80)));
+                       Quote(list), line_no, util::EscapeControl(line, 80)));
     item.path = fs::path(path).is_absolute() ? path : (dir / path).string();
     try {
       util::CheckRegularFile(item.path, "image");
@@ -492,7 +490,7 @@ class NpyDataset : public Dataset {
         s[3] < 1)
       Fail(ErrorCode::kInvalidArgument,
            fmt::format("inputs '{}' are {} {}; expected preprocessed float32 [N,3,H,W]",
-                       Quote(path), inputs_.dtype, ShapeString(s)));
+                       Quote(path), inputs_.dtype, api::ShapeString(s)));
     // X.npy -> X_labels.npy, else labels.npy in the same folder.
     const fs::path p(path);
     const std::string named = (p.parent_path() / (p.stem().string() + "_labels.npy")).string();
@@ -513,7 +511,7 @@ class NpyDataset : public Dataset {
         labels.shape[0] != s[0])
       Fail(ErrorCode::kInvalidArgument,
            fmt::format("labels '{}' are {} {}; expected int64 or int32 [{}] (one per input)",
-                       Quote(labels_path), labels.dtype, ShapeString(labels.shape), s[0]));
+                       Quote(labels_path), labels.dtype, api::ShapeString(labels.shape), s[0]));
     for (size_t i = 0; i < static_cast<size_t>(s[0]); ++i) {
       int64_t v = 0;
       if (labels.dtype == "int64") {
@@ -584,7 +582,7 @@ std::vector<float> Dataset::Load(size_t i, const image::PreprocessConfig& config
   if (x.size() != want)
     Fail(ErrorCode::kInternal,
          fmt::format("preprocessing {} gave {} values, expected {}",
-                     Printable(name(i), util::kMaxQuotedPath), x.size(), want));
+                     Quote(name(i)), x.size(), want));
   return x;
 }
 
@@ -595,7 +593,7 @@ std::unique_ptr<Dataset> OpenDataset(const std::string& src, const DatasetOption
     Fail(ErrorCode::kIo, fmt::format("dataset '{}': no such file or folder", Quote(src)));
   if (fs::is_directory(st)) return OpenFolder(src, options);
   const std::string head = Sniff(src);
-  if (LowerExtension(src) == ".npy") return std::make_unique<NpyDataset>(src, options);
+  if (util::LowerExtension(src) == ".npy") return std::make_unique<NpyDataset>(src, options);
   // gzip is only accepted around IDX (ReadIdx says so when it holds something else).
   if (IsGzip(head)) return OpenIdx(src, options);
   if (LooksLikeIdx(head)) {
@@ -612,115 +610,4 @@ std::unique_ptr<Dataset> OpenDataset(const std::string& src, const DatasetOption
        fmt::format("dataset '{}' is not a known form; give {}", Quote(src), kDatasetForms));
 }
 
-// ---------------- per-model preprocessing ----------------
-
-ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command) {
-  return CheckClassifier(model, path, command, {}, "");
-}
-
-ClassifierInfo CheckClassifier(const Model& model, const std::string& path, const char* command,
-                               std::vector<std::string> labels, const std::string& labels_source) {
-  return api::CheckClassifier(model, command, fmt::format("'{}'", Quote(path)), std::move(labels),
-                              labels_source);
-}
-
-namespace {
-
-image::Interpolation ParseInterpolation(const std::string& s) {
-  if (s == "bilinear") return image::Interpolation::kBilinear;
-  if (s == "nearest") return image::Interpolation::kNearest;
-  return image::Interpolation::kBicubic;
-}
-
-}  // namespace
-
-void AddPreprocessFlags(CLI::App& app, PreprocessFlags* f) {
-  f->size_opt = app.add_option("--size", f->size, "square input size")
-                    ->type_name("N")
-                    ->default_str("model input")
-                    ->check(CLI::Range(1, 32768));
-  f->input_size_opt = app.add_option("--input-size", f->input_size,
-                                     "input width x height, like every size effi takes")
-                          ->type_name("WxH")
-                          ->default_str("model input")
-                          ->excludes(f->size_opt)
-                          ->check(ParsedBy(
-                              [](const std::string& s) {
-                                ParseSize(s);
-                                return std::string();
-                              },
-                              "WxH"));
-  f->crop_pct_opt =
-      app.add_option("--crop-pct", f->crop_pct, "resize to size/crop_pct, then centre-crop")
-          ->type_name("F")
-          ->default_str("0.95")
-          ->check(FiniteNumber())
-          ->check(CLI::Range(0.05, 4.0));
-  f->interpolation_opt = app.add_option("--interpolation", f->interpolation, "resampling filter")
-                             ->type_name("MODE")
-                             ->capture_default_str()
-                             ->check(CLI::IsMember({"bicubic", "bilinear", "nearest"}));
-  app.add_flag("--no-antialias", f->no_antialias,
-               "torch interpolate() resampling instead of PIL's antialiased resize");
-  auto triple_check = [](bool nonzero) {
-    return ParsedBy(
-        [nonzero](const std::string& s) -> std::string {
-          const auto v = ParseTriple(s);
-          if (nonzero && (v[0] == 0 || v[1] == 0 || v[2] == 0)) return "values must be non-zero";
-          return {};
-        },
-        "a,b,c");
-  };
-  f->mean_opt = app.add_option("--mean", f->mean, "per-channel mean (RGB order)")
-                    ->type_name("a,b,c")
-                    ->capture_default_str()
-                    ->check(triple_check(false));
-  f->std_opt = app.add_option("--std", f->std, "per-channel std (RGB order)")
-                   ->type_name("a,b,c")
-                   ->capture_default_str()
-                   ->check(triple_check(true));
-  app.add_flag("--bgr", f->bgr, "feed channels as B,G,R");
-}
-
-image::PreprocessConfig ModelPreprocessing(const Model& model, const ClassifierInfo& info,
-                                           const PreprocessFlags& f) {
-  const TensorInfo& in = info.input;
-  image::PreprocessConfig cfg = api::ModelPreprocessConfig(model, in);
-  auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
-  if (given(f.size_opt)) {
-    cfg.input_h = cfg.input_w = f.size;
-    cfg.resize_h = cfg.resize_w = 0;  // a fixed resize from metadata targets the metadata's size
-  }
-  if (given(f.input_size_opt)) {
-    const auto [w, h] = ParseSize(f.input_size);
-    cfg.input_h = h;
-    cfg.input_w = w;
-    cfg.resize_h = cfg.resize_w = 0;
-  }
-  if (given(f.crop_pct_opt)) {
-    cfg.crop_pct = f.crop_pct;
-    cfg.resize_h = cfg.resize_w = 0;
-  }
-  if (given(f.interpolation_opt)) cfg.interp = ParseInterpolation(f.interpolation);
-  if (f.no_antialias) cfg.antialias = false;
-  if (given(f.mean_opt)) cfg.mean = ParseTriple(f.mean);
-  if (given(f.std_opt)) cfg.std = ParseTriple(f.std);
-  if (f.bgr) cfg.bgr = true;
-  if ((in.shape[2] > 0 && in.shape[2] != cfg.input_h) ||
-      (in.shape[3] > 0 && in.shape[3] != cfg.input_w)) {
-    // --input-size was HxW before sizes became WxH everywhere: an order that fits transposed is
-    // named as such (a square or dynamic input cannot tell the two orders apart).
-    const bool transposed =
-        given(f.input_size_opt) && in.shape[2] == cfg.input_w && in.shape[3] == cfg.input_h;
-    Fail(ErrorCode::kInvalidArgument,
-         fmt::format("preprocessing makes {}x{} (WxH) images but model input '{}' is {}{}",
-                     cfg.input_w, cfg.input_h, Printable(in.name), ShapeString(in.shape),
-                     transposed ? fmt::format(" (WxH {}x{}; --input-size is width x height: use "
-                                              "--input-size {}x{})",
-                                              in.shape[3], in.shape[2], in.shape[3], in.shape[2])
-                                : std::string()));
-  }
-  return cfg;
-}
-
-}  // namespace effi::cli
+}  // namespace effi::api
