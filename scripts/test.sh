@@ -44,19 +44,45 @@ if has fuzz; then
   cmake --build --preset fuzz -j "$jobs"
   # target:seed folders (the hostile test models seed the loader too). A fixed -seed makes a run
   # repeatable: CI explores the same inputs a local run with this script did, as far as it gets.
-  for entry in fuzz_onnx_load:onnx,../../tests/testdata/hostile fuzz_graph:graph \
-               fuzz_image_decode:image fuzz_labels_json:labels; do
-    target="${entry%%:*}"
+  # Each fuzzer is one process on one core: two run at a time (the machine has 2 cores).
+  fuzz_one() {
+    local target="${1%%:*}" work seeds seed
     work="$(mktemp -d)"
-    IFS=, read -r -a seeds <<< "${entry#*:}"
+    IFS=, read -r -a seeds <<< "${1#*:}"
     for seed in "${seeds[@]}"; do
       [ -d "fuzz/corpus/$seed" ] && cp -r "fuzz/corpus/$seed"/. "$work"/
     done
     echo "$target: $(find "$work" -type f | wc -l) seeds"
-    build-fuzz/fuzz/$target "$work" -seed=1 -max_total_time="${EFFI_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 \
-      -print_final_stats=0 2>&1 | tail -n 3
-    rm -rf "$work"
+    local rc=0
+    build-fuzz/fuzz/$target "$work" -seed=1 -max_total_time="${EFFI_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 \
+      -timeout=10 -print_final_stats=0 > "$work.log" 2>&1 || rc=$?
+    tail -n 3 "$work.log"
+    rm -rf "$work" "$work.log"
+    return $rc
+  }
+  # Waits for one fuzzer, prints its log, stops the script if it failed (a crash it found).
+  fuzz_wait() {
+    local rc=0
+    wait "$1" || rc=$?
+    cat "$2"
+    rm -f "$2"
+    if [ "$rc" != 0 ]; then echo "effi: a fuzzer failed (exit $rc)"; exit 1; fi
+  }
+  pids=()
+  logs=()
+  for entry in fuzz_onnx_load:onnx,../../tests/testdata/hostile fuzz_graph:graph \
+               fuzz_image_decode:image fuzz_labels_json:labels; do
+    if [ ${#pids[@]} -ge "$jobs" ]; then
+      fuzz_wait "${pids[0]}" "${logs[0]}"
+      pids=("${pids[@]:1}")
+      logs=("${logs[@]:1}")
+    fi
+    log="$(mktemp)"
+    fuzz_one "$entry" > "$log" 2>&1 &
+    pids+=($!)
+    logs+=("$log")
   done
+  for i in "${!pids[@]}"; do fuzz_wait "${pids[$i]}" "${logs[$i]}"; done
 fi
 
 if has aarch64; then
