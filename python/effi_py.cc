@@ -52,7 +52,6 @@ py::str Decode(const std::string& s, const char* errors) {
   return py::reinterpret_steal<py::str>(o);
 }
 py::str Str(const std::string& s) { return Decode(s, "surrogateescape"); }
-py::str Display(const std::string& s) { return Decode(s, "replace"); }
 
 std::string Encode(const py::handle& name) {
   py::object b = py::reinterpret_steal<py::object>(
@@ -163,9 +162,7 @@ class PyModel {
 
   static std::unique_ptr<PyModel> Load(const py::object& path, const std::string& passes,
                                        int64_t memory_limit, int threads) {
-    // os.fsencode: the file system's bytes for a str, bytes or os.PathLike (a name that is not
-    // UTF-8 round-trips through its surrogate escapes).
-    const std::string file = py::bytes(py::module_::import("os").attr("fsencode")(path));
+    const std::string file = effi_py::FsPath(path);
     const effi::ModelOptions options{passes, memory_limit};
     std::shared_ptr<effi::Model> model;
     {
@@ -237,7 +234,7 @@ class PyModel {
       encoded = py::reinterpret_borrow<py::bytes>(image);
     } else if (py::isinstance<py::str>(image) || py::hasattr(image, "__fspath__")) {
       source = Source::kPath;
-      path = py::bytes(py::module_::import("os").attr("fsencode")(image));
+      path = effi_py::FsPath(image);
     } else {
       decoded = ImageOf(image);
     }
@@ -251,7 +248,7 @@ class PyModel {
     }
     py::list result;
     for (const effi::Prediction& p : predictions)
-      result.append(py::make_tuple(Display(p.label), p.probability, p.index));
+      result.append(py::make_tuple(effi_py::Display(p.label), p.probability, p.index));
     return result;
   }
 
@@ -261,8 +258,9 @@ class PyModel {
       for (const effi::TensorInfo& i : infos) s += (s.empty() ? "'" : ", '") + i.name + "'";
       return "[" + s + "]";
     };
-    return Display("<effi.Model inputs=" + names(model_->inputs()) + " outputs=" +
-                   names(model_->outputs()) + " threads=" + std::to_string(threads_) + ">");
+    return effi_py::Display("<effi.Model inputs=" + names(model_->inputs()) +
+                            " outputs=" + names(model_->outputs()) +
+                            " threads=" + std::to_string(threads_) + ">");
   }
 
  private:
@@ -369,6 +367,16 @@ environment variable (scalar, avx2, avxvnni, avx512, neon), read when the first 
 
 }  // namespace
 
+namespace effi_py {
+
+std::string FsPath(const py::handle& path) {
+  return py::bytes(py::module_::import("os").attr("fsencode")(path));
+}
+
+py::str Display(const std::string& s) { return Decode(s, "replace"); }
+
+}  // namespace effi_py
+
 PYBIND11_MODULE(effi, m) {
   m.doc() = kModuleDoc;
   m.attr("__version__") = effi::Version();
@@ -385,7 +393,8 @@ PYBIND11_MODULE(effi, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const effi::Error& e) {
-      py::object exc = py::reinterpret_borrow<py::object>(g_error->ptr())(Display(e.what()));
+      py::object exc =
+          py::reinterpret_borrow<py::object>(g_error->ptr())(effi_py::Display(e.what()));
       exc.attr("code") = CodeName(e.code());
       PyErr_SetObject(g_error->ptr(), exc.ptr());
     }

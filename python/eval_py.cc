@@ -19,18 +19,6 @@ namespace py = pybind11;
 namespace effi_py {
 namespace {
 
-// os.fsencode: the file system's bytes for a str, bytes or os.PathLike.
-std::string FsEncode(const py::handle& path) {
-  return py::bytes(py::module_::import("os").attr("fsencode")(path));
-}
-
-// The set's description is escaped by effi, but may hold bytes of a file name that are not UTF-8.
-py::str Display(const std::string& s) {
-  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
-  if (!o) throw py::error_already_set();
-  return py::reinterpret_steal<py::str>(o);
-}
-
 py::dict Evaluate(const py::object& models, const py::object& data, int64_t limit, int threads,
                   const std::string& passes, int64_t memory_limit, bool logits,
                   const py::object& progress) {
@@ -44,8 +32,8 @@ py::dict Evaluate(const py::object& models, const py::object& data, int64_t limi
       given.push_back(py::reinterpret_borrow<py::object>(m));
   }
   std::vector<std::string> paths;
-  for (const py::object& m : given) paths.push_back(FsEncode(m));
-  const std::string source = FsEncode(data);
+  for (const py::object& m : given) paths.push_back(FsPath(m));
+  const std::string source = FsPath(data);
   if (!progress.is_none() && !PyCallable_Check(progress.ptr()))
     throw py::type_error("evaluate(): progress must be callable(done, total) or None");
 

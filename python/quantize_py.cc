@@ -18,11 +18,6 @@ namespace py = pybind11;
 namespace effi_py {
 namespace {
 
-// os.fsencode: the file system's bytes for a str, bytes or os.PathLike.
-std::string FsPath(const py::object& path) {
-  return py::bytes(py::module_::import("os").attr("fsencode")(path));
-}
-
 py::object Quantize(const py::object& model, const py::object& out, const py::object& calib,
                     int64_t calib_count, std::optional<uint64_t> calib_seed,
                     const std::string& observer, double percentile,
