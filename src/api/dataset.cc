@@ -39,7 +39,9 @@ constexpr size_t kMaxItems = size_t{1} << 24;
 // Class indices and item counts in messages and labels stay far below int32's range.
 constexpr int64_t kMaxLabel = 1'000'000;
 
-std::string Quote(const std::string& path) { return util::EscapeControl(path, util::kMaxQuotedPath); }
+std::string Quote(const std::string& path) {
+  return util::EscapeControl(path, util::kMaxQuotedPath);
+}
 
 [[noreturn]] void Fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 
@@ -580,9 +582,8 @@ std::vector<float> Dataset::Load(size_t i, const image::PreprocessConfig& config
   const size_t want =
       size_t{3} * static_cast<size_t>(config.input_h) * static_cast<size_t>(config.input_w);
   if (x.size() != want)
-    Fail(ErrorCode::kInternal,
-         fmt::format("preprocessing {} gave {} values, expected {}",
-                     Quote(name(i)), x.size(), want));
+    Fail(ErrorCode::kInternal, fmt::format("preprocessing {} gave {} values, expected {}",
+                                           Quote(name(i)), x.size(), want));
   return x;
 }
 

@@ -1,6 +1,6 @@
 // Datasets for evaluation and calibration (`effi eval`, `effi quantize --calib`): labelled or
-// unlabelled image sets read from untrusted files, each item turned into a model-ready float32 CHW input for a given
-// preprocessing. Accepted sources (OpenDataset detects which):
+// unlabelled image sets read from untrusted files, each item turned into a model-ready float32 CHW
+// input for a given preprocessing. Accepted sources (OpenDataset detects which):
 //   - IDX (MNIST / Fashion-MNIST): `*-images-idx3-ubyte[.gz]`, labels from the
 //     `*-labels-idx1-ubyte[.gz]` beside it; 8-bit gray, replicated to RGB before preprocessing.
 //   - a folder with one subfolder per class (names matched to the model's labels, else decimal
