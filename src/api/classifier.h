@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ image::PreprocessConfig ModelPreprocessConfig(const Model& model, const TensorIn
 
 // Error(kInvalidArgument) when `config` makes images of another size than the input's static H, W.
 void CheckFits(const image::PreprocessConfig& config, const TensorInfo& input);
+
+// The preprocessing a model runs with: `given` when set, else the model's own
+// (ModelPreprocessConfig); either way checked to fit its input (CheckFits).
+image::PreprocessConfig ResolvePreprocessing(const Model& model, const TensorInfo& input,
+                                             const std::optional<PreprocessOptions>& given);
 
 // Public (width x height) <-> internal (input_h/input_w) preprocessing; ToConfig checks the enum.
 image::PreprocessConfig ToConfig(const PreprocessOptions& options);

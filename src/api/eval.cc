@@ -11,7 +11,6 @@
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <thread>
 #include <utility>
 
 #include "api/dataset.h"
@@ -91,12 +90,8 @@ EvalOutcome RunEvaluation(const EvalSpec& spec) {
     m.path = path;
     m.model = Model::Load(path, spec.model);
     m.info = CheckClassifier(*m.model, spec.who, fmt::format("'{}'", Quote(path)));
-    if (spec.preprocessing) {
-      m.config = spec.preprocessing(*m.model, m.info, path);
-    } else {
-      m.config = ModelPreprocessConfig(*m.model, m.info.input);
-      CheckFits(m.config, m.info.input);
-    }
+    m.config = spec.preprocessing ? spec.preprocessing(*m.model, m.info, path)
+                                  : ResolvePreprocessing(*m.model, m.info.input, std::nullopt);
     m.input_slot = static_cast<size_t>(std::find_if(inputs.begin(), inputs.end(),
                                                     [&](const image::PreprocessConfig& c) {
                                                       return SamePreprocessing(c, m.config);
@@ -255,23 +250,22 @@ EvalOutcome RunEvaluation(const EvalSpec& spec) {
 
 EvalReport Evaluate(const std::vector<std::string>& models, const std::string& data,
                     const EvalOptions& options) {
-  // 256: the CLI's --threads bound, far above the useful count (one image per core).
-  if (options.threads < 0 || options.threads > 256)
+  if (options.threads < 0 || options.threads > util::kMaxThreads)
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("evaluate: threads must be in 0..256 (0: the CPU count), got {}",
-                            options.threads));
+                fmt::format("evaluate: threads must be in 0..{} (0: the CPU count), got {}",
+                            util::kMaxThreads, options.threads));
   api::EvalSpec spec;
   spec.models = models;
   spec.data = data;
   spec.limit = options.limit;
-  spec.threads = options.threads > 0
-                     ? static_cast<size_t>(options.threads)
-                     : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 256);
+  spec.threads =
+      static_cast<size_t>(options.threads > 0 ? options.threads : util::DefaultThreads());
   spec.model = options.model;
   spec.keep_logits = options.keep_logits;
   spec.progress = options.progress;
   spec.who = "evaluate";
   if (options.preprocessing) {
+    // Converted (and its enum checked) once, before any model loads; fitted to each model.
     const image::PreprocessConfig config = api::ToConfig(*options.preprocessing);
     spec.preprocessing = [config](const Model&, const api::ClassifierInfo& info,
                                   const std::string&) {

@@ -27,7 +27,7 @@ struct EvalSpec {
   int64_t limit = 0;                // 0: every item
   size_t threads = 1;               // images at once (>= 1)
   ModelOptions model;
-  EvalPreprocessing preprocessing;  // empty: the model's own (ModelPreprocessConfig, CheckFits)
+  EvalPreprocessing preprocessing;  // empty: the model's own (ResolvePreprocessing)
   bool keep_logits = false;
   // As EvalOptions::progress: (0, total) before the first image, (total, total) at the end.
   std::function<void(size_t done, size_t total)> progress;

@@ -116,6 +116,14 @@ void CheckFits(const image::PreprocessConfig& config, const TensorInfo& input) {
                      ShapeString(input.shape)));
 }
 
+image::PreprocessConfig ResolvePreprocessing(const Model& model, const TensorInfo& input,
+                                             const std::optional<PreprocessOptions>& given) {
+  const image::PreprocessConfig config =
+      given ? ToConfig(*given) : ModelPreprocessConfig(model, input);
+  CheckFits(config, input);
+  return config;
+}
+
 image::PreprocessConfig ToConfig(const PreprocessOptions& o) {
   image::PreprocessConfig c;
   c.input_w = o.width;
@@ -237,9 +245,7 @@ Image DecodeNv12File(const std::string& path, int width, int height) {
 
 PreprocessOptions ModelPreprocessing(const Model& model) {
   const TensorInfo& input = api::CheckImageInput(model, "ModelPreprocessing", "the model");
-  const image::PreprocessConfig config = api::ModelPreprocessConfig(model, input);
-  api::CheckFits(config, input);
-  return api::ToOptions(config);
+  return api::ToOptions(api::ResolvePreprocessing(model, input, std::nullopt));
 }
 
 namespace {

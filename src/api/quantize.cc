@@ -18,13 +18,13 @@
 #include <numeric>
 #include <random>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include "api/dataset.h"
 #include "onnx/qdq_export.h"
 #include "quant/quant.h"
 #include "util/file.h"
+#include "util/for_each_item.h"
 #include "util/text.h"
 
 namespace effi {
@@ -33,7 +33,6 @@ namespace {
 
 // The importer's own bound: a protobuf message cannot be larger.
 constexpr size_t kMaxModelBytes = size_t{2} << 30;
-constexpr int kMaxThreads = 256;  // SessionOptions' bound
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -69,8 +68,8 @@ void CheckOptions(const QuantizeOptions& o) {
     BadOption(fmt::format("max_drop must be in [0, 100], got {}", o.max_drop));
   if (!o.validation.empty() && o.fallback != "auto")
     BadOption("a validation set only applies with fallback \"auto\"");
-  if (o.threads < 0 || o.threads > kMaxThreads)
-    BadOption(fmt::format("threads must be in 0..{}, got {}", kMaxThreads, o.threads));
+  if (o.threads < 0 || o.threads > util::kMaxThreads)
+    BadOption(fmt::format("threads must be in 0..{}, got {}", util::kMaxThreads, o.threads));
 }
 
 // Which calibration items: the first `count`, or `count` drawn without replacement with a seeded
@@ -89,12 +88,6 @@ std::vector<size_t> PickItems(size_t size, size_t count, bool seeded, uint64_t s
   }
   idx.resize(count);
   return idx;
-}
-
-std::string Fixed(double v, int digits) {
-  if (std::isnan(v)) return "-";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt::format("{:.{}f}", v, digits);
 }
 
 // Feeds the quantized run's `x` against the float values `ref` to `stats`; an output of another
@@ -211,6 +204,12 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+std::string Fixed(double v, int digits) {
+  if (std::isnan(v)) return "-";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return fmt::format("{:.{}f}", v, digits);
+}
+
 QuantizeReport Quantize(const std::string& model_path, const std::string& out_path,
                         const QuantizeOptions& o, const QuantizeHooks& hooks) {
   CheckOptions(o);
@@ -259,14 +258,9 @@ QuantizeReport Quantize(const std::string& model_path, const std::string& out_pa
                                                   model->outputs().size(), captured.size()));
   const ClassifierInfo info = CheckClassifier(
       *model, "quantize", fmt::format("'{}'", Printable(model_path, util::kMaxQuotedPath)));
-  image::PreprocessConfig config;
-  if (hooks.preprocessing) {
-    config = hooks.preprocessing(*model, info);
-  } else {
-    config =
-        o.preprocessing ? ToConfig(*o.preprocessing) : ModelPreprocessConfig(*model, info.input);
-    CheckFits(config, info.input);
-  }
+  const image::PreprocessConfig config =
+      hooks.preprocessing ? hooks.preprocessing(*model, info)
+                          : ResolvePreprocessing(*model, info.input, o.preprocessing);
 
   DatasetOptions dataset_options;
   dataset_options.require_labels = false;
@@ -294,10 +288,7 @@ QuantizeReport Quantize(const std::string& model_path, const std::string& out_pa
   std::map<std::string, quant::Observer> observers;
   for (const std::string& name : plan.activations) observers.emplace(name, observer_options);
   SessionOptions session_options;
-  session_options.threads =
-      o.threads > 0 ? o.threads
-                    : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u,
-                                                  static_cast<unsigned>(kMaxThreads)));
+  session_options.threads = o.threads > 0 ? o.threads : util::DefaultThreads();
   Session session(model, session_options);
   const std::string& input_name = info.input.name;
   const std::vector<int64_t> in_shape = {1, 3, config.input_h, config.input_w};

@@ -16,7 +16,7 @@ namespace effi::api {
 
 struct QuantizeHooks {
   // The preprocessing, once the model is loaded and checked as a classifier; must fit its input.
-  // Empty: QuantizeOptions::preprocessing, else the model's (ModelPreprocessConfig), checked.
+  // Empty: ResolvePreprocessing (QuantizeOptions::preprocessing, else the model's), checked.
   std::function<image::PreprocessConfig(const Model& model, const ClassifierInfo& info)>
       preprocessing;
   // Checked writable like out_path, after it and before any calibration work.
@@ -25,6 +25,10 @@ struct QuantizeHooks {
   // fallback, and a "warning: ..." when the fallback's target was not reached.
   std::function<void(const std::string& line)> note;
 };
+
+// A report number with `digits` decimals, as the summary and the CLI's table show it: "-" for NaN
+// (not measured), "inf" / "-inf".
+std::string Fixed(double v, int digits);
 
 QuantizeReport Quantize(const std::string& model_path, const std::string& out_path,
                         const QuantizeOptions& options, const QuantizeHooks& hooks);

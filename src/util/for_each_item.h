@@ -1,6 +1,7 @@
 // Runs a job over numbered items on a few threads with a deterministic error: the library's
-// evaluation (api/eval.cc) and the CLI's classify share it. Header-only so that any layer (and
-// the CLI) can use it without a link dependency (effi_util has no thread library).
+// evaluation (api/eval.cc) and the CLI's classify share it; and the default thread count.
+// Header-only so that any layer (and the CLI) can use it without a link dependency (effi_util has
+// no thread library).
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,14 @@
 #include <vector>
 
 namespace effi::util {
+
+// The bound of every threads option (SessionOptions, the CLI's --threads, Evaluate, Quantize).
+inline constexpr int kMaxThreads = 256;
+// What a threads option of 0 (or not given) means: the CPU count, in 1..kMaxThreads.
+inline int DefaultThreads() {
+  return static_cast<int>(
+      std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(kMaxThreads)));
+}
 
 // Runs body(i, worker) for every item i < count on `workers` threads (the calling thread is
 // worker 0), after init(worker) on each thread (per-thread sessions). Items are handed out in

@@ -274,10 +274,6 @@ std::string Printable(const std::string& text, size_t max_len) {
 
 // ---------------- long jobs ----------------
 
-int DefaultThreads() {
-  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
-}
-
 namespace {
 
 std::string Duration(double seconds) {

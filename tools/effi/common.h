@@ -114,7 +114,7 @@ std::string Printable(const std::string& text, size_t max_len = 200);
 // ---------------- long jobs ----------------
 
 // Worker threads when --threads is not given: every CPU (classify and eval are throughput jobs).
-int DefaultThreads();
+using util::DefaultThreads;
 
 // One status line on stderr, rewritten in place ("\r", erase to the end of the line, the text)
 // and erased by Clear() or the destructor; only when stderr is a terminal, so that a pipe or file

@@ -75,11 +75,7 @@ std::string FormatMacs(int64_t macs) {
   return std::to_string(macs);
 }
 
-std::string Fixed(double v, int digits) {
-  if (std::isnan(v)) return "-";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt::format("{:.{}f}", v, digits);
-}
+using api::Fixed;
 
 std::string HtmlEscape(const std::string& text) {
   std::string out;
